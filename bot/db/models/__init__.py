@@ -1,0 +1,20 @@
+"""All tables; importing this module registers them on Base.metadata."""
+
+from bot.db.models.base import Base, utcnow
+from bot.db.models.core import Artist, Scrobble
+from bot.db.models.jobs import JobRun
+from bot.db.models.predictions import Candidate, CandidateReason, Feedback, ModelRun
+from bot.db.models.sync import SyncState
+
+__all__ = [
+    "Artist",
+    "Base",
+    "Candidate",
+    "CandidateReason",
+    "Feedback",
+    "JobRun",
+    "ModelRun",
+    "Scrobble",
+    "SyncState",
+    "utcnow",
+]

@@ -1,0 +1,9 @@
+"""Errors of the runtime layer."""
+
+from pipeline.errors import UserError
+
+
+class ConfigError(UserError):
+    """A setting is missing or malformed."""
+
+    exit_code = 2

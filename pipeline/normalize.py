@@ -1,0 +1,20 @@
+"""Artist-name normalization shared by storage, importers and the pipeline."""
+
+import re
+import unicodedata
+
+import pandas as pd
+
+_SPACES = re.compile(r"\s+")
+
+
+def artist_key(name: str) -> str:
+    """Return the normalized key of an artist name (NFKC, casefold, collapsed whitespace)."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", name).casefold()).strip()
+
+
+def artist_keys(names: pd.Series) -> pd.Series:
+    """Vectorized artist_key: normalizes each distinct name once."""
+    codes, uniques = pd.factorize(names, use_na_sentinel=False)
+    keys = pd.Index([artist_key(str(n)) for n in uniques], dtype=object)
+    return pd.Series(keys.take(codes), index=names.index, name="artist_key", dtype=object)

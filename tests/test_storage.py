@@ -1,0 +1,65 @@
+"""Schema, migrations and the scrobble upsert on a real SQLite file."""
+
+import pandas as pd
+from sqlalchemy import text
+
+from bot.db.scrobbles import history_stats, load_scrobbles, store_scrobbles
+from bot.db.session import Database, make_sync_engine
+from pipeline.normalize import artist_key
+
+
+def _frame(rows: list[tuple[int, str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["ts", "artist", "track", "album"])
+
+
+def test_artist_key_folds_case_width_and_spaces() -> None:
+    assert artist_key("Charli XCX") == artist_key("charli  xcx ") == "charli xcx"
+    assert artist_key("ＢＴＳ") == "bts"
+
+
+async def test_migrated_database_is_wal(db: Database) -> None:
+    async with db.sessions() as session:
+        mode = (await session.execute(text("PRAGMA journal_mode"))).scalar_one()
+        version = (await session.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    assert mode == "wal"
+    assert version is not None
+
+
+async def test_upsert_is_idempotent_and_merges_artist_spellings(db: Database) -> None:
+    rows = [
+        (1_600_000_000, "Charli XCX", "Vroom Vroom", "Vroom Vroom EP"),
+        (1_600_000_200, "Charli xcx", "Boys", ""),
+        (1_600_000_400, "Simon & Garfunkel", "America", "Bookends"),
+    ]
+    async with db.sessions() as session, session.begin():
+        assert await store_scrobbles(session, _frame(rows)) == 3
+    async with db.sessions() as session, session.begin():
+        assert await store_scrobbles(session, _frame([*rows, (1600000600, "X", "Y", "")])) == 1
+    async with db.sessions() as session:
+        stats = await history_stats(session)
+    assert (stats.scrobbles, stats.artists) == (4, 3)
+    assert stats.first_ts == 1_600_000_000
+
+
+async def test_failed_transaction_writes_nothing(db: Database) -> None:
+    rows = [(1_600_000_000, "A", "t", "")]
+    try:
+        async with db.sessions() as session, session.begin():
+            await store_scrobbles(session, _frame(rows))
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    async with db.sessions() as session:
+        assert (await history_stats(session)).scrobbles == 0
+
+
+async def test_load_scrobbles_for_pipeline(db: Database) -> None:
+    rows = [(1_600_000_400, "Beta", "t2", ""), (1_600_000_000, "alpha", "t1", "a")]
+    async with db.sessions() as session, session.begin():
+        await store_scrobbles(session, _frame(rows))
+    engine = make_sync_engine(db.url)
+    with engine.connect() as connection:
+        frame = load_scrobbles(connection)
+    engine.dispose()
+    assert frame["ts"].tolist() == [1_600_000_000, 1_600_000_400]
+    assert frame["artist_key"].tolist() == ["alpha", "beta"]
