@@ -17,7 +17,11 @@ class Settings(BaseSettings):
     """Every setting of the program; names are fixed because other tools set them."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        case_sensitive=True,
     )
 
     DATABASE_URL: str = DEFAULT_DATABASE_URL

@@ -63,3 +63,16 @@ async def test_load_scrobbles_for_pipeline(db: Database) -> None:
     engine.dispose()
     assert frame["ts"].tolist() == [1_600_000_000, 1_600_000_400]
     assert frame["artist_key"].tolist() == ["alpha", "beta"]
+
+
+async def test_migrations_match_models(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from bot.db.models import Base
+
+    def diff(connection):  # type: ignore[no-untyped-def]
+        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+    async with db.engine.connect() as connection:
+        assert await connection.run_sync(diff) == []

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from pipeline.normalize import artist_keys
+from pipeline.normalize import artist_key
 
 SCROBBLE_COLUMNS = ["ts", "artist", "track", "album", "artist_mbid", "track_mbid", "album_mbid"]
+CHUNK_ROWS = 50_000
 _KEY_CHUNK = 500
+# Frames at least this large get a bigger page cache for the duration of the upsert, so the
+# (artist_id, ts) index, which grows in random order, stays in memory instead of spilling.
+_LARGE_FRAME = 100_000
+_LARGE_CACHE_KIB = 256 * 1024
 
+# A known artist keeps its name; an mbid arriving later fills a missing one.
 _INSERT_ARTISTS = (
-    "INSERT INTO artists (key, name, mbid) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING"
+    "INSERT INTO artists (key, name, mbid) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE "
+    "SET mbid = excluded.mbid WHERE artists.mbid IS NULL AND excluded.mbid IS NOT NULL"
 )
 _INSERT_SCROBBLES = (
     "INSERT INTO scrobbles (ts, artist_id, artist_name, track, album, track_mbid, album_mbid) "
@@ -23,59 +33,100 @@ _INSERT_SCROBBLES = (
 )
 
 
-def _blank_to_none(values: pd.Series) -> list[str | None]:
-    return [v or None for v in values.tolist()]
+def _strings(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A column as an object array of str ("" when absent or missing)."""
+    if column not in frame:
+        return np.full(len(frame), "", dtype=object)
+    values = frame[column]
+    if values.hasnans:
+        values = values.astype(object).where(values.notna(), "")
+    array = values.to_numpy(dtype=object)
+    if not isinstance(values.dtype, pd.StringDtype):
+        array = np.array([v if isinstance(v, str) else str(v) for v in array], dtype=object)
+    return array
 
 
-async def _artist_ids(session: AsyncSession, frame: pd.DataFrame, keys: pd.Series) -> pd.Series:
-    """Insert unknown artists and return the artist id of every row."""
-    conn = await session.connection()
-    firsts = frame.assign(_key=keys).drop_duplicates("_key")
-    mbids = frame.assign(_key=keys, _mbid=frame["artist_mbid"])
-    mbids = mbids[mbids["_mbid"] != ""].drop_duplicates("_key").set_index("_key")["_mbid"]
-    rows = [
-        (key, name, mbids.get(key))
-        for key, name in zip(firsts["_key"].tolist(), firsts["artist"].tolist(), strict=True)
-    ]
+def _blank_to_none(values: np.ndarray) -> np.ndarray:
+    values = values.copy()
+    values[values == ""] = None
+    return values
+
+
+async def _artist_ids(conn: AsyncConnection, names: np.ndarray, mbids: np.ndarray) -> np.ndarray:
+    """Insert unknown artists (one normalization per distinct name); the id of every row."""
+    name_codes, unique_names = pd.factorize(names)
+    unique_keys = np.array([artist_key(n) for n in unique_names], dtype=object)
+    key_of_name, keys = pd.factorize(unique_keys)  # keys in order of first appearance
+    row_key = key_of_name[name_codes]
+    first_name = pd.Series(unique_names).groupby(key_of_name, sort=True).first().tolist()
+    with_mbid = mbids != ""
+    first_mbid = pd.Series(mbids[with_mbid]).groupby(row_key[with_mbid]).first()
+    mbid_of_key: dict[int, str] = first_mbid.to_dict()
+    rows = [(k, first_name[i], mbid_of_key.get(i)) for i, k in enumerate(keys.tolist())]
     await conn.exec_driver_sql(_INSERT_ARTISTS, rows)
-    distinct = firsts["_key"].tolist()
     ids: dict[str, int] = {}
-    for start in range(0, len(distinct), _KEY_CHUNK):
-        chunk = distinct[start : start + _KEY_CHUNK]
+    key_list = keys.tolist()
+    for start in range(0, len(key_list), _KEY_CHUNK):
+        chunk = key_list[start : start + _KEY_CHUNK]
         marks = ",".join("?" * len(chunk))
         result = await conn.exec_driver_sql(
             f"SELECT key, id FROM artists WHERE key IN ({marks})", tuple(chunk)
         )
         ids.update(dict(result.all()))
-    return keys.map(ids)
+    id_of_key = np.array([ids[k] for k in key_list], dtype="int64")
+    return id_of_key[row_key]
 
 
-async def store_scrobbles(session: AsyncSession, frame: pd.DataFrame) -> int:
-    """Upsert scrobbles (columns SCROBBLE_COLUMNS) in the session's transaction; return new rows."""
+async def _scalar(conn: AsyncConnection, sql: str) -> Any:
+    return (await conn.exec_driver_sql(sql)).scalar_one()
+
+
+async def store_scrobbles(
+    session: AsyncSession,
+    frame: pd.DataFrame,
+    *,
+    progress: Callable[[int], None] | None = None,
+    chunk_rows: int | None = None,
+) -> int:
+    """Upsert scrobbles (columns SCROBBLE_COLUMNS) in the session's transaction; return new rows.
+
+    Rows go in chunks of `chunk_rows` (default CHUNK_ROWS), all inside the caller's
+    transaction; `progress` is called with the number of rows of each chunk once written.
+    """
     if frame.empty:
         return 0
-    frame = frame.reindex(columns=SCROBBLE_COLUMNS).astype({"ts": "int64"})
-    for column in SCROBBLE_COLUMNS[1:]:
-        frame[column] = frame[column].astype(object).where(frame[column].notna(), "").astype(str)
-    keys = artist_keys(frame["artist"])
-    ids = await _artist_ids(session, frame, keys)
-    rows = list(
-        zip(
-            frame["ts"].astype("int64").tolist(),
-            ids.astype("int64").tolist(),
-            frame["artist"].tolist(),
-            frame["track"].tolist(),
-            frame["album"].tolist(),
-            _blank_to_none(frame["track_mbid"]),
-            _blank_to_none(frame["album_mbid"]),
-            strict=True,
-        )
-    )
+    chunk_rows = chunk_rows or CHUNK_ROWS
+    ts = frame["ts"].to_numpy(dtype="int64")
+    order = None if np.all(ts[:-1] <= ts[1:]) else np.argsort(ts, kind="stable")
+    columns = {c: _strings(frame, c) for c in SCROBBLE_COLUMNS[1:]}
+    if order is not None:  # time order keeps the unique and ts indexes appending at one edge
+        ts = ts[order]
+        columns = {c: values[order] for c, values in columns.items()}
     conn = await session.connection()
-    before = (await conn.exec_driver_sql("SELECT total_changes()")).scalar_one()
-    await conn.exec_driver_sql(_INSERT_SCROBBLES, rows)
-    after = (await conn.exec_driver_sql("SELECT total_changes()")).scalar_one()
-    return int(after - before)
+    ids = await _artist_ids(conn, columns["artist"], columns["artist_mbid"])
+    values = [
+        ts.tolist(),
+        ids.tolist(),
+        columns["artist"].tolist(),
+        columns["track"].tolist(),
+        columns["album"].tolist(),
+        _blank_to_none(columns["track_mbid"]).tolist(),
+        _blank_to_none(columns["album_mbid"]).tolist(),
+    ]
+    large = len(ts) >= _LARGE_FRAME
+    if large:
+        cache = await _scalar(conn, "PRAGMA cache_size")
+        await conn.exec_driver_sql(f"PRAGMA cache_size = -{_LARGE_CACHE_KIB}")
+    before = await _scalar(conn, "SELECT total_changes()")
+    for start in range(0, len(ts), chunk_rows):
+        rows = list(zip(*(v[start : start + chunk_rows] for v in values), strict=True))
+        await conn.exec_driver_sql(_INSERT_SCROBBLES, rows)
+        if progress is not None:
+            progress(len(rows))
+    new = int(await _scalar(conn, "SELECT total_changes()") - before)
+    if large:  # not in a `finally`: after a failed statement it would hide the real error
+        await conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
+    return new
 
 
 @dataclass(frozen=True)
@@ -107,10 +158,11 @@ async def history_stats(session: AsyncSession) -> HistoryStats:
 
 def load_scrobbles(connection: Connection) -> pd.DataFrame:
     """All scrobbles as a frame: ts, artist (display name), artist_key, track, album."""
-    frame = pd.read_sql_query(
+    # The ORDER BY is the unique index's, which also covers the scan: no sort, no table reads.
+    return pd.read_sql_query(
         "SELECT s.ts AS ts, a.name AS artist, a.key AS artist_key, s.track AS track, "
-        "s.album AS album FROM scrobbles s JOIN artists a ON a.id = s.artist_id ORDER BY s.ts",
+        "s.album AS album FROM scrobbles s JOIN artists a ON a.id = s.artist_id "
+        "ORDER BY s.ts, s.artist_id, s.track, s.album",
         connection.connection.driver_connection,
         dtype={"ts": "int64"},
     )
-    return frame

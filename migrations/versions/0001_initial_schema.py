@@ -55,10 +55,12 @@ def upgrade() -> None:
     op.create_table(
         "sync_state",
         sa.Column("username", sa.String(), nullable=False),
-        sa.Column("backfill_to", sa.Integer(), nullable=True),
-        sa.Column("backfill_next_page", sa.Integer(), nullable=True),
-        sa.Column("backfill_total_pages", sa.Integer(), nullable=True),
         sa.Column("backfill_done", sa.Boolean(), nullable=False),
+        sa.Column("cursor_from", sa.Integer(), nullable=True),
+        sa.Column("cursor_to", sa.Integer(), nullable=True),
+        sa.Column("cursor_page", sa.Integer(), nullable=True),
+        sa.Column("cursor_total_pages", sa.Integer(), nullable=True),
+        sa.Column("synced_to", sa.Integer(), nullable=True),
         sa.Column("high_water_ts", sa.Integer(), nullable=True),
         sa.Column("last_sync_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.String(), nullable=True),
@@ -86,7 +88,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_candidates")),
-        sa.UniqueConstraint("run_id", "artist_id", name=op.f("uq_candidates_run_id_artist_id")),
+        sa.UniqueConstraint(
+            "run_id", "window", "artist_id", name=op.f("uq_candidates_run_id_window_artist_id")
+        ),
     )
     with op.batch_alter_table("candidates", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_candidates_run_id"), ["run_id"], unique=False)
@@ -128,7 +132,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("scrobbles", schema=None) as batch_op:
         batch_op.create_index("ix_scrobbles_artist_id_ts", ["artist_id", "ts"], unique=False)
-        batch_op.create_index(batch_op.f("ix_scrobbles_ts"), ["ts"], unique=False)
 
     op.create_table(
         "candidate_reasons",
@@ -162,7 +165,6 @@ def downgrade() -> None:
 
     op.drop_table("candidate_reasons")
     with op.batch_alter_table("scrobbles", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_scrobbles_ts"))
         batch_op.drop_index("ix_scrobbles_artist_id_ts")
 
     op.drop_table("scrobbles")

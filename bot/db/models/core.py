@@ -27,7 +27,7 @@ class Scrobble(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    ts: Mapped[int] = mapped_column(Integer, index=True)
+    ts: Mapped[int] = mapped_column(Integer)  # the unique index leads with ts
     artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"))
     artist_name: Mapped[str] = mapped_column(String)
     track: Mapped[str] = mapped_column(String)

@@ -28,7 +28,7 @@ class Candidate(Base):
     """An artist scored in a run; its id is what buttons carry in callback_data."""
 
     __tablename__ = "candidates"
-    __table_args__ = (UniqueConstraint("run_id", "artist_id"),)
+    __table_args__ = (UniqueConstraint("run_id", "window", "artist_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("model_runs.id", ondelete="CASCADE"), index=True)

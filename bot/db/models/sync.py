@@ -1,4 +1,4 @@
-"""State of the Last.fm sync, one row per username."""
+"""State of the Last.fm sync, one row per (lower-cased) Last.fm user name."""
 
 from datetime import datetime
 
@@ -9,17 +9,26 @@ from bot.db.models.base import Base
 
 
 class SyncState(Base):
-    """Cursor and bookkeeping of the backfill and the incremental syncs."""
+    """Cursor of the page walk in progress and bookkeeping of completed syncs.
+
+    A walk reads every page of one (cursor_from, cursor_to) range, newest first; `cursor_to`
+    is pinned when the walk starts so pages do not shift, and `cursor_page` is committed with
+    each page's scrobbles, so an interrupted walk resumes exactly there.
+    """
 
     __tablename__ = "sync_state"
 
     username: Mapped[str] = mapped_column(String, primary_key=True)
-    # Backfill cursor: `to` pinned at the run's start, the next page to fetch, pages known.
-    backfill_to: Mapped[int | None] = mapped_column(Integer, default=None)
-    backfill_next_page: Mapped[int | None] = mapped_column(Integer, default=None)
-    backfill_total_pages: Mapped[int | None] = mapped_column(Integer, default=None)
+    # True once a walk over the whole history (cursor_from None) has completed.
     backfill_done: Mapped[bool] = mapped_column(default=False)
-    # Highest scrobble timestamp seen; incremental syncs re-read 14 days before it.
+    # The walk in progress; cursor_page is None when none is.
+    cursor_from: Mapped[int | None] = mapped_column(Integer, default=None)
+    cursor_to: Mapped[int | None] = mapped_column(Integer, default=None)
+    cursor_page: Mapped[int | None] = mapped_column(Integer, default=None)
+    cursor_total_pages: Mapped[int | None] = mapped_column(Integer, default=None)
+    # `to` of the last completed walk: the next incremental walk starts 14 days before it.
+    synced_to: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Newest scrobble timestamp read from Last.fm.
     high_water_ts: Mapped[int | None] = mapped_column(Integer, default=None)
     last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     last_error: Mapped[str | None] = mapped_column(String, default=None)

@@ -1,0 +1,141 @@
+"""`breakout rebuild`, `candidates`, `why` and `demo`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from bot import render
+from bot.config import load_settings
+from bot.db.scrobbles import store_scrobbles
+from bot.db.session import Database, upgrade_database_sync
+from bot.services import queries
+from bot.services.rebuild import STAGES, RebuildReport, rebuild
+from pipeline.errors import UserError
+from pipeline.simulate import simulate_listener
+
+
+class UnknownArtist(UserError):
+    """`why` was asked about a name that matches no artist."""
+
+
+def _json_default(value: object) -> object:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _dump(value: object) -> str:
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
+def print_report(report: RebuildReport) -> None:
+    """Stage timings and the outcome of a rebuild."""
+    for stage in STAGES:
+        print(f"  {stage:<9} {report.timings.get(stage, 0.0):7.2f} s")
+    print(f"  {'total':<9} {report.total_seconds:7.2f} s")
+    if report.status == "fallback":
+        print(f"{report.message} — stored a fallback ranking (run {report.run_id})")
+    else:
+        how = "trained" if report.trained else "unchanged data, reused the saved model"
+        threshold = f"threshold {report.threshold:.3f}"
+        print(f"model {report.model_name} ({how}), {threshold}, run {report.run_id}")
+    counts = ", ".join(f"{n} in the {w} window" for w, n in report.candidates.items())
+    print(f"scored {report.scrobbles:,} scrobbles: {counts}")
+    print(f"last complete month: {report.scored_month}")
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Migrate, rebuild, print stage timings and the outcome."""
+    settings = load_settings()
+    upgrade_database_sync(settings.DATABASE_URL)
+    report = rebuild(settings.DATABASE_URL, settings.BREAKOUT_MODEL_DIR)
+    print_report(report)
+    return 0
+
+
+async def _candidates(url: str, limit: int) -> tuple[queries.RunView | None, list]:
+    async with await Database.open(url) as db, db.sessions() as session:
+        return await queries.latest_run(session), await queries.current_candidates(session, limit)
+
+
+def cmd_candidates(args: argparse.Namespace) -> int:
+    """The top candidates of the latest rebuild."""
+    settings = load_settings()
+    limit = args.limit if args.limit is not None else settings.BREAKOUT_CANDIDATES_LIMIT
+    if limit < 1:
+        raise UserError("--limit must be at least 1")
+    run, candidates = asyncio.run(_candidates(settings.DATABASE_URL, limit))
+    if args.json:
+        print(
+            _dump(
+                {
+                    "run": None if run is None else {**asdict(run), "metrics": run.metrics},
+                    "candidates": [asdict(c) for c in candidates],
+                }
+            )
+        )
+    else:
+        print(render.render_candidates(candidates, run, html=False))
+    return 0
+
+
+async def _why(url: str, name: str) -> queries.Explanation:
+    async with await Database.open(url) as db, db.sessions() as session:
+        match = await queries.find_artist(session, name)
+        if match.artist is None:
+            closest = ", ".join(n for _, n in match.suggestions) or "none"
+            raise UnknownArtist(f"no artist matching '{name}'; closest: {closest}")
+        return await queries.artist_explanation(session, match.artist[0])
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    """Why an artist is (or is not) a candidate."""
+    settings = load_settings()
+    explanation = asyncio.run(_why(settings.DATABASE_URL, " ".join(args.artist)))
+    if args.json:
+        print(_dump(asdict(explanation)))
+    else:
+        print(render.render_explanation(explanation, html=False))
+    return 0
+
+
+async def _demo_store(url: str, seed: int) -> int:
+    frame = simulate_listener(seed)
+    async with await Database.open(url) as db, db.sessions() as session, session.begin():
+        return await store_scrobbles(session, frame)
+
+
+async def _demo_read(url: str) -> tuple:
+    async with await Database.open(url, migrate=False) as db, db.sessions() as session:
+        run = await queries.latest_run(session)
+        candidates = await queries.current_candidates(session, 10)
+        explanation = None
+        if candidates:
+            explanation = await queries.artist_explanation(session, candidates[0].artist_id)
+    return run, candidates, explanation
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The whole pipeline on a simulated listener, in a temporary directory."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="breakout-demo-") as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'demo.sqlite3'}"
+        stored = asyncio.run(_demo_store(url, args.seed))
+        print(
+            f"simulated listener (seed {args.seed}): {stored:,} scrobbles in a temporary database"
+        )
+        report = rebuild(url, Path(tmp) / "models")
+        print_report(report)
+        run, candidates, explanation = asyncio.run(_demo_read(url))
+        print()
+        print(render.render_candidates(candidates, run, html=False))
+        if explanation is not None:
+            print()
+            print(f"$ breakout why {explanation.artist}")
+            print(render.render_explanation(explanation, html=False))
+    print(f"\ndemo finished in {time.perf_counter() - started:.1f} s (nothing was kept)")
+    return 0

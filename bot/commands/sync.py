@@ -1,0 +1,85 @@
+"""`breakout sync [--full]`: fetch the Last.fm history into the database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import httpx
+from tqdm import tqdm
+
+from bot.config import Settings, load_settings
+from bot.db.session import Database
+from bot.lastfm.client import LastfmClient, RetryPolicy
+from bot.lastfm.sync import SyncReport, sync_history
+from bot.logs import setup_logging
+
+# Module-level so tests can shorten the backoff of the in-process CLI.
+RETRY_POLICY = RetryPolicy()
+USER_AGENT = "breakout-artists/0.1"
+
+
+class _Bar:
+    """tqdm bar on stderr fed by the sync's progress callback; knows resumed walks."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+
+    def __call__(self, pages_done: int, total_pages: int, new_rows: int) -> None:
+        if self.bar is None:
+            self.bar = tqdm(
+                total=total_pages,
+                initial=pages_done - 1,
+                unit="page",
+                desc="Last.fm",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+        self.bar.total = total_pages
+        self.bar.set_postfix(new=f"{new_rows:,}", refresh=False)
+        self.bar.update(pages_done - self.bar.n)
+
+    def close(self) -> None:
+        """Leave the finished bar on screen."""
+        if self.bar is not None:
+            self.bar.close()
+
+
+async def run_sync(settings: Settings, *, full: bool) -> SyncReport:
+    """Migrate, then sync with one httpx client for the whole process."""
+    assert settings.LASTFM_API_KEY is not None and settings.LASTFM_USERNAME is not None
+    bar = _Bar()
+    async with (
+        await Database.open(settings.DATABASE_URL) as db,
+        httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, follow_redirects=True) as http,
+    ):
+        client = LastfmClient(
+            http,
+            settings.LASTFM_API_URL,
+            settings.LASTFM_API_KEY.get_secret_value(),
+            settings.LASTFM_REQUESTS_PER_SECOND,
+            retry=RETRY_POLICY,
+        )
+        try:
+            return await sync_history(
+                db.sessions, client, settings.LASTFM_USERNAME, full=full, progress=bar
+            )
+        finally:
+            bar.close()
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Sync; print a one-line summary. Exit 1 when Last.fm failed (progress is kept)."""
+    settings = load_settings()
+    settings.require("LASTFM_API_KEY", "LASTFM_USERNAME")
+    assert settings.LASTFM_API_KEY is not None
+    setup_logging(settings.LOG_LEVEL, secrets=[settings.LASTFM_API_KEY.get_secret_value()])
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations are not news here
+    report = asyncio.run(run_sync(settings, full=args.full))
+    if not report.done:
+        print(f"error: {report.message}", file=sys.stderr)
+        return 1
+    print(report.message)
+    return 0

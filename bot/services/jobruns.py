@@ -1,0 +1,79 @@
+"""Bookkeeping of scheduled job runs: each (job, period) is claimed at most once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import JobRun
+
+RUNNING, OK, ERROR, INTERRUPTED = "running", "ok", "error", "interrupted"
+# A run that failed before anything reached the user: its period may be claimed again.
+UNDELIVERED = "undelivered"
+
+
+async def claim(session: AsyncSession, job: str, period: str, now: datetime) -> int | None:
+    """Insert the (job, period) row; its id, or None when that period was already claimed.
+
+    Commit the session before doing the work so that a second claim, even after a restart,
+    sees the row: this is what makes the monthly push at-most-once. Only a row whose outcome
+    is UNDELIVERED (nothing reached the user) is taken over by a new claim.
+    """
+    values = {"started_at": now, "outcome": RUNNING, "detail": "", "finished_at": None}
+    stmt = insert(JobRun).values(job=job, period=period, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["job", "period"], set_=values, where=JobRun.outcome == UNDELIVERED
+    ).returning(JobRun.id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def finish(
+    session: AsyncSession, run_id: int, outcome: str, detail: str, now: datetime
+) -> None:
+    """Record how a claimed run ended."""
+    await session.execute(
+        update(JobRun)
+        .where(JobRun.id == run_id)
+        .values(outcome=outcome, detail=detail[:2000], finished_at=now)
+    )
+
+
+async def get(session: AsyncSession, job: str, period: str) -> JobRun | None:
+    """The run of `job` for `period`, if any."""
+    stmt = select(JobRun).where(JobRun.job == job, JobRun.period == period)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def latest(session: AsyncSession) -> dict[str, JobRun]:
+    """The most recent run of every job."""
+    newest = select(JobRun.job, func.max(JobRun.id).label("id")).group_by(JobRun.job).subquery()
+    rows = await session.execute(select(JobRun).join(newest, JobRun.id == newest.c.id))
+    return {run.job: run for run in rows.scalars()}
+
+
+async def interrupt_stale(session: AsyncSession, now: datetime) -> list[JobRun]:
+    """Mark runs left `running` by a previous process as interrupted; return them.
+
+    Only one bot process runs per database, so at start-up every `running` row is stale.
+    """
+    stale = list((await session.execute(select(JobRun).where(JobRun.outcome == RUNNING))).scalars())
+    if stale:
+        await session.execute(
+            update(JobRun)
+            .where(JobRun.outcome == RUNNING)
+            .values(outcome=INTERRUPTED, finished_at=now, detail="the bot stopped during the run")
+        )
+    return stale
+
+
+async def prune(session: AsyncSession, job: str, before: datetime) -> int:
+    """Delete finished runs of `job` started before `before` (frequent jobs only)."""
+    result = await session.execute(
+        delete(JobRun).where(
+            JobRun.job == job, JobRun.started_at < before, JobRun.outcome != RUNNING
+        )
+    )
+    return int(result.rowcount or 0)

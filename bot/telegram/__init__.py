@@ -1,0 +1,1 @@
+"""The Telegram bot: application wiring, owner guard, handlers and scheduled jobs."""

@@ -1,0 +1,52 @@
+"""The one error handler: log with traceback; tell the owner once when a scheduled job fails."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.telegram import messages
+from bot.telegram.state import settings_of, traceback_text
+
+log = logging.getLogger(__name__)
+
+
+def one_line(error: BaseException | None) -> str:
+    """`Type: message` on one line, shortened."""
+    if error is None:
+        return "unknown error"
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}"[:300] if text else type(error).__name__
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log every error; notify the owner of job failures (once per failure streak)."""
+    error = context.error
+    if update is None and context.job is None:
+        # getUpdates hiccups: PTB retries by itself, nobody needs a message.
+        log.warning("Telegram polling error: %s", one_line(error))
+        return
+    job = context.job.name if context.job else None
+    trace = traceback_text(error) if error is not None else "no exception"
+    log.error("unhandled error (job=%s):\n%s", job, trace)
+    owner = settings_of(context).TELEGRAM_OWNER_ID
+    state = context.bot_data.get("state")
+    if context.job is not None:
+        name = context.job.name or "job"
+        if state is not None:
+            if name in state.failing:
+                return
+            state.failing.add(name)
+        text = messages.JOB_FAILED.format(job=escape(name), error=escape(one_line(error)))
+    elif isinstance(update, Update) and update.effective_user and update.effective_user.id == owner:
+        text = messages.FAILED.format(error=escape(type(error).__name__))
+    else:
+        return
+    try:
+        await context.bot.send_message(owner, text)
+    except TelegramError as exc:
+        log.warning("could not tell the owner about the error: %s", one_line(exc))

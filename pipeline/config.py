@@ -1,0 +1,44 @@
+"""Every constant of the breakout definitions, in one frozen object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Definitions of core, label, eligibility, training split and alert policy."""
+
+    # Core(t): plays_t >= core_plays or share_t >= core_share of the period's scrobbles.
+    core_plays: int = 20
+    core_share: float = 0.01
+    # Label y(t) = Core(t+1) or ... or Core(t+horizon); the last `horizon` periods are censored.
+    horizon: int = 2
+    # Eligible(t): plays_t >= eligible_min_plays, months_since_first_seen <= eligible_max_age,
+    # not Core in t, t-1, ..., t-eligible_not_core_lookback.
+    eligible_min_plays: int = 3
+    eligible_max_age: int = 6
+    eligible_not_core_lookback: int = 2
+    # The first cold_start_months periods of a history are never used for training.
+    cold_start_months: int = 6
+    # Training rows: "learnable" = eligible except the age rule (more examples), or "eligible".
+    # Validation, test, threshold and the backtest always use eligible rows only.
+    train_pool: str = "learnable"
+    # Time-based split of the labelled months: train / validation / test.
+    split: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    # Threshold policy: median alerts per month on validation <= alert_budget, best F-beta.
+    alert_budget: int = 3
+    f_beta: float = 0.5
+    # Fewer positive labels than this -> NotEnoughHistory and the fallback ranking.
+    min_positives: int = 2
+    # Trailing window (freshness scoring) length in days.
+    trailing_days: int = 30
+    seed: int = 42
+    # XGBoost: fast, shallow, regularized.
+    xgb_n_estimators: int = 300
+    xgb_max_depth: int = 3
+    xgb_learning_rate: float = 0.05
+    xgb_early_stopping: int = 30
+    xgb_nthread: int = 1
+    # Logistic regression inverse regularization strength.
+    lr_c: float = 0.3

@@ -1,0 +1,383 @@
+"""Artist-month features: one row per (artist_key, period), leakage-free, vectorized numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import gammainc
+
+from pipeline.config import PipelineConfig
+from pipeline.normalize import artist_keys
+from pipeline.periods import DAY, Periods, calendar_periods
+
+# The seed's section 4, all 19, in its order.
+SEED_ALL_FEATURES: list[str] = [
+    "plays_t",
+    "share_t",
+    "total_monthly_scrobbles",
+    "months_since_first_seen",
+    "is_first_month",
+    "active_months_count_before_t",
+    "cumulative_plays_before_t",
+    "days_active_t",
+    "plays_per_track_t",
+    "track_novelty_rate_t",
+    "last_play_gap_days_t",
+    "plays_t_minus_1",
+    "plays_prev3_mean",
+    "delta_1m",
+    "delta_1m_pct",
+    "ratio_to_prev3",
+    "trend_slope_3m",
+    "share_delta_1m",
+    "prev_month_plays_was_zero",
+]
+
+# The 13 features the seed's published model was trained on.
+SEED_FEATURES: list[str] = [
+    "months_since_first_seen",
+    "is_first_month",
+    "plays_t",
+    "plays_per_track_t",
+    "days_active_t",
+    "last_play_gap_days_t",
+    "track_novelty_rate_t",
+    "share_t",
+    "total_monthly_scrobbles",
+    "plays_prev3_mean",
+    "delta_1m",
+    "trend_slope_3m",
+    "active_months_count_before_t",
+]
+
+# Our additions: within-period dynamics, variety, streaks, distance to core, user context.
+EXTRA_FEATURES: list[str] = [
+    "plays_last7_t",
+    "plays_last14_t",
+    "days_since_first_seen",
+    "distinct_tracks_t",
+    "distinct_albums_t",
+    "max_day_plays_t",
+    "longest_streak_days_t",
+    "plays_per_active_day_t",
+    "core_progress_t",
+    "core_progress_prev_t",
+    "plays_rank_t",
+    "new_artists_t",
+    "cumulative_plays_t",
+    "plays_3m_sum",
+    "core_progress_3m_mean",
+    "active_months_last3",
+    "eligible_artists_t",
+    "core_artists_t",
+    "user_breakout_rate",
+    "user_breakout_rate_similar",
+    "core_need_t",
+    "core_chance_t",
+    "core_chance_recent_t",
+    "core_chance_avg_t",
+    "core_chance_mix_t",
+    "cum_progress_t",
+    "recent_progress_t",
+    "exploration_t",
+]
+
+# Prior of the user's breakout rate before any label is known, and its weight in pseudo-rows.
+BASE_RATE_PRIOR = 0.04
+BASE_RATE_WEIGHT = 20.0
+PROGRESS_BINS = np.array([0.25, 0.5, 0.75])
+
+# Every feature column of the artist-month table.
+ALL_FEATURES: list[str] = SEED_ALL_FEATURES + EXTRA_FEATURES
+
+# The project model's columns: mostly in units of the plays needed for core, so they carry over
+# between listeners and between busy and quiet periods of one listener.
+FEATURES: list[str] = [
+    "core_progress_t",
+    "core_progress_prev_t",
+    "core_progress_3m_mean",
+    "cum_progress_t",
+    "recent_progress_t",
+    "core_chance_t",
+    "core_chance_recent_t",
+    "core_chance_avg_t",
+    "core_chance_mix_t",
+    "months_since_first_seen",
+    "days_active_t",
+    "last_play_gap_days_t",
+    "exploration_t",
+    "plays_rank_t",
+]
+
+ID_COLUMNS: list[str] = ["artist_key", "artist", "month", "period", "first_seen_ts"]
+
+
+def _lookup(cells: np.ndarray, values: np.ndarray, query: np.ndarray, valid: np.ndarray):
+    """values at `query` cell keys (sorted `cells`), 0 where absent or not `valid`."""
+    pos = np.searchsorted(cells, query)
+    pos = np.minimum(pos, len(cells) - 1)
+    hit = valid & (cells[pos] == query)
+    return np.where(hit, values[pos], 0)
+
+
+def _display_names(codes: np.ndarray, raw: pd.Series, n: int) -> np.ndarray:
+    """Most frequent raw spelling per artist code (ties: first seen)."""
+    raw_codes, raw_uniques = pd.factorize(raw, use_na_sentinel=False)
+    pair = codes.astype("int64") * (len(raw_uniques) + 1) + raw_codes
+    uniq, counts = np.unique(pair, return_counts=True)
+    art = uniq // (len(raw_uniques) + 1)
+    order = np.lexsort((-counts, art))
+    first = order[np.r_[True, art[order][1:] != art[order][:-1]]]
+    names = np.empty(n, dtype=object)
+    names[art[first]] = np.asarray(raw_uniques, dtype=object)[uniq[first] % (len(raw_uniques) + 1)]
+    return names
+
+
+def _distinct_per_cell(cell: np.ndarray, item: np.ndarray, n_items: int):
+    """Sorted unique (cell, item) pairs as (cell_of_pair, item_of_pair)."""
+    pairs = np.unique(cell * n_items + item)
+    return pairs // n_items, pairs % n_items
+
+
+def build_artist_months(
+    scrobbles: pd.DataFrame, cfg: PipelineConfig | None = None, periods: Periods | None = None
+) -> pd.DataFrame:
+    """One row per (artist_key, period) on the reachable grid: ALL_FEATURES, is_core, eligible.
+
+    Rows: every period in which the artist was played, plus the zero-play periods of its first
+    `eligible_max_age` periods (the only zero-play rows any rule or lag can reach).
+    Every feature of period t uses scrobbles up to the end of period t only.
+    """
+    cfg = cfg or PipelineConfig()
+    ts_all = scrobbles["ts"].to_numpy(dtype="int64")
+    if periods is None:
+        periods = calendar_periods(ts_all)
+    if len(periods.index) != len(ts_all):
+        raise ValueError("periods were built for a different scrobbles frame")
+    keep = periods.index >= 0
+    if not keep.any():
+        return _empty_table()
+    n_p = periods.n
+    ts = ts_all[keep]
+    p = periods.index[keep]
+    keys = (
+        scrobbles["artist_key"] if "artist_key" in scrobbles else artist_keys(scrobbles["artist"])
+    )
+    a, key_uniques = pd.factorize(pd.Series(keys.to_numpy()[keep], dtype=object))
+    a = a.astype("int64")
+    n_a = len(key_uniques)
+    names = _display_names(a, scrobbles["artist"].iloc[np.flatnonzero(keep)], n_a)
+
+    start, end = periods.start, periods.end
+    total = np.bincount(p, minlength=n_p).astype("int64")
+
+    # ---- per active cell (artist, period) statistics -------------------------------------
+    cell_of = a * n_p + p
+    cells, inv = np.unique(cell_of, return_inverse=True)
+    n_c = len(cells)
+    c_a, c_p = cells // n_p, cells % n_p
+    plays = np.bincount(inv, minlength=n_c).astype("int64")
+    last_ts = np.full(n_c, np.iinfo("int64").min)
+    np.maximum.at(last_ts, inv, ts)
+    age_s = end[p] - ts
+    last7 = np.bincount(inv, weights=age_s <= 7 * DAY, minlength=n_c)
+    last14 = np.bincount(inv, weights=age_s <= 14 * DAY, minlength=n_c)
+
+    day = (ts - start[p]) // DAY
+    n_days = int(day.max()) + 2
+    dc, dday = _distinct_per_cell(inv.astype("int64"), day, n_days)
+    days_active = np.bincount(dc, minlength=n_c)
+    day_counts = np.unique(inv.astype("int64") * n_days + day, return_counts=True)[1]
+    max_day = np.zeros(n_c, dtype="int64")
+    np.maximum.at(max_day, dc, day_counts)
+    new_run = np.r_[True, (dc[1:] != dc[:-1]) | (dday[1:] != dday[:-1] + 1)]
+    run_id = np.cumsum(new_run) - 1
+    run_len = np.bincount(run_id)
+    streak = np.zeros(n_c, dtype="int64")
+    np.maximum.at(streak, dc[new_run], run_len)
+
+    track_codes = pd.factorize(scrobbles["track"].iloc[np.flatnonzero(keep)], use_na_sentinel=False)
+    track = pd.factorize(a * (len(track_codes[1]) + 1) + track_codes[0])[0].astype("int64")
+    n_t = int(track.max()) + 1
+    first_p_track = np.full(n_t, n_p, dtype="int64")
+    np.minimum.at(first_p_track, track, p)
+    tc, tt = _distinct_per_cell(inv.astype("int64"), track, n_t)
+    distinct_tracks = np.bincount(tc, minlength=n_c)
+    novel = np.bincount(tc, weights=first_p_track[tt] == c_p[tc], minlength=n_c)
+    album_codes = pd.factorize(scrobbles["album"].iloc[np.flatnonzero(keep)], use_na_sentinel=False)
+    album = pd.factorize(a * (len(album_codes[1]) + 1) + album_codes[0])[0].astype("int64")
+    ac, _ = _distinct_per_cell(inv.astype("int64"), album, int(album.max()) + 1)
+    distinct_albums = np.bincount(ac, minlength=n_c)
+
+    c_share = plays / np.maximum(total[c_p], 1)
+    c_core = (plays >= cfg.core_plays) | (c_share >= cfg.core_share)
+    need = np.minimum(cfg.core_plays, np.maximum(np.ceil(cfg.core_share * total), 1))
+    c_progress = plays / need[c_p]
+    # rank 1 = the most played artist of the period
+    rank_frame = pd.DataFrame({"p": c_p, "plays": plays})
+    c_rank = rank_frame.groupby("p")["plays"].rank(method="min", ascending=False).to_numpy()
+
+    first_p = np.full(n_a, n_p, dtype="int64")
+    np.minimum.at(first_p, c_a, c_p)
+    first_ts = np.full(n_a, np.iinfo("int64").max)
+    np.minimum.at(first_ts, a, ts)
+    new_artists = np.bincount(first_p, minlength=n_p + 1)[:n_p]
+
+    # ---- reachable grid: active cells + zero-play discovery-window cells ------------------
+    ages = np.arange(1, cfg.eligible_max_age + 1, dtype="int64")
+    win_p = first_p[:, None] + ages[None, :]
+    win_a = np.broadcast_to(np.arange(n_a)[:, None], win_p.shape)
+    ok = win_p < n_p
+    rows = np.union1d(cells, win_a[ok] * n_p + win_p[ok])
+    r_a, r_p = rows // n_p, rows % n_p
+
+    def at(values: np.ndarray, lag: int = 0) -> np.ndarray:
+        return _lookup(cells, values, rows - lag, r_p - lag >= 0)
+
+    f: dict[str, np.ndarray] = {}
+    r_plays = at(plays)
+    active = r_plays > 0
+    tot = total[r_p]
+    f["plays_t"] = r_plays
+    f["share_t"] = r_plays / np.maximum(tot, 1)
+    f["total_monthly_scrobbles"] = tot
+    msfs = r_p - first_p[r_a]
+    f["months_since_first_seen"] = msfs
+    f["is_first_month"] = (msfs == 0).astype("int64")
+    artist_start = np.r_[0, np.flatnonzero(r_a[1:] != r_a[:-1]) + 1]
+    group_first = np.repeat(artist_start, np.diff(np.r_[artist_start, len(rows)]))
+    cum = np.cumsum(r_plays)
+    f["cumulative_plays_before_t"] = cum - r_plays - (cum[group_first] - r_plays[group_first])
+    cum_act = np.cumsum(active)
+    f["active_months_count_before_t"] = (
+        cum_act - active - (cum_act[group_first] - active[group_first])
+    )
+    f["days_active_t"] = at(days_active)
+    f["distinct_tracks_t"] = at(distinct_tracks)
+    f["plays_per_track_t"] = r_plays / np.maximum(f["distinct_tracks_t"], 1)
+    f["track_novelty_rate_t"] = at(novel) / np.maximum(f["distinct_tracks_t"], 1)
+    last_idx = np.maximum.accumulate(np.where(active, np.arange(len(rows)), 0))
+    r_last = at(last_ts)[last_idx]
+    f["last_play_gap_days_t"] = (end[r_p] - r_last) / DAY
+    lag1, lag2, lag3 = at(plays, 1), at(plays, 2), at(plays, 3)
+    f["plays_t_minus_1"] = lag1
+    f["plays_prev3_mean"] = (lag1 + lag2 + lag3) / 3.0
+    f["delta_1m"] = r_plays - lag1
+    f["delta_1m_pct"] = f["delta_1m"] / np.maximum(lag1, 1)
+    f["ratio_to_prev3"] = r_plays / (f["plays_prev3_mean"] + 1.0)
+    f["trend_slope_3m"] = (r_plays - lag2) / 2.0
+    f["share_delta_1m"] = f["share_t"] - at(c_share, 1)
+    f["prev_month_plays_was_zero"] = (lag1 == 0).astype("int64")
+
+    f["plays_last7_t"] = at(last7)
+    f["plays_last14_t"] = at(last14)
+    f["days_since_first_seen"] = (end[r_p] - first_ts[r_a]) / DAY
+    f["distinct_albums_t"] = at(distinct_albums)
+    f["max_day_plays_t"] = at(max_day)
+    f["longest_streak_days_t"] = at(streak)
+    f["plays_per_active_day_t"] = r_plays / np.maximum(f["days_active_t"], 1)
+    f["core_progress_t"] = at(c_progress)
+    f["core_progress_prev_t"] = at(c_progress, 1)
+    n_active = np.bincount(c_p, minlength=n_p)
+    f["plays_rank_t"] = np.where(active, at(c_rank), n_active[r_p] + 1)
+    f["new_artists_t"] = new_artists[r_p]
+
+    f["cumulative_plays_t"] = f["cumulative_plays_before_t"] + r_plays
+    f["plays_3m_sum"] = r_plays + lag1 + lag2
+    f["core_progress_3m_mean"] = (
+        f["core_progress_t"] + f["core_progress_prev_t"] + at(c_progress, 2)
+    ) / 3.0
+    f["active_months_last3"] = active.astype("int64") + (lag1 > 0) + (lag2 > 0)
+
+    # P(Poisson(rate) >= plays needed for core): the threshold mechanics, for three rate guesses
+    r_need = need[r_p]
+    f["core_need_t"] = r_need
+    f["core_chance_t"] = gammainc(r_need, r_plays)
+    f["core_chance_recent_t"] = gammainc(r_need, np.maximum(r_plays, f["plays_last7_t"] * 30 / 7))
+    f["core_chance_avg_t"] = gammainc(r_need, f["cumulative_plays_t"] / (msfs + 1.0))
+    f["core_chance_mix_t"] = gammainc(
+        r_need, 0.5 * r_plays + 0.5 * f["cumulative_plays_t"] / (msfs + 1.0)
+    )
+    f["cum_progress_t"] = f["cumulative_plays_t"] / r_need
+    f["recent_progress_t"] = f["plays_last14_t"] / r_need
+    f["exploration_t"] = f["new_artists_t"] / np.maximum(tot, 1)
+
+    core = at(c_core.astype("int64")).astype(bool)
+    was_core = at(c_core.astype("int64"), 1).astype(bool)
+    for lag in range(2, cfg.eligible_not_core_lookback + 1):
+        was_core |= at(c_core.astype("int64"), lag).astype(bool)
+    # learnable: eligible except for the age rule (older artists add training examples)
+    learnable = (r_plays >= cfg.eligible_min_plays) & ~core & ~was_core
+    eligible = learnable & (msfs <= cfg.eligible_max_age)
+
+    f["eligible_artists_t"] = np.bincount(r_p[eligible], minlength=n_p)[r_p]
+    f["core_artists_t"] = np.bincount(c_p[c_core], minlength=n_p)[r_p]
+    rule = np.zeros(len(rows), dtype=bool)
+    for h in range(1, cfg.horizon + 1):
+        rule |= _lookup(cells, c_core, rows + h, r_p + h < n_p).astype(bool)
+    f["user_breakout_rate"], f["user_breakout_rate_similar"] = _base_rates(
+        r_p, eligible, rule, np.digitize(f["core_progress_t"], PROGRESS_BINS), n_p, cfg
+    )
+
+    table = pd.DataFrame(
+        {
+            "artist_key": pd.Series(np.asarray(key_uniques, dtype=object)[r_a], dtype=object),
+            "artist": pd.Series(names[r_a], dtype=object),
+            "month": pd.Series(periods.labels[r_p], dtype=object),
+            "period": r_p,
+            "first_seen_ts": first_ts[r_a],
+        }
+    )
+    for name in ALL_FEATURES:
+        table[name] = np.asarray(f[name], dtype="float64")
+    table["is_core"] = core
+    table["eligible"] = eligible
+    table["learnable"] = learnable
+    table.attrs["n_periods"] = n_p
+    return table
+
+
+def _base_rates(r_p, eligible, rule, bins, n_p: int, cfg: PipelineConfig):
+    """The user's breakout rate among eligible rows (overall and in the row's progress bin),
+    from rows whose label was known at the end of period t (periods <= t - horizon), smoothed."""
+    known_lag = cfg.horizon
+    n_bins = int(bins.max()) + 1 if len(bins) else 1
+
+    def cumulative(mask: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+        counts = np.zeros((n_groups, n_p + known_lag + 1))
+        np.add.at(counts, (group[mask], r_p[mask] + known_lag + 1), 1.0)
+        return np.cumsum(counts, axis=1)
+
+    zero = np.zeros(len(r_p), dtype="int64")
+    elig_all = cumulative(eligible, zero, 1)[0]
+    pos_all = cumulative(eligible & rule, zero, 1)[0]
+    # column t + 1 of the cumsum covers periods <= t - horizon
+    overall = (pos_all[r_p + 1] + BASE_RATE_WEIGHT * BASE_RATE_PRIOR) / (
+        elig_all[r_p + 1] + BASE_RATE_WEIGHT
+    )
+    elig_bin = cumulative(eligible, bins, n_bins)[bins, r_p + 1]
+    pos_bin = cumulative(eligible & rule, bins, n_bins)[bins, r_p + 1]
+    similar = (pos_bin + BASE_RATE_WEIGHT * overall) / (elig_bin + BASE_RATE_WEIGHT)
+    return overall, similar
+
+
+def _empty_table() -> pd.DataFrame:
+    cols = {c: pd.Series(dtype=object) for c in ("artist_key", "artist", "month")}
+    cols["period"] = pd.Series(dtype="int64")
+    cols["first_seen_ts"] = pd.Series(dtype="int64")
+    cols.update({name: pd.Series(dtype="float64") for name in ALL_FEATURES})
+    cols["is_core"] = pd.Series(dtype=bool)
+    cols["eligible"] = pd.Series(dtype=bool)
+    cols["learnable"] = pd.Series(dtype=bool)
+    f["eligible_artists_t"] = np.bincount(r_p[eligible], minlength=n_p)[r_p]
+    f["core_artists_t"] = np.bincount(c_p[c_core], minlength=n_p)[r_p]
+    rule = np.zeros(len(rows), dtype=bool)
+    for h in range(1, cfg.horizon + 1):
+        rule |= _lookup(cells, c_core, rows + h, r_p + h < n_p).astype(bool)
+    f["user_breakout_rate"], f["user_breakout_rate_similar"] = _base_rates(
+        r_p, eligible, rule, np.digitize(f["core_progress_t"], PROGRESS_BINS), n_p, cfg
+    )
+
+    table = pd.DataFrame(cols)
+    table.attrs["n_periods"] = 0
+    return table

@@ -1,0 +1,152 @@
+"""CSV history formats: lastfm-to-csv, lastfm.ghan.nl, lastfmstats.com, the seed's scrobbles.csv."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pandas.errors import EmptyDataError, ParserError, ParserWarning
+
+from pipeline.errors import InputFormatError
+from pipeline.importers.base import ImportResult, error_rows, finish, unix_seconds
+
+_SKIPPED = re.compile(r"Skipping line (\d+): (.*)")
+LASTFM_TO_CSV_DATE = "%d %b %Y %H:%M"
+GHAN_DATE = "%d %b %Y, %H:%M"
+
+
+def read_csv_rows(
+    path: Path,
+    *,
+    sep: str = ",",
+    header: bool = True,
+    names: list[str] | None = None,
+) -> pd.DataFrame:
+    """Every row as strings plus its physical `line`; malformed lines become error rows."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ParserWarning)
+        try:
+            frame = pd.read_csv(
+                path,
+                sep=sep,
+                header=0 if header else None,
+                names=names,
+                index_col=False,
+                dtype=str,
+                na_filter=False,  # "NA", "null" and "NaN" are artist names, not missing values
+                skip_blank_lines=False,  # keep line numbers exact
+                on_bad_lines="warn",
+                encoding="utf-8-sig",
+                engine="c",
+            )
+        except UnicodeDecodeError:
+            raise InputFormatError(f"{path}: not UTF-8 text") from None
+        except EmptyDataError:
+            raise InputFormatError(f"{path}: file is empty") from None
+        except (ParserError, ValueError) as exc:
+            detail = str(exc).strip().splitlines()[0]
+            raise InputFormatError(f"{path}: cannot parse as CSV: {detail}") from None
+    skipped: list[tuple[int, str]] = []
+    for warning in caught:
+        if not issubclass(warning.category, ParserWarning):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+            continue
+        for match in _SKIPPED.finditer(str(warning.message)):
+            skipped.append((int(match[1]), f"malformed line: {match[2].strip()}"))
+    # Keep the file's own columns clear of the names finish() gives a meaning to.
+    frame = frame.rename(columns={c: f"{c}_" for c in ("line", "error", "src") if c in frame})
+    first_line = 2 if header else 1
+    lines = np.arange(first_line, first_line + len(frame) + len(skipped), dtype="int64")
+    if skipped:
+        lines = lines[~np.isin(lines, [line for line, _ in skipped])]
+    frame.insert(0, "line", lines[: len(frame)])
+    frame.columns = [str(c).strip().lower() if c != "line" else c for c in frame.columns]
+    if skipped:
+        frame = pd.concat([frame, error_rows(skipped)], ignore_index=True)
+        frame = frame.sort_values("line", kind="stable", ignore_index=True)
+    return frame
+
+
+def _require(frame: pd.DataFrame, path: Path, fmt: str, columns: list[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputFormatError(f"{path}: not a {fmt} file: missing columns {', '.join(missing)}")
+
+
+def _fill(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A column of strings ("" everywhere when absent or on error rows)."""
+    if column not in frame:
+        return pd.Series("", index=frame.index, dtype="str")
+    values = frame[column]
+    return values.where(values.notna(), "").astype("str")
+
+
+def read_lastfm_to_csv(path: Path) -> ImportResult:
+    """`artist,album,track,"DD Mon YYYY HH:MM"` without header; dateless rows are now playing."""
+    # Spare columns catch lines with too many fields (pandas would silently drop them).
+    spare = [f"_spare{i}" for i in range(4)]
+    frame = read_csv_rows(path, header=False, names=["artist", "album", "track", "date", *spare])
+    extra = (frame[spare].fillna("") != "").any(axis=1)
+    if "error" in frame:
+        extra |= frame["error"].fillna("") != ""
+    if extra.any():
+        frame["error"] = pd.Series("", index=frame.index, dtype="str").mask(
+            extra, "malformed line: expected 4 fields"
+        )
+    frame["date"] = _fill(frame, "date")
+    stamps = pd.to_datetime(frame["date"], format=LASTFM_TO_CSV_DATE, errors="coerce", utc=True)
+    frame["ts"] = unix_seconds(stamps)
+    return finish(frame, "lastfm-to-csv", now_playing_when_dateless=True)
+
+
+def read_ghan(path: Path) -> ImportResult:
+    """lastfm.ghan.nl: `uts,utc_time,artist,artist_mbid,album,album_mbid,track,track_mbid`."""
+    frame = read_csv_rows(path)  # every column, so lines with extra fields are caught
+    _require(frame, path, "ghan", ["uts", "artist", "track"])
+    uts = _fill(frame, "uts")
+    seconds = pd.to_numeric(uts, errors="coerce")
+    utc_time = _fill(frame, "utc_time")
+    fallback = seconds.isna() & (utc_time != "")
+    if fallback.any():  # a row without `uts` may still carry its readable time
+        stamps = pd.to_datetime(utc_time[fallback], format=GHAN_DATE, errors="coerce", utc=True)
+        seconds[fallback] = unix_seconds(stamps)
+    frame["ts"] = seconds
+    frame["date"] = uts.where(uts != "", utc_time)
+    return finish(frame, "ghan")
+
+
+def read_lastfmstats_csv(path: Path) -> ImportResult:
+    """lastfmstats.com CSV: `;`-separated, BOM, `Artist;Album;Track;Date#user` (milliseconds)."""
+    frame = read_csv_rows(path, sep=";")
+    date_columns = [c for c in frame.columns if c.startswith("date")]
+    _require(frame, path, "lastfmstats-csv", ["artist", "track"])
+    if not date_columns:
+        raise InputFormatError(f"{path}: not a lastfmstats-csv file: missing column Date#user")
+    frame["date"] = _fill(frame, date_columns[0])
+    frame["ts"] = pd.to_numeric(frame["date"], errors="coerce") / 1000
+    return finish(frame, "lastfmstats-csv")
+
+
+def seed_seconds(dates: pd.Series) -> pd.Series:
+    """ISO-8601-like UTC dates (or plain Unix seconds/milliseconds) as float seconds."""
+    numeric = pd.to_numeric(dates.where(dates.str.fullmatch(r"\s*\d+\s*"), ""), errors="coerce")
+    numeric = numeric.where(numeric < 1e11, numeric / 1000)
+    stamps = pd.to_datetime(dates, format="ISO8601", errors="coerce", utc=True)
+    return numeric.fillna(unix_seconds(stamps))
+
+
+def read_seed(path: Path) -> ImportResult:
+    """The original analysis's scrobbles.csv: `artist_name,track_name,date` (UTC)."""
+    frame = read_csv_rows(path)
+    _require(frame, path, "seed", ["artist_name", "track_name", "date"])
+    frame["date"] = _fill(frame, "date")
+    frame["artist"] = _fill(frame, "artist_name")
+    frame["track"] = _fill(frame, "track_name")
+    frame["album"] = _fill(frame, "album_name" if "album_name" in frame else "album")
+    frame["ts"] = seed_seconds(frame["date"])
+    return finish(frame, "seed")

@@ -1,0 +1,188 @@
+"""Score every currently eligible artist, for the last complete month and a trailing window.
+
+Two windows, one feature code. The "month" window describes the last complete calendar month:
+the same rows the model was trained and thresholded on, and what the monthly push announces.
+The "trailing" window describes the last 30 days ending `now` (30-day windows are close enough to
+months for the same features and model to apply), so an artist discovered ten days ago is scored
+today instead of after its month closes. `/candidates` shows the trailing window first.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import PipelineConfig
+from pipeline.features import build_artist_months
+from pipeline.periods import calendar_periods, trailing_periods
+from pipeline.reasons import explain, fallback_contributions
+from pipeline.train import ModelBundle, fallback_scores
+
+CANDIDATE_COLUMNS = [
+    "artist_key",
+    "artist",
+    "month",
+    "window",
+    "probability",
+    "rank",
+    "above_threshold",
+    "first_seen_ts",
+    "plays",
+]
+REASON_COLUMNS = [
+    "artist_key",
+    "window",
+    "position",
+    "feature",
+    "value",
+    "contribution",
+    "sentence",
+]
+TOP_REASONS = 3
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Candidates of both windows (ranked within each) and their reasons."""
+
+    candidates: pd.DataFrame
+    reasons: pd.DataFrame
+    month: str  # the last complete calendar month, YYYY-MM
+    trailing_start: int  # Unix seconds, inclusive
+    trailing_end: int  # Unix seconds, exclusive (= now)
+    threshold: float | None
+
+
+def as_unix(now: datetime | float | int) -> int:
+    """Unix seconds of a datetime (aware or UTC-naive) or a number."""
+    if isinstance(now, datetime):
+        return int(
+            pd.Timestamp(now).tz_localize("UTC").timestamp()
+            if now.tzinfo is None
+            else now.timestamp()
+        )
+    return int(now)
+
+
+def last_complete_month(now: int) -> str:
+    """YYYY-MM of the calendar month (UTC) before the one containing `now`."""
+    month = np.datetime64(int(now), "s").astype("datetime64[M]") - 1
+    return str(month)
+
+
+def before(scrobbles: pd.DataFrame, now: int) -> pd.DataFrame:
+    """The scrobbles strictly before `now` (the input itself when nothing is later)."""
+    ts = scrobbles["ts"].to_numpy(dtype="int64")
+    late = ts >= now
+    return scrobbles[~late] if late.any() else scrobbles
+
+
+def monthly_table(scrobbles: pd.DataFrame, cfg: PipelineConfig, now: int) -> pd.DataFrame:
+    """Calendar-month features up to the month containing `now` (scrobbles before `now`)."""
+    scrobbles = before(scrobbles, now)
+    return build_artist_months(scrobbles, cfg, calendar_periods(scrobbles["ts"], end=now))
+
+
+def _score_window(
+    rows: pd.DataFrame, window: str, bundle: ModelBundle | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Probability, rank, threshold flag and reasons of one window's eligible rows."""
+    if rows.empty:
+        return _empty(CANDIDATE_COLUMNS), _empty(REASON_COLUMNS)
+    if bundle is not None:
+        probability = np.asarray(bundle.predict_proba(rows), dtype="float64")
+        contributions = bundle.contributions(rows)
+        above = probability >= bundle.threshold
+    else:
+        probability = fallback_scores(rows).to_numpy(dtype="float64")
+        contributions = fallback_contributions(rows)
+        above = np.zeros(len(rows), dtype=bool)
+    out = pd.DataFrame(
+        {
+            "artist_key": rows["artist_key"].to_numpy(dtype=object),
+            "artist": rows["artist"].to_numpy(dtype=object),
+            "month": rows["month"].to_numpy(dtype=object),
+            "window": window,
+            "probability": probability,
+            "above_threshold": above,
+            "first_seen_ts": rows["first_seen_ts"].to_numpy(dtype="int64"),
+            "plays": rows["plays_t"].to_numpy(dtype="int64"),
+        },
+        index=rows.index,
+    )
+    out = out.sort_values(
+        ["probability", "plays", "artist_key"], ascending=[False, False, True], kind="stable"
+    )
+    out["rank"] = np.arange(1, len(out) + 1)
+    reasons = explain(rows, contributions, top=TOP_REASONS, window=window)
+    reasons["artist_key"] = rows.loc[reasons["row"], "artist_key"].to_numpy(dtype=object)
+    reasons["window"] = window
+    return out[CANDIDATE_COLUMNS].reset_index(drop=True), reasons[REASON_COLUMNS]
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else _empty(columns)
+
+
+def empty_scored(now: int, cfg: PipelineConfig) -> Scored:
+    """Nothing to score (no scrobbles before `now`)."""
+    return Scored(
+        candidates=_empty(CANDIDATE_COLUMNS),
+        reasons=_empty(REASON_COLUMNS),
+        month=last_complete_month(now),
+        trailing_start=now - cfg.trailing_days * 86_400,
+        trailing_end=now,
+        threshold=None,
+    )
+
+
+def score_artists(
+    scrobbles: pd.DataFrame,
+    bundle: ModelBundle | None,
+    cfg: PipelineConfig | None = None,
+    now: datetime | float | int | None = None,
+    *,
+    monthly: pd.DataFrame | None = None,
+) -> Scored:
+    """Score the eligible artists of the last complete month and of the trailing window.
+
+    `monthly` may be the calendar table already built by `monthly_table` for the same `now`.
+    Without a model (`bundle` None) the fallback ranking applies and nothing is above threshold.
+    """
+    cfg = cfg or PipelineConfig()
+    now_ts = as_unix(time.time() if now is None else now)
+    month = last_complete_month(now_ts)
+    recent = before(scrobbles, now_ts)
+    if recent.empty:
+        return empty_scored(now_ts, cfg)
+    if monthly is None:
+        monthly = monthly_table(scrobbles, cfg, now_ts)
+    trailing = build_artist_months(
+        recent, cfg, trailing_periods(recent["ts"], now_ts, cfg.trailing_days)
+    )
+    month_rows = monthly[(monthly["month"] == month).to_numpy() & monthly["eligible"].to_numpy()]
+    last = trailing["period"].max() if len(trailing) else -1
+    trail_rows = trailing[(trailing["period"] == last).to_numpy() & trailing["eligible"].to_numpy()]
+    parts = [_score_window(month_rows, "month", bundle)]
+    # A trailing candidate belongs to the month its window ends in: feedback on it labels that
+    # artist-month, which the calendar table holds once the month is built.
+    trail = _score_window(trail_rows, "trailing", bundle)
+    trail[0]["month"] = str(np.datetime64(now_ts - 1, "s").astype("datetime64[M]"))
+    parts.append(trail)
+    return Scored(
+        candidates=_concat([p[0] for p in parts], CANDIDATE_COLUMNS),
+        reasons=_concat([p[1] for p in parts], REASON_COLUMNS),
+        month=month,
+        trailing_start=now_ts - cfg.trailing_days * 86_400,
+        trailing_end=now_ts,
+        threshold=None if bundle is None else float(bundle.threshold),
+    )

@@ -1,0 +1,287 @@
+"""The real PTB Application against the fake Telegram server: commands, buttons, guard, 429."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from html import unescape
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bot.telegram import messages
+from bot.telegram.keyboards import candidate_keyboard
+from bot.telegram.send import send_html
+from tests.bot_harness import (
+    OWNER,
+    SEEDED_AT,
+    STRANGER,
+    Clock,
+    ask,
+    bot_settings,
+    data_dir,
+    fake,
+    keyboard,
+    running,
+    seeded,
+    sql,
+)
+from tests.fakes.telegram_server import TOKEN, FakeTelegram, parse_body
+
+__all__ = ["data_dir", "fake", "seeded"]  # fixtures
+
+
+async def feedback_rows(data_dir: Path) -> list[tuple]:
+    return await sql(data_dir, "SELECT artist_id, month, verdict FROM feedback")
+
+
+def rows_of(call_keyboard: list[list[dict]]) -> list[tuple[int, int]]:
+    """(artist_id, candidate_id) of each candidate row."""
+    out = []
+    for row in call_keyboard:
+        artist = int(row[0]["callback_data"].removeprefix("why:"))
+        out.append((artist, int(row[1]["callback_data"].removeprefix("fb:c:"))))
+    return out
+
+
+async def test_start_publishes_commands_and_answers(fake: FakeTelegram, data_dir: Path) -> None:
+    async with running(bot_settings(fake, data_dir), Clock(SEEDED_AT)):
+        assert [c["command"] for c in fake.commands][:2] == ["start", "candidates"]
+        reply = await ask(fake, "/start")
+        assert "Breakout Artists" in reply.params["text"]
+        assert messages.SYNC_NOT_CONFIGURED in reply.params["text"]
+        assert reply.params["parse_mode"] == "HTML"
+
+
+async def test_dismiss_confirm_and_repeat(fake: FakeTelegram, data_dir: Path) -> None:
+    async with running(bot_settings(fake, data_dir), Clock(SEEDED_AT)):
+        listing = await ask(fake, "/candidates")
+        board = keyboard(listing)
+        assert len(board) == 10
+        assert all(len(b["callback_data"].encode()) <= 64 for row in board for b in row)
+        (dismissed, dismissed_cid), (confirmed, confirmed_cid) = rows_of(board)[:2]
+
+        start = fake.mark()
+        fake.press(OWNER, listing.result, f"fb:d:{dismissed_cid}")
+        answer = await fake.wait_for("answerCallbackQuery", start=start)
+        edit = await fake.wait_for("editMessageReplyMarkup", start=start)
+        assert answer.params["text"].startswith("Dismissed: ")
+        assert json.loads(edit.params["reply_markup"])["inline_keyboard"][0][2]["text"] == (
+            "❌ Dismissed"
+        )
+        month = (await feedback_rows(data_dir))[0][1]
+        assert await feedback_rows(data_dir) == [(dismissed, month, 0)]
+
+        # The same press again: nothing changes, "not modified" is swallowed, no error message.
+        start = fake.mark()
+        fake.press(OWNER, listing.result, f"fb:d:{dismissed_cid}")
+        answer = await fake.wait_for("answerCallbackQuery", start=start)
+        assert "already recorded" in answer.params["text"]
+        await fake.wait_for("editMessageReplyMarkup", start=start, ok=False)
+        fake.press(OWNER, listing.result, f"fb:c:{confirmed_cid}")
+        await fake.wait_for("editMessageReplyMarkup", start=start)
+        assert not [c for c in fake.calls_of("sendMessage")[1:] if "Sorry" in c.params["text"]]
+        rows = await feedback_rows(data_dir)
+        assert sorted(rows) == sorted([(dismissed, month, 0), (confirmed, month, 1)])
+
+        again = await ask(fake, "/candidates")
+        shown = {artist for artist, _ in rows_of(keyboard(again))}
+        assert dismissed not in shown and confirmed not in shown
+        assert len(shown) == 10  # still a full list: the next artists move up
+
+        # Changing one's mind is allowed: the label flips, still one row.
+        start = fake.mark()
+        fake.press(OWNER, listing.result, f"fb:c:{dismissed_cid}")
+        await fake.wait_for("editMessageReplyMarkup", start=start)
+        assert (dismissed, month, 1) in await feedback_rows(data_dir)
+        assert len(await feedback_rows(data_dir)) == 2
+
+
+async def test_forged_and_stale_buttons_change_nothing(fake: FakeTelegram, data_dir: Path) -> None:
+    async with running(bot_settings(fake, data_dir), Clock(SEEDED_AT)):
+        listing = await ask(fake, "/candidates")
+        real = rows_of(keyboard(listing))[0][1]
+        for data, expected in [
+            ("fb:c:999999999", messages.BAD_BUTTON),  # not a button of this message
+            ("fb:x:1", messages.BAD_BUTTON),
+            ("rm -rf", messages.BAD_BUTTON),
+        ]:
+            start = fake.mark()
+            fake.press(OWNER, listing.result, data)
+            answer = await fake.wait_for("answerCallbackQuery", start=start)
+            assert answer.params["text"] == expected
+        # A real button whose candidate has been deleted since (stale).
+        await sql(data_dir, "DELETE FROM candidates WHERE id = :i", i=real)
+        start = fake.mark()
+        fake.press(OWNER, listing.result, f"fb:d:{real}")
+        answer = await fake.wait_for("answerCallbackQuery", start=start)
+        assert answer.params["text"] == messages.STALE_BUTTON
+        assert await feedback_rows(data_dir) == []
+        assert not fake.calls_of("editMessageReplyMarkup", ok=None)
+
+
+async def test_why_sends_text_and_chart(fake: FakeTelegram, data_dir: Path) -> None:
+    async with running(bot_settings(fake, data_dir), Clock(SEEDED_AT)):
+        listing = await ask(fake, "/candidates")
+        name = listing.params["text"].split("<b>")[2].split("</b>")[0]  # first candidate
+        start = fake.mark()
+        fake.send_text(OWNER, f"/why {unescape(name).upper()}")
+        explanation = await fake.wait_for("sendMessage", start=start)
+        photo = await fake.wait_for("sendPhoto", start=start)
+        assert explanation.params["text"].startswith(f"<b>{name}</b>")
+        assert photo.files["photo"].startswith(b"\x89PNG")
+        assert unescape(name) in unescape(photo.params["caption"])
+
+        # The special names of the simulator must be escaped everywhere.
+        ampersand = await ask(fake, "/why simon & garfunkel")
+        assert ampersand.params["text"].startswith("<b>Simon &amp; Garfunkel</b>")
+
+        unknown = await ask(fake, "/why Simn and Garfunkle")
+        buttons = [b for row in keyboard(unknown) for b in row]
+        assert buttons and all(b["callback_data"].startswith("why:") for b in buttons)
+        start = fake.mark()
+        fake.press(OWNER, unknown.result, buttons[0]["callback_data"])
+        suggested = await fake.wait_for("sendMessage", start=start)
+        assert suggested.params["text"].startswith("<b>")
+        await fake.wait_for("sendPhoto", start=start)
+
+
+async def test_status_reports_history_model_and_schedule(
+    fake: FakeTelegram, data_dir: Path
+) -> None:
+    async with running(bot_settings(fake, data_dir), Clock(SEEDED_AT), schedule=True):
+        reply = await ask(fake, "/status")
+        body = reply.params["text"]
+        assert "Scrobbles: 28,251" in body or "Scrobbles: " in body
+        assert "Model: model xgboost" in body or "Model: model" in body
+        assert "Next nightly" in body and "Next monthly_push" in body
+
+
+async def test_stranger_gets_one_refusal_and_no_data(fake: FakeTelegram, data_dir: Path) -> None:
+    async with running(bot_settings(fake, data_dir), Clock(SEEDED_AT)):
+        listing = await ask(fake, "/candidates")
+        cid = rows_of(keyboard(listing))[0][1]
+        refusal = await ask(fake, "/candidates", user=STRANGER)
+        assert refusal.params == {"chat_id": str(STRANGER), "text": messages.REFUSAL} | {
+            k: v for k, v in refusal.params.items() if k not in ("chat_id", "text")
+        }
+        start = fake.mark()
+        fake.send_text(STRANGER, "/why Simon & Garfunkel")
+        fake.press(STRANGER, listing.result, f"fb:d:{cid}")
+        answer = await fake.wait_for("answerCallbackQuery", start=start)
+        assert "text" not in answer.params  # refused once already: silent answer, no data
+        # The owner still gets answers; nothing more went to the stranger's chat.
+        await ask(fake, "/help")
+        to_stranger = [
+            c
+            for c in fake.calls
+            if c.params.get("chat_id") == str(STRANGER) and c.method != "getUpdates"
+        ]
+        assert [c.params["text"] for c in to_stranger] == [messages.REFUSAL]
+        assert await feedback_rows(data_dir) == []
+
+
+async def test_stranger_button_press_gets_the_refusal_as_answer(
+    fake: FakeTelegram, data_dir: Path
+) -> None:
+    async with running(bot_settings(fake, data_dir), Clock(SEEDED_AT)):
+        listing = await ask(fake, "/candidates")
+        start = fake.mark()
+        fake.press(STRANGER, listing.result, keyboard(listing)[0][1]["callback_data"])
+        answer = await fake.wait_for("answerCallbackQuery", start=start)
+        assert answer.params["text"] == messages.REFUSAL
+        assert not fake.calls_of("editMessageReplyMarkup", ok=None)
+
+
+async def test_429_is_waited_out_and_retried(fake: FakeTelegram, data_dir: Path) -> None:
+    async with running(bot_settings(fake, data_dir), Clock(SEEDED_AT)):
+        fake.fail_next("sendMessage", retry_after=1)
+        start = fake.mark()
+        fake.send_text(OWNER, "/help")
+        refused = await fake.wait_for("sendMessage", start=start, ok=False)
+        delivered = await fake.wait_for("sendMessage", start=start)
+        assert delivered.at - refused.at >= 1.0
+        assert delivered.params["text"] == messages.HELP
+
+
+def test_multipart_parsing_of_the_fake() -> None:
+    body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="chat_id"\r\n\r\n1001\r\n'
+        b'--XyZ\r\nContent-Disposition: form-data; name="photo"; filename="c.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\nDATA\r\n--XyZ--\r\n"
+    )
+    params, files = parse_body("multipart/form-data; boundary=XyZ", body)
+    assert params == {"chat_id": "1001"}
+    assert files == {"photo": b"\x89PNG\r\n\x1a\nDATA"}
+    assert time.monotonic() > 0
+
+
+async def test_breakout_bot_command_runs_and_stops_on_sigterm(
+    fake: FakeTelegram, data_dir: Path
+) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'breakout.sqlite3'}",
+        "BREAKOUT_MODEL_DIR": str(data_dir / "models"),
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_OWNER_ID": str(OWNER),
+        "TELEGRAM_API_BASE_URL": fake.base_url,
+        "LOG_LEVEL": "DEBUG",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "bot", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        # Polling starts with deleteWebhook(drop_pending_updates): send after it.
+        await fake.wait_for("deleteWebhook", within=30)
+        start = fake.mark()
+        fake.send_text(OWNER, "/start")
+        reply = await fake.wait_for(
+            "sendMessage", start=start, where=lambda c: "Breakout Artists" in c.params["text"]
+        )
+        assert messages.SYNC_NOT_CONFIGURED in reply.params["text"]
+        heartbeat = data_dir / "bot.heartbeat"  # what the container healthcheck reads
+        deadline = time.monotonic() + 10
+        while not heartbeat.exists():
+            assert time.monotonic() < deadline, "no heartbeat file"
+            await asyncio.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            _, raw = await proc.communicate()
+    stderr = raw.decode()
+    assert proc.returncode == 0, stderr
+    assert TOKEN not in stderr and TOKEN.split(":")[1] not in stderr
+    assert "starting the bot" in stderr
+
+
+async def test_a_failing_handler_tells_the_owner_in_one_line(
+    fake: FakeTelegram, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(bot_settings(fake, data_dir), Clock(SEEDED_AT)):
+        await sql(data_dir, "DROP TABLE candidate_reasons")
+        reply = await ask(fake, "/candidates")
+        assert reply.params["text"] == messages.FAILED.format(error="OperationalError")
+        assert (await ask(fake, "/help")).params["text"] == messages.HELP  # still serving
+    logged = [r.getMessage() for r in caplog.records if r.name == "bot.telegram.errors"]
+    assert any("Traceback" in m and "no such table: candidate_reasons" in m for m in logged)
+
+
+async def test_long_html_is_split_below_the_limit(fake: FakeTelegram, data_dir: Path) -> None:
+    async with running(bot_settings(fake, data_dir), Clock(SEEDED_AT)) as app:
+        text = "\n".join(f"{i}. <b>Simon &amp; Garfunkel &lt;{i}&gt;</b>" for i in range(400))
+        board = candidate_keyboard(
+            [SimpleNamespace(candidate_id=1, artist_id=2, artist="Simon & Garfunkel")]
+        )
+        sent = await send_html(app.bot, OWNER, text, board)
+    calls = fake.calls_of("sendMessage")
+    assert len(sent) == len(calls) >= 3  # the strict fake accepted every part
+    assert [bool(c.params.get("reply_markup")) for c in calls] == [False] * (len(calls) - 1) + [
+        True
+    ]
+    assert "\n".join(c.params["text"] for c in calls) == text

@@ -1,0 +1,232 @@
+"""Scheduled work end to end: monthly push exactly once, catch-up, failures, rebuild, backfill."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from telegram.error import BadRequest
+
+from bot.services import jobruns
+from bot.telegram import jobs, messages
+from bot.telegram.state import get_state
+from pipeline.simulate import simulate_listener
+from tests.bot_harness import (
+    OWNER,
+    SEEDED_AT,
+    Clock,
+    ask,
+    bot_settings,
+    copy_seeded,
+    data_dir,
+    fake,
+    idle,
+    keyboard,
+    running,
+    seed_directory,
+    seeded,
+    sql,
+)
+from tests.fakes.lastfm_server import FakeLastfm, FakeScrobble
+from tests.fakes.telegram_server import FakeTelegram
+
+__all__ = ["data_dir", "fake", "seeded"]  # fixtures
+
+PUSH_DAY = datetime(2026, 11, 5, 10, 0, tzinfo=UTC)  # after the 2026-10 push slot
+
+
+def pushes(fake: FakeTelegram) -> list[str]:
+    return [
+        c.params["text"]
+        for c in fake.calls_of("sendMessage")
+        if c.params["text"].startswith("📬 <b>October 2026</b> has closed")
+    ]
+
+
+async def test_missed_push_is_caught_up_and_never_repeated(
+    fake: FakeTelegram, data_dir: Path
+) -> None:
+    settings = bot_settings(fake, data_dir, BREAKOUT_PUSH_MAX=3)
+    clock = Clock(PUSH_DAY)
+    async with running(settings, clock, schedule=True) as app:
+        # Start-up catch-up: the nightly run of 2026-11-05 and the missed push of 2026-10.
+        push = await fake.wait_for("sendMessage", where=lambda c: "has closed" in c.params["text"])
+        assert push.params["text"].startswith("📬 <b>October 2026</b> has closed")
+        rows = keyboard(push)
+        assert 1 <= len(rows) <= 3
+        cids = [int(r[1]["callback_data"].removeprefix("fb:c:")) for r in rows]
+        marks = ",".join(map(str, cids))
+        above = await sql(
+            data_dir, f"SELECT above_threshold, month FROM candidates WHERE id IN ({marks})"
+        )
+        assert all(flag == 1 and month == "2026-10" for flag, month in above)
+        await idle(app)
+    async with running(settings, clock) as app:
+        await jobs.catch_up(app)  # nightly already ran today, push already claimed
+        assert await jobs.monthly_push(app) == "already pushed"
+        clock.at = datetime(2026, 12, 1, 8, 59, tzinfo=UTC)  # still the 2026-10 slot
+        assert await jobs.monthly_push(app) == "already pushed"
+    assert len(pushes(fake)) == 1
+    runs = await sql(data_dir, "SELECT job, period, outcome FROM job_runs ORDER BY id")
+    assert ("monthly_push", "2026-10", "ok") in runs
+    assert ("nightly", "2026-11-05", "ok") in runs
+    assert sum(1 for job, *_ in runs if job == "monthly_push") == 1
+
+
+async def test_push_leaves_out_judged_artists(fake: FakeTelegram, data_dir: Path) -> None:
+    settings = bot_settings(fake, data_dir, BREAKOUT_PUSH_MAX=2)
+    above = await sql(
+        data_dir,
+        "SELECT artist_id FROM candidates WHERE window = 'month' AND month = '2026-10' "
+        "AND above_threshold ORDER BY rank",
+    )
+    judged = above[0][0]
+    await sql(
+        data_dir,
+        "INSERT INTO feedback (artist_id, month, verdict, created_at, updated_at) "
+        "VALUES (:a, '2026-10', 0, '2026-11-01', '2026-11-01')",
+        a=judged,
+    )
+    async with running(settings, Clock(PUSH_DAY)) as app:
+        assert (await jobs.monthly_push(app)).startswith("pushed")
+    shown = [
+        int(r[0]["callback_data"].removeprefix("why:"))
+        for r in keyboard(fake.calls_of("sendMessage")[-1])
+    ]
+    assert judged not in shown and len(shown) == min(2, len(above) - 1)
+
+
+async def test_crash_between_claim_and_send_is_not_resent(
+    fake: FakeTelegram, data_dir: Path
+) -> None:
+    await sql(
+        data_dir,
+        "INSERT INTO job_runs (job, period, started_at, outcome, detail) "
+        "VALUES ('monthly_push', '2026-10', '2026-11-01 09:00:00', 'running', '')",
+    )
+    async with running(bot_settings(fake, data_dir), Clock(PUSH_DAY)) as app:
+        await jobs.catch_up(app)
+    notices = [c.params["text"] for c in fake.calls_of("sendMessage")]
+    assert notices == [messages.PUSH_INTERRUPTED.format(month="2026-10")]
+    assert pushes(fake) == []
+    runs = await sql(data_dir, "SELECT outcome FROM job_runs WHERE job = 'monthly_push'")
+    assert runs == [("interrupted",)]
+
+
+async def test_undelivered_push_is_retried(fake: FakeTelegram, data_dir: Path) -> None:
+    async with running(bot_settings(fake, data_dir), Clock(PUSH_DAY)) as app:
+        fake.fail_next("sendMessage", code=400, description="Bad Request: chat not found")
+        with pytest.raises(BadRequest):
+            await jobs.monthly_push(app)
+        outcome = await sql(data_dir, "SELECT outcome FROM job_runs WHERE job = 'monthly_push'")
+        assert outcome == [(jobruns.UNDELIVERED,)]
+        assert (await jobs.monthly_push(app)).startswith("pushed")
+        assert await jobs.monthly_push(app) == "already pushed"
+    assert len(pushes(fake)) == 1
+
+
+async def test_failed_job_tells_the_owner_once(fake: FakeTelegram, data_dir: Path) -> None:
+    async def broken(app: object) -> None:
+        raise RuntimeError("disk full")
+
+    async with running(bot_settings(fake, data_dir), Clock(PUSH_DAY)) as app:
+        assert app.job_queue is not None
+        app.job_queue.run_once(jobs.in_background(broken), 0, name="nightly")
+        notice = await fake.wait_for("sendMessage")
+        assert notice.params["text"] == "⚠️ Scheduled job nightly failed: RuntimeError: disk full"
+        app.job_queue.run_once(jobs.in_background(broken), 0, name="nightly")
+        await ask(fake, "/help")  # processed after the second failure
+        await idle(app)
+    assert len([c for c in fake.calls_of("sendMessage") if "failed" in c.params["text"]]) == 1
+
+
+@pytest.fixture(scope="module")
+def big_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("big") / "data"
+    directory.mkdir()
+    seed_directory(directory, months=120, seed=3)
+    return directory
+
+
+async def test_answers_while_a_rebuild_runs(
+    fake: FakeTelegram, big_history: Path, tmp_path: Path
+) -> None:
+    data_dir = copy_seeded(big_history, tmp_path / "data")
+    shutil.rmtree(data_dir / "models")  # force a full retrain
+    async with running(bot_settings(fake, data_dir), Clock(SEEDED_AT)) as app:
+        started = time.monotonic()
+        rebuild = asyncio.create_task(jobs.run_rebuild(app))
+        await asyncio.sleep(0.05)
+        assert get_state(app).rebuild_lock.locked()
+        reply = await ask(fake, "/candidates")
+        answered = time.monotonic() - started
+        assert not rebuild.done(), "the rebuild finished before the reply: make it longer"
+        assert keyboard(reply)
+        report = await rebuild
+    assert report.trained and answered < 1.0
+
+
+def lastfm_scrobbles(months: int, end: float) -> list[FakeScrobble]:
+    frame = simulate_listener(11, months, end)
+    return [
+        FakeScrobble(int(ts), artist, track, album)
+        for ts, artist, track, album in zip(
+            frame["ts"], frame["artist"], frame["track"], frame["album"], strict=True
+        )
+    ]
+
+
+async def test_fresh_start_backfills_then_answers(fake: FakeTelegram, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    data_dir = tmp_path / "fresh"
+    with FakeLastfm(lastfm_scrobbles(12, (now - timedelta(days=1)).timestamp())) as lastfm:
+        lastfm.inject("hold", page=3)
+        settings = bot_settings(
+            fake,
+            data_dir,
+            LASTFM_API_KEY=lastfm.api_key,
+            LASTFM_USERNAME=lastfm.username,
+            LASTFM_API_URL=lastfm.url,
+            LASTFM_REQUESTS_PER_SECOND=1000,
+        )
+        async with running(settings, Clock(now), schedule=True):
+            await asyncio.to_thread(lastfm.wait_for_request, lambda r: r.page == 3)
+            before = await ask(fake, "/candidates")
+            assert before.params["text"].startswith("Not enough history yet")
+            progress = await ask(fake, "/start")
+            assert re.search(
+                r"Backfill sync in progress: page [12] of \d+", progress.params["text"]
+            )
+            busy = await ask(fake, "/sync")
+            assert busy.params["text"].startswith("A sync is already running (page ")
+            lastfm.release()
+            deadline = time.monotonic() + 30
+            while not await sql(
+                data_dir, "SELECT 1 FROM job_runs WHERE job = 'nightly' AND outcome = 'ok'"
+            ):
+                assert time.monotonic() < deadline, (
+                    "the start-up backfill and rebuild did not finish"
+                )
+                await asyncio.sleep(0.1)
+            after = await ask(fake, "/candidates")
+            assert keyboard(after)
+            status = await ask(fake, "/start")
+            assert "Last sync:" in status.params["text"]
+            start = fake.mark()
+            fake.send_text(OWNER, "/sync")
+            await fake.wait_for(
+                "sendMessage",
+                start=start,
+                where=lambda c: c.params["text"] == messages.SYNC_STARTED,
+            )
+            done = await fake.wait_for(
+                "sendMessage", start=start, where=lambda c: "incremental sync" in c.params["text"]
+            )
+            assert ", 0 new" in done.params["text"]
+    stored = await sql(data_dir, "SELECT COUNT(*) FROM scrobbles")
+    assert stored == [(len(lastfm.expected_keys()),)]

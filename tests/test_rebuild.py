@@ -1,0 +1,195 @@
+"""Rebuild end to end on a real SQLite file, and the read queries behind the bot and the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from bot.db.models import Candidate, CandidateReason, Feedback, ModelRun
+from bot.db.scrobbles import store_scrobbles
+from bot.db.session import Database
+from bot.services import queries
+from bot.services import rebuild as rebuild_module
+from bot.services.feedback import DISMISS, record_feedback
+from bot.services.rebuild import rebuild
+from pipeline.simulate import simulate_listener
+
+NOW = 1_795_176_000  # 2026-11-20 12:00 UTC
+DAY = 86_400
+
+
+async def _store(db: Database, frame: pd.DataFrame) -> None:
+    async with db.sessions() as session, session.begin():
+        await store_scrobbles(session, frame)
+
+
+async def _count(db: Database, model: type) -> int:
+    async with db.sessions() as session:
+        return (await session.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+@pytest.fixture
+async def stocked(db: Database) -> Database:
+    await _store(db, simulate_listener(11, end=NOW))
+    return db
+
+
+async def test_rebuild_stores_a_run_with_ranked_candidates_and_reasons(
+    stocked: Database, tmp_path: Path
+) -> None:
+    report = rebuild(stocked.url, tmp_path / "models", now=NOW)
+    assert report.status == "model" and report.trained
+    assert set(report.timings) == {"load", "features", "labels", "train", "score", "store"}
+    assert report.candidates["trailing"] > 0 and report.candidates["month"] > 0
+    assert (tmp_path / "models" / "model.joblib").exists()
+    n_cands = await _count(stocked, Candidate)
+    assert n_cands == sum(report.candidates.values())
+    assert await _count(stocked, CandidateReason) == 3 * n_cands
+    async with stocked.sessions() as session:
+        run = await queries.latest_run(session)
+        listed = await queries.current_candidates(session, limit=50)
+    assert run is not None and run.id == report.run_id and run.scored_month == "2026-10"
+    assert run.created_at.tzinfo is not None and run.metrics["validation"]["rows"] > 0
+    windows = [c.window for c in listed]
+    assert windows == sorted(windows, key=lambda w: w != "trailing")  # trailing first
+    assert len({c.artist_id for c in listed}) == len(listed)
+    assert all(c.reasons or c.concerns for c in listed)
+
+
+async def test_retrain_only_when_data_or_feedback_changed(
+    stocked: Database, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    first = rebuild(stocked.url, models, now=NOW)
+    second = rebuild(stocked.url, models, now=NOW)
+    assert first.trained and not second.trained
+    assert second.run_id > first.run_id
+    async with stocked.sessions() as session, session.begin():
+        top = (await queries.current_candidates(session, 1))[0]
+        await record_feedback(session, top.candidate_id, DISMISS)
+    third = rebuild(stocked.url, models, now=NOW)
+    assert third.trained
+    assert rebuild(stocked.url, models, now=NOW, force_train=True).trained
+
+
+async def test_a_foreign_model_file_is_replaced_not_loaded(
+    stocked: Database, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "model.json").write_text('{"format": "something-else"}')
+    (models / "model.joblib").write_bytes(b"not a pickle")
+    report = rebuild(stocked.url, models, now=NOW)
+    assert report.trained and report.status == "model"
+    assert "breakout-artists-model" in (models / "model.json").read_text()
+
+
+async def test_old_runs_are_pruned_but_recent_ones_kept(
+    stocked: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rebuild_module, "KEEP_RUNS", 2)
+    runs = [rebuild(stocked.url, tmp_path / "m", now=NOW).run_id for _ in range(3)]
+    async with stocked.sessions() as session:
+        kept = (await session.execute(select(ModelRun.id).order_by(ModelRun.id))).scalars().all()
+        orphans = (
+            await session.execute(select(func.count()).where(Candidate.run_id == runs[0]))
+        ).scalar_one()
+    assert kept == runs[1:]
+    assert orphans == 0
+
+
+async def test_tiny_history_gets_the_fallback_ranking(db: Database, tmp_path: Path) -> None:
+    await _store(db, simulate_listener(2, months=3, end=NOW))
+    report = rebuild(db.url, tmp_path / "models", now=NOW)
+    assert report.status == "fallback" and not report.trained
+    assert report.message.startswith("not enough history yet: ")
+    assert "months" in report.message and "breakouts" in report.message
+    assert report.candidates["trailing"] > 0
+    async with db.sessions() as session:
+        run = await queries.latest_run(session)
+        listed = await queries.current_candidates(session)
+    assert run is not None and run.is_fallback and run.threshold is None
+    assert listed and not any(c.above_threshold for c in listed)
+
+
+async def test_empty_database_rebuilds_to_an_empty_fallback(db: Database, tmp_path: Path) -> None:
+    report = rebuild(db.url, tmp_path / "models", now=NOW)
+    assert report.status == "fallback" and report.candidates == {"trailing": 0, "month": 0}
+
+
+async def test_judged_artists_leave_the_lists(stocked: Database, tmp_path: Path) -> None:
+    rebuild(stocked.url, tmp_path / "models", now=NOW)
+    async with stocked.sessions() as session, session.begin():
+        before = await queries.current_candidates(session, 5)
+        monthly = await queries.monthly_candidates(session, "2026-10", 50)
+        await record_feedback(session, before[0].candidate_id, DISMISS)
+        assert monthly, "some October candidates are above threshold"
+        await record_feedback(session, monthly[0].candidate_id, 1)
+    async with stocked.sessions() as session:
+        after = await queries.current_candidates(session, 5)
+        monthly_after = await queries.monthly_candidates(session, "2026-10", 50)
+        judged = set((await session.execute(select(Feedback.artist_id))).scalars())
+    assert before[0].artist_id not in {c.artist_id for c in after}
+    assert not judged & {c.artist_id for c in after}
+    assert not judged & {c.artist_id for c in monthly_after}
+    assert all(c.above_threshold and c.window == "month" for c in monthly_after)
+    # Dismissed artists stay out after the next rebuild too.
+    rebuild(stocked.url, tmp_path / "models", now=NOW)
+    async with stocked.sessions() as session:
+        again = await queries.current_candidates(session, 50)
+    assert not judged & {c.artist_id for c in again}
+
+
+async def test_find_artist_exact_case_insensitive_fuzzy_unknown(db: Database) -> None:
+    frame = pd.DataFrame(
+        {
+            "ts": [1_700_000_000 + i for i in range(5)],
+            "artist": ["Simon & Garfunkel", "Radiohead", "Radio Moscow", "Röyksopp", "Bonobo"],
+            "track": "t",
+            "album": "",
+        }
+    )
+    await _store(db, frame)
+    async with db.sessions() as session:
+        exact = await queries.find_artist(session, "Radiohead")
+        folded = await queries.find_artist(session, "  simon &  GARFUNKEL ")
+        fuzzy = await queries.find_artist(session, "radiohed")
+        part = await queries.find_artist(session, "garfunkel")
+        unknown = await queries.find_artist(session, "Radoi")
+        nothing = await queries.find_artist(session, "zzzzzzzz qqqq")
+    assert exact.artist is not None and exact.artist[1] == "Radiohead"
+    assert folded.artist is not None and folded.artist[1] == "Simon & Garfunkel"
+    assert fuzzy.artist is not None and fuzzy.artist[1] == "Radiohead"
+    assert part.artist is not None and part.artist[1] == "Simon & Garfunkel"
+    assert unknown.artist is None
+    assert "Radiohead" in [n for _, n in unknown.suggestions]
+    assert len(unknown.suggestions) <= 5
+    assert nothing.artist is None and nothing.suggestions == []
+
+
+async def test_explanations_for_candidate_core_and_dismissed(
+    stocked: Database, tmp_path: Path
+) -> None:
+    rebuild(stocked.url, tmp_path / "models", now=NOW)
+    history = simulate_listener(11, end=NOW)
+    core_name = history["artist"].value_counts().index[0]
+    async with stocked.sessions() as session, session.begin():
+        top = (await queries.current_candidates(session, 1))[0]
+        good = await queries.artist_explanation(session, top.artist_id)
+        core_id = (await queries.find_artist(session, core_name)).artist[0]
+        core = await queries.artist_explanation(session, core_id)
+        await record_feedback(session, top.candidate_id, DISMISS)
+    async with stocked.sessions() as session:
+        dismissed = await queries.artist_explanation(session, top.artist_id)
+    assert good.candidate is not None and good.candidate.candidate_id == top.candidate_id
+    assert good.why_not is None and good.threshold == good.run.threshold
+    assert good.first_seen is not None and good.monthly_plays[-1][0] == "2026-11"
+    assert sum(p for _, p in good.monthly_plays) == int((history["artist"] == top.artist).sum())
+    assert core.candidate is None and core.why_not.startswith("already a core artist")
+    months = [m for m, _ in core.monthly_plays]
+    assert months == sorted(months) and len(months) >= 36  # zero months filled in
+    assert dismissed.feedback is not None and dismissed.feedback.word == "dismissed"
+    assert dismissed.why_not.startswith("dismissed by you on ")
