@@ -24,8 +24,12 @@ class PipelineConfig:
     # Training rows: "learnable" = eligible except the age rule (more examples), or "eligible".
     # Validation, test, threshold and the backtest always use eligible rows only.
     train_pool: str = "learnable"
+    # Training rows weigh 0.5 ** (age in months / half-life): recent habits count more.
+    recency_half_life: float | None = None
     # Time-based split of the labelled months: train / validation / test.
     split: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    # Model choice on validation needs this many positives there; fewer -> the blend.
+    min_validation_positives: int = 10
     # Threshold policy: median alerts per month on validation <= alert_budget, best F-beta.
     alert_budget: int = 3
     f_beta: float = 0.5
@@ -34,11 +38,12 @@ class PipelineConfig:
     # Trailing window (freshness scoring) length in days.
     trailing_days: int = 30
     seed: int = 42
-    # XGBoost: fast, shallow, regularized.
-    xgb_n_estimators: int = 300
+    # XGBoost: fast, shallow, regularized; rounds = the most (early stopping may cut it).
+    xgb_n_estimators: int = 100
     xgb_max_depth: int = 3
     xgb_learning_rate: float = 0.05
     xgb_early_stopping: int = 30
     xgb_nthread: int = 1
+    xgb_bags: int = 5
     # Logistic regression inverse regularization strength.
     lr_c: float = 0.3

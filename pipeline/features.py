@@ -362,6 +362,7 @@ def _base_rates(r_p, eligible, rule, bins, n_p: int, cfg: PipelineConfig):
 
 
 def _empty_table() -> pd.DataFrame:
+    """The table of a history without any scrobble in its periods."""
     cols = {c: pd.Series(dtype=object) for c in ("artist_key", "artist", "month")}
     cols["period"] = pd.Series(dtype="int64")
     cols["first_seen_ts"] = pd.Series(dtype="int64")
@@ -369,15 +370,6 @@ def _empty_table() -> pd.DataFrame:
     cols["is_core"] = pd.Series(dtype=bool)
     cols["eligible"] = pd.Series(dtype=bool)
     cols["learnable"] = pd.Series(dtype=bool)
-    f["eligible_artists_t"] = np.bincount(r_p[eligible], minlength=n_p)[r_p]
-    f["core_artists_t"] = np.bincount(c_p[c_core], minlength=n_p)[r_p]
-    rule = np.zeros(len(rows), dtype=bool)
-    for h in range(1, cfg.horizon + 1):
-        rule |= _lookup(cells, c_core, rows + h, r_p + h < n_p).astype(bool)
-    f["user_breakout_rate"], f["user_breakout_rate_similar"] = _base_rates(
-        r_p, eligible, rule, np.digitize(f["core_progress_t"], PROGRESS_BINS), n_p, cfg
-    )
-
     table = pd.DataFrame(cols)
     table.attrs["n_periods"] = 0
     return table

@@ -34,10 +34,10 @@ class LogisticModel:
             C=cfg.lr_c if c is None else c, class_weight="balanced", max_iter=2000
         )
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> LogisticModel:
-        """Fit on a feature matrix and 0/1 labels."""
+    def fit(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> LogisticModel:
+        """Fit on a feature matrix, 0/1 labels and optional row weights."""
         z = self.scaler.fit_transform(signed_log(x) if self.log else x)
-        self.model.fit(z, y)
+        self.model.fit(z, y, sample_weight=weight)
         return self
 
     def standardized(self, x: np.ndarray) -> np.ndarray:
@@ -116,13 +116,20 @@ class XGBoostModel:
         )
 
     def fit(
-        self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None, y_val=None
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        x_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+        weight: np.ndarray | None = None,
     ) -> XGBoostModel:
         """Fit; with a validation set, stop early on its PR-AUC and remember the best round."""
-        pos = float(y.sum())
+        w = np.ones(len(y)) if weight is None else weight
+        pos = float((w * y).sum())
         params = dict(self.params)
-        params.setdefault("scale_pos_weight", (len(y) - pos) / max(pos, 1.0))
+        params.setdefault("scale_pos_weight", (w.sum() - pos) / max(pos, 1e-9))
         train = self._matrix(x, y)
+        train.set_weight(w)
         if x_val is not None and y_val is not None and 0 < y_val.sum() < len(y_val):
             self.booster = xgb.train(
                 params,

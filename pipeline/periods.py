@@ -55,7 +55,9 @@ def calendar_periods(ts: pd.Series | np.ndarray, end: int | None = None) -> Peri
 
 
 def trailing_periods(ts: pd.Series | np.ndarray, now: int, days: int = 30) -> Periods:
-    """Windows of `days` days ending at `now`: [now-d, now), [now-2d, now-d), ...; later ts -> -1."""
+    """Windows of `days` days ending at `now`: [now-d, now), [now-2d, now-d), ...
+
+    Timestamps at or after `now` get period -1 (outside)."""
     values = _as_int64(ts)
     width = int(days) * DAY
     now = int(now)

@@ -39,11 +39,18 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
             "core_chance_t",
             "core_chance_recent_t",
             "core_chance_avg_t",
+            "core_chance_mix_t",
         ],
     ),
     "recency": (
         "plays_last14_t",
-        ["plays_last7_t", "plays_last14_t", "last_play_gap_days_t", "longest_streak_days_t"],
+        [
+            "plays_last7_t",
+            "plays_last14_t",
+            "last_play_gap_days_t",
+            "longest_streak_days_t",
+            "recent_progress_t",
+        ],
     ),
     "discovery": (
         "days_since_first_seen",
@@ -54,6 +61,7 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
             "active_months_count_before_t",
             "cumulative_plays_before_t",
             "cumulative_plays_t",
+            "cum_progress_t",
         ],
     ),
     "variety": (
@@ -71,6 +79,7 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
             "eligible_artists_t",
             "core_artists_t",
             "core_need_t",
+            "exploration_t",
         ],
     ),
     "habit": ("user_breakout_rate_similar", ["user_breakout_rate", "user_breakout_rate_similar"]),

@@ -106,3 +106,15 @@ def test_backtest_on_a_shared_history() -> None:
     assert result.report["positives"] >= 5
     best_baseline = max(m["average_precision"] for k, m in models.items() if k != "project")
     assert models["project"]["average_precision"] >= best_baseline
+
+
+def test_a_too_short_history_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    frame = scrobbles()
+    short = frame[frame["ts"] < frame["ts"].min() + 120 * 86_400]
+    assert run_backtest(short, CFG).predictions.empty
+    src = tmp_path / "short.csv"
+    short.rename(columns={"ts": "uts"}).assign(utc_time="", artist_mbid="").to_csv(src, index=False)
+    out = tmp_path / "p.csv"
+    assert main(["backtest", str(src), "--out", str(out)]) == 1
+    assert "too short for a backtest" in capsys.readouterr().err
+    assert not out.exists()

@@ -8,14 +8,14 @@ import re
 import numpy as np
 import pandas as pd
 
-from pipeline.features import FEATURES
+from pipeline.features import ALL_FEATURES, FEATURES
 from pipeline.reasons import FEATURE_GROUP, GROUPS, explain, fallback_contributions, group_of
 
-FEATURE_NAME = re.compile("|".join(re.escape(f) for f in FEATURES) + r"|_")
+FEATURE_NAME = re.compile("|".join(re.escape(f) for f in ALL_FEATURES) + r"|_")
 
 
 def _row(**values: float) -> dict[str, object]:
-    row: dict[str, object] = dict.fromkeys(FEATURES, 0.0)
+    row: dict[str, object] = dict.fromkeys(ALL_FEATURES, 0.0)
     row.update(artist_key="x", artist="X", month="2026-10", period=10, first_seen_ts=1_790_000_000)
     row.update(values)
     return row

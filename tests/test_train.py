@@ -89,7 +89,9 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     np.testing.assert_allclose(loaded.predict_proba(rows), bundle.predict_proba(rows))
     assert loaded.threshold == bundle.threshold and loaded.metadata == bundle.metadata
     sidecar = json.loads((tmp_path / "model" / "model.json").read_text())
-    assert sidecar["format"] == "breakout-artists-model" and sidecar["threshold"] == bundle.threshold
+    assert (
+        sidecar["format"] == "breakout-artists-model" and sidecar["threshold"] == bundle.threshold
+    )
 
 
 def test_load_refuses_foreign_or_tampered_files(tmp_path: Path) -> None:

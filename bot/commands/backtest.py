@@ -57,7 +57,9 @@ def write_chart(result: BacktestResult, path: Path) -> None:
     ax.barh([LABELS.get(n, n) for n in names], lifts, color=colors)
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_xlabel("lift = average precision / prevalence")
-    ax.set_title(f"Backtest: {result.report['rows']} artist-months, {result.report['positives']} breakouts")
+    ax.set_title(
+        f"Backtest: {result.report['rows']} artist-months, {result.report['positives']} breakouts"
+    )
     ax.invert_yaxis()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -87,5 +89,6 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.chart:
         write_chart(result, Path(args.chart))
     print(format_table(result.report))
-    print(f"{len(result.predictions)} predictions written to {out} in {time.perf_counter() - started:.1f} s")
+    elapsed = time.perf_counter() - started
+    print(f"{len(result.predictions)} predictions written to {out} in {elapsed:.1f} s")
     return 0

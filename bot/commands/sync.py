@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 import httpx
@@ -76,7 +75,6 @@ def cmd_sync(args: argparse.Namespace) -> int:
     settings.require("LASTFM_API_KEY", "LASTFM_USERNAME")
     assert settings.LASTFM_API_KEY is not None
     setup_logging(settings.LOG_LEVEL, secrets=[settings.LASTFM_API_KEY.get_secret_value()])
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations are not news here
     report = asyncio.run(run_sync(settings, full=args.full))
     if not report.done:
         print(f"error: {report.message}", file=sys.stderr)
