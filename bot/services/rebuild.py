@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -143,6 +144,15 @@ def _prepare(
     return cand_rows, reason_rows, {w: int(counts.get(w, 0)) for w in ("trailing", "month")}
 
 
+def _run_fields(bundle: ModelBundle | None) -> dict[str, Any]:
+    """How a run is described, in the table and in the report: model or fallback."""
+    return {
+        "status": "model" if bundle else "fallback",
+        "model_name": bundle.kind if bundle else None,
+        "threshold": float(bundle.threshold) if bundle else None,
+    }
+
+
 def _store(
     conn: Connection,
     scored: Scored,
@@ -155,13 +165,11 @@ def _store(
         insert(ModelRun)
         .values(
             created_at=created_at,
-            status="model" if bundle else "fallback",
             message=message,
-            model_name=bundle.kind if bundle else None,
-            threshold=float(bundle.threshold) if bundle else None,
             scored_month=scored.month,
             metrics_json=json.dumps(_metrics(bundle) if bundle else {}),
             trained_at=_trained_at(bundle) if bundle else None,
+            **_run_fields(bundle),
         )
         .returning(ModelRun.id)
     ).scalar_one()
@@ -254,13 +262,11 @@ def rebuild(
         engine.dispose()
     return RebuildReport(
         run_id=run_id,
-        status="model" if bundle else "fallback",
         message=message,
-        model_name=bundle.kind if bundle else None,
-        threshold=float(bundle.threshold) if bundle else None,
         scored_month=scored.month,
         trained=trained,
         scrobbles=len(scrobbles),
         candidates=counts,
         timings=timings,
+        **_run_fields(bundle),
     )
