@@ -6,41 +6,9 @@ import argparse
 import asyncio
 import json
 
-from sqlalchemy import func, select
-
 from bot.config import load_settings
-from bot.db.models import ModelRun, SyncState
-from bot.db.scrobbles import HistoryStats, history_stats
 from bot.db.session import Database, upgrade_database_sync
-
-
-async def collect_status(db: Database) -> dict[str, object]:
-    """Everything `status` reports, as a JSON-ready dict."""
-    async with db.sessions() as session:
-        stats = await history_stats(session)
-        last_sync = (await session.execute(select(func.max(SyncState.last_sync_at)))).scalar()
-        backfill = (await session.execute(select(SyncState))).scalars().first()
-        run = (
-            await session.execute(select(ModelRun).order_by(ModelRun.id.desc()).limit(1))
-        ).scalar_one_or_none()
-    return {
-        "scrobbles": stats.scrobbles,
-        "artists": stats.artists,
-        "first_scrobble": HistoryStats.iso(stats.first_ts),
-        "last_scrobble": HistoryStats.iso(stats.last_ts),
-        "last_sync": last_sync.isoformat().replace("+00:00", "Z") if last_sync else None,
-        "backfill_done": bool(backfill.backfill_done) if backfill else None,
-        "model": None
-        if run is None
-        else {
-            "status": run.status,
-            "model_name": run.model_name,
-            "threshold": run.threshold,
-            "scored_month": run.scored_month,
-            "rebuilt_at": run.created_at.isoformat(),
-            "message": run.message,
-        },
-    }
+from bot.services.status import collect_status
 
 
 async def _status(url: str) -> dict[str, object]:

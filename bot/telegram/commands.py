@@ -15,11 +15,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot.commands.status import collect_status
 from bot.db.models import SyncState
 from bot.lastfm.client import LastfmError
 from bot.render import percent
 from bot.services import jobruns, queries
+from bot.services.status import collect_status
 from bot.telegram import jobs, messages
 from bot.telegram.send import send_html
 from bot.telegram.state import BotState, get_state
