@@ -39,11 +39,16 @@ class PipelineConfig:
     trailing_days: int = 30
     seed: int = 42
     # XGBoost: fast, shallow, regularized; rounds = the most (early stopping may cut it).
+    # Depth 2, 10 subsampling bags, min_child_weight 5: the walk-forward backtest varies less
+    # across seeds (worst of seeds 42/7/123: 1.42x the best baseline's lift; 1.34x at depth 3,
+    # 5 bags, min_child_weight 1).
     xgb_n_estimators: int = 100
-    xgb_max_depth: int = 3
+    xgb_max_depth: int = 2
     xgb_learning_rate: float = 0.05
     xgb_early_stopping: int = 30
     xgb_nthread: int = 1
-    xgb_bags: int = 5
+    xgb_bags: int = 10
+    # Smallest hessian sum per leaf of the project's trees: no leaf on a couple of positives.
+    xgb_min_child_weight: float = 5.0
     # Logistic regression inverse regularization strength.
     lr_c: float = 0.3

@@ -119,7 +119,7 @@ def fit_project_scorer(
                 cfg,
                 FEATURES,
                 rounds=xgb_rounds or cfg.xgb_n_estimators,
-                params={"seed": cfg.seed + bag},
+                params={"seed": cfg.seed + bag, "min_child_weight": cfg.xgb_min_child_weight},
                 monotone=MONOTONE,
                 offset=offset,
             )
