@@ -11,30 +11,32 @@ _PATTERNS = [
 ]
 
 
-class RedactSecrets(logging.Filter):
-    """Replace API keys and bot tokens in log records with a placeholder."""
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` with API keys, bot tokens and the given secrets replaced by a placeholder."""
+    for pattern in _PATTERNS:
+        text = pattern.sub(r"\1[REDACTED]", text)
+    for secret in secrets:
+        text = text.replace(secret, "[REDACTED]")
+    return text
 
-    def __init__(self, secrets: list[str] | None = None) -> None:
-        super().__init__()
+
+class RedactingFormatter(logging.Formatter):
+    """Redacts the whole formatted record, tracebacks of library loggers included."""
+
+    def __init__(self, fmt: str, secrets: list[str] | None = None) -> None:
+        super().__init__(fmt)
         self.secrets = [s for s in (secrets or []) if s]
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = message
-        for pattern in _PATTERNS:
-            redacted = pattern.sub(r"\1[REDACTED]", redacted)
-        for secret in self.secrets:
-            redacted = redacted.replace(secret, "[REDACTED]")
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self.secrets)
 
 
 def setup_logging(level: str = "INFO", secrets: list[str] | None = None) -> None:
     """Configure the root logger once; HTTP client request lines stay at WARNING."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets(secrets))
+    handler.setFormatter(
+        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import func, select
 
 from bot.db.models import ModelRun, SyncState
 from bot.db.scrobbles import HistoryStats, history_stats
 from bot.db.session import Database
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """ISO-8601 in UTC with a Z; SQLite hands stored datetimes back without their zone."""
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 async def collect_status(db: Database) -> dict[str, object]:
@@ -23,7 +33,7 @@ async def collect_status(db: Database) -> dict[str, object]:
         "artists": stats.artists,
         "first_scrobble": HistoryStats.iso(stats.first_ts),
         "last_scrobble": HistoryStats.iso(stats.last_ts),
-        "last_sync": last_sync.isoformat().replace("+00:00", "Z") if last_sync else None,
+        "last_sync": iso_utc(last_sync),
         "backfill_done": bool(backfill.backfill_done) if backfill else None,
         "model": None
         if run is None
@@ -32,7 +42,7 @@ async def collect_status(db: Database) -> dict[str, object]:
             "model_name": run.model_name,
             "threshold": run.threshold,
             "scored_month": run.scored_month,
-            "rebuilt_at": run.created_at.isoformat(),
+            "rebuilt_at": iso_utc(run.created_at),
             "message": run.message,
         },
     }

@@ -24,7 +24,7 @@ def monthly_plays_png(
     step = max(1, len(months) // 12)
     axes.set_xticks(list(positions)[::step], list(months)[::step], rotation=45, ha="right")
     axes.set_ylabel("plays")
-    axes.set_title(title)
+    axes.set_title(title, parse_math=False)  # "$uicideboy$" is a name, not TeX
     axes.spines[["top", "right"]].set_visible(False)
     figure.tight_layout()
     buffer = io.BytesIO()

@@ -114,7 +114,7 @@ async def _sync_and_report(app: Application, update: Update) -> None:
     """Run one sync, then tell the owner what it did; failures go to the error handler."""
     chat_id = update.effective_chat.id
     try:
-        period = jobs.local_now(app).strftime("%Y-%m-%dT%H:%M:%S") + " manual"
+        period = jobs.sync_period(app) + " manual"
         async with jobs.recorded(app, jobs.SYNC, period) as record:
             report = await jobs.run_sync(app)
             if record is not None and report is not None:

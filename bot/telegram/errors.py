@@ -10,7 +10,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.telegram import messages
-from bot.telegram.state import settings_of, traceback_text
+from bot.telegram.state import settings_of
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("Telegram polling error: %s", one_line(error))
         return
     job = context.job.name if context.job else None
-    trace = traceback_text(error) if error is not None else "no exception"
-    log.error("unhandled error (job=%s):\n%s", job, trace)
+    log.error("unhandled error (job=%s)", job, exc_info=error)
     owner = settings_of(context).TELEGRAM_OWNER_ID
     state = context.bot_data.get("state")
     if context.job is not None:

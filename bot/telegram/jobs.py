@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from html import escape
 
 from telegram import Message
@@ -27,7 +27,7 @@ from telegram.ext import Application, ContextTypes, JobQueue
 from bot import render
 from bot.db.scrobbles import history_stats
 from bot.lastfm.client import LastfmError
-from bot.lastfm.sync import SyncReport, sync_history
+from bot.lastfm.sync import SyncConflict, SyncReport, sync_history
 from bot.services import jobruns, queries
 from bot.services.rebuild import RebuildReport, rebuild
 from bot.telegram import messages
@@ -63,6 +63,11 @@ def push_month(local_now: datetime, at: time) -> str:
         first = (first - timedelta(days=1)).replace(day=1)
     closed = first - timedelta(days=1)
     return f"{closed.year:04d}-{closed.month:02d}"
+
+
+def sync_period(app: Application) -> str:
+    """Key of a sync run: UTC, since local clock times repeat when the clocks go back."""
+    return now(app).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def local_now(app: Application) -> datetime:
@@ -149,7 +154,7 @@ async def scheduled_sync(app: Application) -> None:
     if get_state(app).sync_lock.locked():
         log.info("sync still running; skipping this slot")
         return
-    period = local_now(app).strftime("%Y-%m-%dT%H:%M:%S")
+    period = sync_period(app)
     async with recorded(app, SYNC, period) as record:
         if record is None:
             return
@@ -177,7 +182,7 @@ async def nightly(app: Application) -> bool:
         try:
             report = await run_sync(app)
             details.append(report.message if report else "Last.fm not configured")
-        except LastfmError as exc:
+        except (LastfmError, SyncConflict) as exc:
             # The rebuild still runs on what is stored; the sync job reports the failure.
             log.warning("nightly sync failed: %s", exc)
             details.append(f"sync failed: {exc}")

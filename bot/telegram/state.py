@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,19 +60,10 @@ class BotState:
         return task
 
 
-def traceback_text(error: BaseException) -> str:
-    """The formatted traceback, to log inside the message so the secret filter redacts it.
-
-    (bot.logs redacts record messages; a traceback passed as exc_info would bypass it, and
-    HTTP errors can carry URLs with the bot token or the Last.fm key.)
-    """
-    return "".join(traceback.format_exception(error)).rstrip()
-
-
 def _finished(task: asyncio.Task[Any]) -> None:
     """Log a background task's failure with its traceback (nobody else awaits it)."""
     if not task.cancelled() and (error := task.exception()) is not None:
-        log.error("background task %s failed:\n%s", task.get_name(), traceback_text(error))
+        log.error("background task %s failed", task.get_name(), exc_info=error)
 
 
 def get_state(app: Application | ContextTypes.DEFAULT_TYPE) -> BotState:
