@@ -17,18 +17,25 @@ def n_periods(table: pd.DataFrame) -> int:
 
 
 def rule_labels(table: pd.DataFrame, cfg: PipelineConfig) -> np.ndarray:
-    """1.0 if the artist is core in any of the next `horizon` periods, NaN when censored."""
+    """1.0 if the artist is core in any of the next `horizon` periods, NaN when censored.
+
+    A last period still in progress (`attrs["open_last_period"]`, set when a rebuild runs
+    mid-month) is not a finished month: it makes nobody core, and the labels that depend on it
+    are not known yet.
+    """
     n_p = max(n_periods(table), 1)
+    closed = n_p - 1 if table.attrs.get("open_last_period") else n_p
     codes, _ = pd.factorize(table["artist_key"])
-    key = codes.astype("int64") * (n_p + cfg.horizon + 1) + table["period"].to_numpy(dtype="int64")
-    core_keys = np.sort(key[table["is_core"].to_numpy(dtype=bool)])
+    period = table["period"].to_numpy(dtype="int64")
+    key = codes.astype("int64") * (n_p + cfg.horizon + 1) + period
+    core_keys = np.sort(key[table["is_core"].to_numpy(dtype=bool) & (period < closed)])
     label = np.zeros(len(table))
     for h in range(1, cfg.horizon + 1):
         pos = np.searchsorted(core_keys, key + h)
         pos = np.minimum(pos, max(len(core_keys) - 1, 0))
         if len(core_keys):
             label = np.maximum(label, core_keys[pos] == key + h)
-    label[table["period"].to_numpy() >= n_p - cfg.horizon] = np.nan
+    label[period >= closed - cfg.horizon] = np.nan
     return label
 
 

@@ -84,7 +84,10 @@ def before(scrobbles: pd.DataFrame, now: int) -> pd.DataFrame:
 def monthly_table(scrobbles: pd.DataFrame, cfg: PipelineConfig, now: int) -> pd.DataFrame:
     """Calendar-month features up to the month containing `now` (scrobbles before `now`)."""
     scrobbles = before(scrobbles, now)
-    return build_artist_months(scrobbles, cfg, calendar_periods(scrobbles["ts"], end=now))
+    periods = calendar_periods(scrobbles["ts"], end=now)
+    table = build_artist_months(scrobbles, cfg, periods)
+    table.attrs["open_last_period"] = bool(periods.n and periods.end[-1] > now)
+    return table
 
 
 def _score_window(

@@ -62,3 +62,29 @@ def test_feedback_overrides_the_rule_label() -> None:
     assert label(out, "C", "2024-07") == 1.0  # confirmed: rule could not know yet
     assert label(out, "A", "2024-03") == 1.0  # untouched
     assert len(out) == len(table) and "label" not in table
+
+
+def test_a_month_in_progress_neither_makes_core_nor_labels() -> None:
+    """Rebuilding on 1 Aug at 03:00: August exists but is not a finished month."""
+    from pipeline.score import as_unix, monthly_table
+
+    plays = [filler(m, 3000) for m in MONTHS[:7]]
+    plays += [("2024-05-05", "D", 5), ("2024-08-01", "D", 2), ("2024-08-01", "E", 3)]
+    scrobbles = history(*plays)
+    early = as_unix(pd.Timestamp("2024-08-01 03:00", tz="UTC").to_pydatetime())
+    features = monthly_table(scrobbles, CFG, early)
+    assert features.attrs["open_last_period"]
+    table = add_labels(features, CFG)
+    # D's 2 plays are 40 % of August so far; as if August were over, June would be labelled 1.
+    assert np.isnan(label(table, "D", "2024-06"))
+    assert label(table, "D", "2024-05") == 0.0  # June and July are finished months
+    as_if_closed = features.copy()
+    as_if_closed.attrs["open_last_period"] = False
+    assert label(add_labels(as_if_closed, CFG), "D", "2024-06") == 1.0
+    # At the month boundary the table ends with July, a finished month.
+    boundary = as_unix(pd.Timestamp("2024-08-01 00:00", tz="UTC").to_pydatetime())
+    features = monthly_table(scrobbles, CFG, boundary)
+    assert not features.attrs["open_last_period"]
+    table = add_labels(features, CFG)
+    assert label(table, "D", "2024-05") == 0.0
+    assert np.isnan(label(table, "D", "2024-06"))
