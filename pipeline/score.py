@@ -173,7 +173,7 @@ def score_artists(
         recent, cfg, trailing_periods(recent["ts"], now_ts, cfg.trailing_days)
     )
     month_rows = monthly[(monthly["month"] == month).to_numpy() & monthly["eligible"].to_numpy()]
-    last = trailing["period"].max() if len(trailing) else -1
+    last = int(trailing.attrs.get("n_periods", 0)) - 1  # the window ending now, even if empty
     trail_rows = trailing[(trailing["period"] == last).to_numpy() & trailing["eligible"].to_numpy()]
     parts = [_score_window(month_rows, "month", bundle)]
     # A trailing candidate belongs to the month its window ends in: feedback on it labels that

@@ -6,18 +6,16 @@ import argparse
 import asyncio
 import sys
 
-import httpx
 from tqdm import tqdm
 
 from bot.config import Settings, load_settings
 from bot.db.session import Database
-from bot.lastfm.client import LastfmClient, RetryPolicy
+from bot.lastfm.client import LastfmClient, RetryPolicy, make_http_client
 from bot.lastfm.sync import SyncReport, sync_history
 from bot.logs import setup_logging
 
 # Module-level so tests can shorten the backoff of the in-process CLI.
 RETRY_POLICY = RetryPolicy()
-USER_AGENT = "breakout-artists/0.1"
 
 
 class _Bar:
@@ -52,7 +50,7 @@ async def run_sync(settings: Settings, *, full: bool) -> SyncReport:
     bar = _Bar()
     async with (
         await Database.open(settings.DATABASE_URL) as db,
-        httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, follow_redirects=True) as http,
+        make_http_client() as http,
     ):
         client = LastfmClient(
             http,

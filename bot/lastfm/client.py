@@ -23,6 +23,17 @@ PAGE_SIZE = 200
 RETRYABLE_CODES = {8: "operation failed", 11: "service offline", 16: "temporary error"}
 RATE_LIMITED = 29
 FRAME_COLUMNS = ["ts", "artist", "track", "album", "artist_mbid", "track_mbid", "album_mbid"]
+USER_AGENT = "breakout-artists/0.1"
+HTTP_TIMEOUT = 30.0
+
+
+def make_http_client() -> httpx.AsyncClient:
+    """The one HTTP client of a process (CLI or bot): identifying User-Agent, redirects, timeout."""
+    return httpx.AsyncClient(
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=True,
+        timeout=httpx.Timeout(HTTP_TIMEOUT),
+    )
 
 
 class LastfmError(UserError):

@@ -7,14 +7,13 @@ import os
 import time
 from pathlib import Path
 
-import httpx
 from telegram import BotCommand, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot.config import Settings
 from bot.db.session import Database
-from bot.lastfm.client import LastfmClient
+from bot.lastfm.client import LastfmClient, make_http_client
 from bot.telegram import candidates, commands, errors, feedback, guard, jobs, messages, why
 from bot.telegram.state import BotState, Clock, get_state, settings_of, system_clock
 
@@ -71,7 +70,7 @@ async def post_init(application: Application) -> None:
     """Open the database (migrating it), the HTTP client, publish commands, schedule jobs."""
     settings = settings_of(application)
     db = await Database.open(settings.DATABASE_URL)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(30.0))
+    http = make_http_client()
     lastfm = None
     api_key = settings.LASTFM_API_KEY.get_secret_value() if settings.LASTFM_API_KEY else ""
     if api_key and settings.LASTFM_USERNAME:
