@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     BREAKOUT_CANDIDATES_LIMIT: int = Field(default=10, ge=1, le=50)
     LOG_LEVEL: str = "INFO"
 
+    # `breakout serve`: the bearer token every endpoint but /health requires.
+    BREAKOUT_API_TOKEN: SecretStr | None = None
+    # Artist metadata: cached this many days; Spotify is used only when both are set.
+    BREAKOUT_METADATA_MAX_AGE_DAYS: int = Field(default=30, ge=1)
+    SPOTIFY_CLIENT_ID: str | None = None
+    SPOTIFY_CLIENT_SECRET: SecretStr | None = None
+    SPOTIFY_API_URL: str = "https://api.spotify.com/v1"
+    SPOTIFY_TOKEN_URL: str = "https://accounts.spotify.com/api/token"
+
     @field_validator("DATABASE_URL")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -71,6 +80,21 @@ class Settings(BaseSettings):
         if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
             raise ValueError("must be HH:MM")
         return f"{int(hours):02d}:{int(minutes):02d}"
+
+    @property
+    def spotify_enabled(self) -> bool:
+        """True when both Spotify client credentials are set."""
+        return bool(self.SPOTIFY_CLIENT_ID and self.SPOTIFY_CLIENT_SECRET)
+
+    def secrets(self) -> list[str]:
+        """Every secret value that is set, for log redaction."""
+        values = (
+            self.LASTFM_API_KEY,
+            self.TELEGRAM_BOT_TOKEN,
+            self.BREAKOUT_API_TOKEN,
+            self.SPOTIFY_CLIENT_SECRET,
+        )
+        return [v.get_secret_value() for v in values if v and v.get_secret_value()]
 
     @property
     def tz(self) -> ZoneInfo:

@@ -1,4 +1,4 @@
-"""Last.fm `user.getRecentTracks` over one shared httpx client: parsing, retries, rate limit."""
+"""Last.fm over one shared httpx client: recent tracks (parsed, retried), artist calls."""
 
 from __future__ import annotations
 
@@ -261,7 +261,37 @@ class LastfmClient:
                 )
                 await self._sleep(delay)
 
+    async def artist_method(self, method: str, artist: str) -> dict[str, Any] | None:
+        """One try of `artist.getInfo` / `artist.getTopTags`; None when Last.fm has no such artist.
+
+        No retries: metadata is optional, so a failure raises LastfmError at once.
+        """
+        params = {
+            "method": method,
+            "artist": artist,
+            "autocorrect": "1",
+            "api_key": self._api_key,
+            "format": "json",
+        }
+        try:
+            payload = await self._get_json(params, lambda code: _fatal_message(code, ""), (6,))
+        except _Transient as exc:
+            raise LastfmUnavailable(f"Last.fm {method} failed ({exc})") from None
+        return payload if isinstance(payload, dict) else None
+
     async def _attempt(self, params: dict[str, str], user: str) -> Page:
+        payload = await self._get_json(params, lambda code: _fatal_message(code, user))
+        if payload is None:
+            raise _Transient("invalid or truncated JSON")
+        return parse_page(payload)
+
+    async def _get_json(
+        self,
+        params: dict[str, str],
+        fatal: Callable[[int], str | None],
+        missing: tuple[int, ...] = (),
+    ) -> Any:
+        """The JSON body of one request; None for an error code in `missing` or unparsable JSON."""
         await self.limiter.wait()
         try:
             response = await self.http.get(self.api_url, params=params, timeout=self.timeout)
@@ -279,9 +309,11 @@ class LastfmClient:
         if isinstance(payload, dict) and "error" in payload:
             code = _int(payload.get("error"))
             detail = str(payload.get("message", ""))[:200]
-            fatal = _fatal_message(code or 0, user)
-            if fatal:
-                raise LastfmFatalError(fatal)
+            if code in missing:
+                return None
+            message = fatal(code or 0)
+            if message:
+                raise LastfmFatalError(message)
             if code in RETRYABLE_CODES or code == RATE_LIMITED:
                 raise _Transient(f"error {code}: {detail}", _retry_after(response))
             if _retryable_status(response.status_code):
@@ -291,6 +323,4 @@ class LastfmClient:
             raise _Transient(f"HTTP {response.status_code}", _retry_after(response))
         if response.status_code != 200:
             raise LastfmError(f"Last.fm answered HTTP {response.status_code}: check LASTFM_API_URL")
-        if payload is None:
-            raise _Transient("invalid or truncated JSON")
-        return parse_page(payload)
+        return payload

@@ -3,11 +3,13 @@
 from bot.db.models.base import Base, utcnow
 from bot.db.models.core import Artist, Scrobble
 from bot.db.models.jobs import JobRun
+from bot.db.models.metadata import ArtistMetadata
 from bot.db.models.predictions import Candidate, CandidateReason, Feedback, ModelRun
 from bot.db.models.sync import SyncState
 
 __all__ = [
     "Artist",
+    "ArtistMetadata",
     "Base",
     "Candidate",
     "CandidateReason",
