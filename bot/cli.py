@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "demo": "bot.commands.model:cmd_demo",
     "backtest": "bot.commands.backtest:cmd_backtest",
     "bot": "bot.commands.run_bot:cmd_bot",
+    "serve": "bot.commands.serve:cmd_serve",
 }
 
 IMPORT_FORMATS = [
@@ -75,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="simulator seed")
 
     sub.add_parser("bot", help="run the Telegram bot (long polling, scheduler)")
+
+    p = sub.add_parser("serve", help="run the HTTP API (FastAPI on uvicorn)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=9696, help="port (default 9696)")
     return parser
 
 
