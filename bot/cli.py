@@ -66,8 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backtest", help="month-by-month honest evaluation of a history file")
     p.add_argument("history", help="history file in any importable format")
-    p.add_argument("--out", required=True, help="predictions CSV (month, artist, score)")
-    p.add_argument("--report", default=None, help="report JSON")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="predictions CSV (default: backtest-<history name>.csv in the current directory)",
+    )
+    p.add_argument(
+        "--report",
+        default=None,
+        help="report JSON (default: beside the predictions, .json instead of .csv)",
+    )
     p.add_argument("--chart", default=None, help="PNG chart of the report")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS, help="force a format")
 
