@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "rebuild": "bot.commands.model:cmd_rebuild",
     "candidates": "bot.commands.model:cmd_candidates",
     "why": "bot.commands.model:cmd_why",
+    "record": "bot.commands.record:cmd_record",
     "demo": "bot.commands.model:cmd_demo",
     "backtest": "bot.commands.backtest:cmd_backtest",
     "bot": "bot.commands.run_bot:cmd_bot",
@@ -63,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("why", help="why an artist is (or is not) a candidate")
     p.add_argument("artist", nargs="+", help="artist name (case-insensitive, fuzzy)")
     p.add_argument("--json", action="store_true", help="JSON output")
+
+    p = sub.add_parser(
+        "record",
+        help="how past predictions turned out: flagged artists, hit rate, calibration",
+        description="The track record of stored predictions; before any has resolved, a "
+        "backtest of the stored history (computed once). Example: breakout record --json",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object")
 
     p = sub.add_parser("backtest", help="month-by-month honest evaluation of a history file")
     p.add_argument("history", help="history file in any importable format")

@@ -52,7 +52,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     """Migrate, rebuild, print stage timings and the outcome."""
     settings = load_settings()
     upgrade_database_sync(settings.DATABASE_URL)
-    report = rebuild(settings.DATABASE_URL, settings.BREAKOUT_MODEL_DIR)
+    report = rebuild(
+        settings.DATABASE_URL, settings.BREAKOUT_MODEL_DIR, tz=settings.BREAKOUT_TIMEZONE
+    )
     print_report(report)
     return 0
 
