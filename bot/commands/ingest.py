@@ -17,6 +17,7 @@ from bot.db.scrobbles import store_scrobbles
 from bot.db.session import Database
 from pipeline.errors import UserError
 from pipeline.importers import ImportResult, read_history
+from pipeline.plausible import MAX_NAME_CHARS
 
 # Below these sizes the import is over before a progress bar is worth drawing.
 PROGRESS_MIN_ROWS = 20_000
@@ -66,6 +67,8 @@ def summary_lines(path: str, result: ImportResult, outcome: StoreOutcome) -> lis
         f"{result.duplicates:,} duplicate rows collapsed, {result.bad_rows:,} bad rows, "
         f"{result.skipped_now_playing:,} now-playing rows skipped"
     )
+    if result.capped:
+        line += f", {result.capped:,} names cut to {MAX_NAME_CHARS:,} characters"
     lines = [line]
     if result.bad_examples:
         lines.append(f"first bad rows (of {result.bad_rows:,}):")
@@ -80,7 +83,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if interactive and path.is_file() and path.stat().st_size >= PROGRESS_MIN_BYTES:
         print(f"reading {path} ...", file=sys.stderr, flush=True)
-    result = read_history(path, args.format)
+    cap = settings.BREAKOUT_MAX_ZIP_MEMBER_MB * 1024 * 1024
+    result = read_history(path, args.format, max_zip_member_bytes=cap)
     show_progress = interactive and len(result.frame) >= PROGRESS_MIN_ROWS
     outcome = asyncio.run(
         store_import(settings.DATABASE_URL, result.frame, show_progress=show_progress)
