@@ -136,7 +136,7 @@ def test_damaged_zip_member_is_one_line(tmp_path: Path) -> None:
     start = data.index(b"9.jsonl") + len(b"9.jsonl") + 40
     data[start : start + 40] = b"\xff" * 40  # garble the deflate stream
     path.write_bytes(bytes(data))
-    with pytest.raises(InputFormatError, match="damaged ZIP member listens/2020/9.jsonl"):
+    with pytest.raises(InputFormatError, match=r"damaged ZIP member listens/2020/9\.jsonl"):
         read_history(path)
 
 
