@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -166,7 +166,10 @@ def alembic_config(url: str) -> Config:
 
 def database_file(url: str) -> Path | None:
     """The SQLite file of `url` (None for in-memory databases)."""
-    path = url.split(":///", 1)[1] if ":///" in url else ""
+    parsed = make_url(url)
+    path = parsed.database or ""
+    if parsed.query.get("uri") == "true":  # sqlite URI form: file:/path?mode=ro
+        path = path.removeprefix("file:")
     return None if not path or path.startswith(":memory:") else Path(path).expanduser()
 
 
