@@ -13,10 +13,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.api.auth import require_token
 from bot.api.schemas import ErrorResponse, FeedbackRequest, FeedbackResponse
 from bot.api.views import candidate_json, explanation_json, run_json
-from bot.db.models import Feedback, SyncState
+from bot.db.models import SyncState
 from bot.services import queries
 from bot.services.feedback import CONFIRM, DISMISS, UnknownCandidate, record_feedback
 from bot.services.metadata import cached_metadata, metadata_for
+from bot.services.record import load_track_record
 from bot.services.status import iso_utc
 
 log = logging.getLogger(__name__)
@@ -96,21 +97,9 @@ async def artist(request: Request, name: str) -> Any:
 
 @private.get("/record")
 async def record(request: Request) -> dict[str, Any]:
-    """How past predictions turned out: the latest rebuild's out-of-time metrics, verdicts."""
-    state = request.app.state.api
-    async with state.db.sessions() as session:
-        run = await queries.latest_run(session)
-        verdicts = dict(
-            (
-                await session.execute(
-                    select(Feedback.verdict, func.count()).group_by(Feedback.verdict)
-                )
-            ).all()
-        )
-    return {
-        "run": run_json(run),
-        "feedback": {"confirmed": verdicts.get(CONFIRM, 0), "dismissed": verdicts.get(DISMISS, 0)},
-    }
+    """How past predictions turned out (live once some have resolved, else the backtest's)."""
+    async with request.app.state.api.db.sessions() as session:
+        return (await load_track_record(session)).to_json()
 
 
 @private.post(

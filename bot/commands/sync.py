@@ -9,7 +9,7 @@ import sys
 from tqdm import tqdm
 
 from bot.config import Settings, load_settings
-from bot.db.session import Database
+from bot.db.session import Database, database_errors
 from bot.lastfm.client import LastfmClient, RetryPolicy, make_http_client
 from bot.lastfm.sync import SyncReport, sync_history
 from bot.logs import setup_logging
@@ -73,7 +73,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     settings.require("LASTFM_API_KEY", "LASTFM_USERNAME")
     assert settings.LASTFM_API_KEY is not None
     setup_logging(settings.LOG_LEVEL, secrets=[settings.LASTFM_API_KEY.get_secret_value()])
-    report = asyncio.run(run_sync(settings, full=args.full))
+    with database_errors("sync (progress up to the last stored page is kept)"):
+        report = asyncio.run(run_sync(settings, full=args.full))
     if not report.done:
         print(f"error: {report.message}", file=sys.stderr)
         return 1
