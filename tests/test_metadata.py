@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.db.models import Artist, ArtistMetadata
@@ -23,11 +24,15 @@ from bot.services.metadata import (
     ArtistMeta,
     cached_metadata,
     metadata_for,
+    prefetch_candidates,
     render_meta_line,
 )
+from bot.services.queries import current_candidates
+from tests.bot_harness import DB_NAME, copy_seeded, seeded
 from tests.fakes.lastfm_server import FakeArtist, FakeLastfm
 from tests.fakes.spotify_server import FakeSpotify, FakeSpotifyArtist
 
+__all__ = ["seeded"]
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 SLOWDIVE = FakeArtist(
     "Slowdive",
@@ -209,3 +214,27 @@ def test_summary_and_meta_line() -> None:
     assert render_meta_line(meta) == "art pop · 1.2M listeners"
     assert render_meta_line(ArtistMeta(1, NOW, listeners=850)) == "850 listeners"
     assert render_meta_line(None) == ""
+
+
+async def test_prefetch_asks_for_candidates_only(seeded: Path, tmp_path: Path) -> None:
+    data_dir = copy_seeded(seeded, tmp_path / "data")
+    db = Database(f"sqlite+aiosqlite:///{data_dir / DB_NAME}")
+    try:
+        async with db.sessions() as session:
+            listed = await current_candidates(session, 5)
+            artists = (await session.execute(select(func.count(Artist.id)))).scalar_one()
+        assert 0 < len(listed) < artists
+        with FakeLastfm() as fake:
+            for c in listed[:3]:
+                fake.add_artist(FakeArtist(c.artist, ("indie",), 1200))
+            async with httpx.AsyncClient() as http:
+                fetcher = MetadataFetcher(_lastfm(http, fake))
+                async with db.sessions() as session:
+                    assert await prefetch_candidates(session, fetcher, limit=5) == 3
+            asked = {r.params["artist"] for r in fake.requests}
+        assert asked == {c.artist for c in listed}  # the candidates, not the history
+        async with db.sessions() as session:
+            cached = await cached_metadata(session, [c.artist_id for c in listed])
+        assert render_meta_line(cached[listed[0].artist_id]) == "indie · 1k listeners"
+    finally:
+        await db.close()
