@@ -24,6 +24,7 @@ from pipeline.plausible import clean_names, implausible_ts
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000  # the API's MAX_ITEMS_PER_GET
+MAX_RATE_WAIT = 120.0  # longest X-RateLimit-Reset-In we sit out before asking again
 
 
 class ListenBrainzError(SourceError):
@@ -40,10 +41,6 @@ class ListenBrainzUnavailable(ListenBrainzError):
 
 class _Transient(Exception):
     """One failed attempt that is worth retrying."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
 
 
 BAD_TOKEN = (
@@ -74,18 +71,17 @@ class ListensPage:
 class HeaderBudget:
     """Waits out a rate-limit window the server says is used up (X-RateLimit-* headers)."""
 
-    def __init__(self, max_wait: float) -> None:
+    def __init__(self, max_wait: float = MAX_RATE_WAIT) -> None:
         self.max_wait = max_wait
         self._until = 0.0
 
-    def update(self, headers: httpx.Headers) -> float | None:
-        """Read the headers of an answer; return the seconds until the window resets."""
+    def update(self, headers: httpx.Headers) -> None:
+        """Read the headers of an answer (a 429 included)."""
         reset_in = _number(headers.get("x-ratelimit-reset-in"))
         remaining = _number(headers.get("x-ratelimit-remaining"))
         if reset_in is not None and remaining is not None and remaining <= 0:
             wait = min(max(reset_in, 0.0), self.max_wait)
             self._until = max(self._until, time.monotonic() + wait)
-        return reset_in
 
     async def wait(self, sleep: Callable[[float], Awaitable[None]]) -> None:
         """Return when the current window allows another request."""
@@ -204,7 +200,7 @@ class ListenBrainzClient:
         self._headers = {"Authorization": f"Token {token}"} if token else {}
         self.limiter = RateLimiter(rate)
         self.retry = retry or RetryPolicy()
-        self.budget = HeaderBudget(self.retry.max_delay)
+        self.budget = HeaderBudget()
         self.timeout = timeout
         self._sleep = sleep
         self._draw = draw
@@ -248,9 +244,8 @@ class ListenBrainzClient:
                     raise ListenBrainzUnavailable(
                         f"ListenBrainz unavailable after {failures} attempts ({exc})"
                     ) from None
+                # A 429 also set the header budget: the next attempt first sits out the window.
                 delay = self.retry.delay(failures, self._draw())
-                if exc.retry_after is not None:
-                    delay = max(delay, min(exc.retry_after, self.retry.max_delay))
                 log.warning(
                     "ListenBrainz %s attempt %d failed (%s); retrying in %.1f s",
                     what,
@@ -279,7 +274,7 @@ class ListenBrainzClient:
             ) from None
         except httpx.RequestError as exc:
             raise _Transient(f"connection error: {type(exc).__name__}") from None
-        reset_in = self.budget.update(response.headers)
+        self.budget.update(response.headers)
         try:
             payload = json.loads(response.content)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -292,7 +287,7 @@ class ListenBrainzClient:
                 f"ListenBrainz has no user {user!r} (HTTP 404): check LISTENBRAINZ_USERNAME"
             )
         if _retryable_status(status):
-            raise _Transient(f"HTTP {status}", reset_in if status == 429 else None)
+            raise _Transient(f"HTTP {status}")
         if status != 200:
             detail = _error_text(payload)
             raise ListenBrainzError(

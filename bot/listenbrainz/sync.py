@@ -51,18 +51,18 @@ def next_max_ts(page: ListensPage, lower: int | None) -> int | None:
     oldest = page.oldest_ts
     if oldest is None or (lower is not None and oldest < lower):
         return None
-    if page.short:
-        # A short page holds every listen of its oldest second; it is the end unless the
-        # server stopped early above the user's oldest listen.
-        below = page.user_oldest_ts is not None and page.user_oldest_ts < oldest
-        return oldest if below else None
+    if page.short and (page.user_oldest_ts is None or page.user_oldest_ts >= oldest):
+        return None  # fewer than asked for and nothing older: the end
+    # A short page above the user's oldest listen means the server stopped early; like a
+    # full page, it may have cut its oldest second, so that second is read again.
     if oldest + 1 < page.max_ts:
         return oldest + 1
-    log.warning(
-        "more than %d listens at second %d: those beyond the page cannot be read",
-        page.requested,
-        oldest,
-    )
+    if not page.short:
+        log.warning(
+            "more than %d listens at second %d: those beyond the page cannot be read",
+            page.requested,
+            oldest,
+        )
     return oldest
 
 
