@@ -96,7 +96,8 @@ def make_listens(
     return out
 
 
-def _render(listen: FakeListen, user: str) -> bytes:
+def render(listen: FakeListen, user: str) -> bytes:
+    """The JSON of one listen as the listens endpoint serves it."""
     info: dict[str, object] = {
         "submission_client": "fake",
         "recording_msid": str(uuid.uuid5(uuid.NAMESPACE_URL, repr(listen.key))),
@@ -254,7 +255,7 @@ class FakeListenBrainz:
     # -- data -------------------------------------------------------------------------------
     def add(self, listens: Iterable[FakeListen]) -> None:
         """Add listens (late ones with old timestamps too), even while a sync runs."""
-        pairs = [(s, _render(s, self.username)) for s in listens]
+        pairs = [(s, render(s, self.username)) for s in listens]
         with self._lock:
             self._pairs.extend(pairs)
             self._catalog.rebuild(list(self._pairs))
