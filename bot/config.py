@@ -113,6 +113,13 @@ class Settings(BaseSettings):
         """Display name of the listening source ("Last.fm", "ListenBrainz")."""
         return SOURCE_NAMES[self.LISTENS_SOURCE]
 
+    @property
+    def source_username(self) -> str | None:
+        """Whose listens the chosen source syncs."""
+        if self.LISTENS_SOURCE == "listenbrainz":
+            return self.LISTENBRAINZ_USERNAME
+        return self.LASTFM_USERNAME
+
     def require_source(self) -> None:
         """Raise ConfigError naming the first setting the chosen source still needs."""
         self.require(*SOURCE_SETTINGS[self.LISTENS_SOURCE])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -84,6 +85,12 @@ def test_command_syncs_and_prints_a_summary(
     assert stored_keys(cli_env["DATABASE_URL"]) == fake.expected_keys()
     assert main(["sync"]) == 0
     assert "incremental sync of rj on ListenBrainz complete" in capsys.readouterr().out
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["source"] == {"name": "listenbrainz", "username": "rj", "configured": True}
+    assert status["last_sync"] is not None and status["backfill_done"] is True
+    assert main(["status"]) == 0
+    assert "source:         ListenBrainz (rj)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

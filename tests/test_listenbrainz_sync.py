@@ -14,7 +14,11 @@ from bot.db.models import SyncState
 from bot.db.session import Database
 from bot.lastfm.client import RetryPolicy
 from bot.lastfm.sync import LATE_SCROBBLE_WINDOW, SyncConflict, SyncReport
-from bot.listenbrainz.client import ListenBrainzClient, ListenBrainzFatalError
+from bot.listenbrainz.client import (
+    ListenBrainzClient,
+    ListenBrainzError,
+    ListenBrainzFatalError,
+)
 from bot.listenbrainz.sync import state_key, sync_listens
 from tests.fakes import FakeListen, FakeListenBrainz, make_listens
 
@@ -181,6 +185,32 @@ async def test_unknown_user_and_bad_token_are_one_clear_line_without_retries(
     assert (await sync(db, right)).done
     assert fake.listens_requests[-1].authorization == f"Token {fake.token}"
     await assert_exact(db, fake)
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "message"),
+    [
+        (401, ListenBrainzFatalError, "rejected LISTENBRAINZ_TOKEN"),
+        (
+            400,
+            ListenBrainzError,
+            r"answered HTTP 400 \(Something went wrong.\): check LISTENBRAINZ_API_URL",
+        ),
+    ],
+)
+async def test_refusals_stop_at_once_with_one_line(
+    db: Database,
+    fake: FakeListenBrainz,
+    client: ListenBrainzClient,
+    status: int,
+    error: type[Exception],
+    message: str,
+) -> None:
+    fake.inject("error", status=status, times=None, after=1)
+    with pytest.raises(error, match=message):
+        await sync(db, client)
+    assert len(fake.listens_requests) == 2  # no retries
+    assert (await state_of(db)).cursor_page == 2  # page 1 is kept
 
 
 async def test_late_and_new_listens_are_picked_up_incrementally(

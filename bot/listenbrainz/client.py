@@ -291,7 +291,7 @@ class ListenBrainzClient:
         if status != 200:
             detail = _error_text(payload)
             raise ListenBrainzError(
-                f"ListenBrainz answered HTTP {status}{': ' + detail if detail else ''}"
+                f"ListenBrainz answered HTTP {status}{f' ({detail})' if detail else ''}"
                 ": check LISTENBRAINZ_API_URL"
             )
         if payload is None:
