@@ -21,6 +21,9 @@ COMMANDS: dict[str, str] = {
     "demo": "bot.commands.model:cmd_demo",
     "backtest": "bot.commands.backtest:cmd_backtest",
     "bot": "bot.commands.run_bot:cmd_bot",
+    "backup": "bot.commands.backup:cmd_backup",
+    "restore": "bot.commands.backup:cmd_restore",
+    "export-feedback": "bot.commands.backup:cmd_export_feedback",
 }
 
 IMPORT_FORMATS = [
@@ -75,6 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="simulator seed")
 
     sub.add_parser("bot", help="run the Telegram bot (long polling, scheduler)")
+
+    p = sub.add_parser("backup", help="copy the database (safe while the bot runs)")
+    p.add_argument("path", nargs="?", help="file or folder (default: backups/ beside the database)")
+
+    p = sub.add_parser("restore", help="replace the database with a backup")
+    p.add_argument("path", help="a backup made by `breakout backup`")
+
+    p = sub.add_parser("export-feedback", help="your Confirm/Dismiss verdicts as CSV")
+    p.add_argument("--out", default=None, help="CSV file (default: standard output)")
     return parser
 
 
