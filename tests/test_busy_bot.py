@@ -83,32 +83,44 @@ async def test_every_press_during_a_long_import_and_a_sync_is_stored(
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
-            deadline = time.monotonic() + 120
-            while not await asyncio.to_thread(_import_running, db_path):
-                assert importer.returncode is None
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.05)
-            began = time.monotonic()
             fake.send_text(OWNER, "/sync")
-            waits = []
-            for data in buttons:  # every candidate confirmed, then every one dismissed
+            began = time.monotonic()
+            waits: list[float] = []
+            last: dict[str, str] = {}  # candidate id -> the verdict letter pressed last
+            during_writes = 0
+            while importer.returncode is None:  # press, press, press until the import ends
+                data = buttons[len(waits) % len(buttons)]
+                writing = await asyncio.to_thread(_import_running, db_path)
                 start = fake.mark()
                 pressed = time.monotonic()
                 fake.press(OWNER, listing.result, data)
                 answer = await fake.wait_for("answerCallbackQuery", start=start, within=30)
                 waits.append(time.monotonic() - pressed)
-                assert "NOT saved" not in answer.params.get("text", ""), answer.params
-                assert "Sorry" not in answer.params.get("text", "")
-            still_importing = importer.returncode is None
+                text = answer.params.get("text", "")
+                assert "NOT saved" not in text and "Sorry" not in text, text
+                _, letter, candidate = data.split(":")
+                last[candidate] = letter
+                during_writes += writing
+                await asyncio.sleep(0.1)
             out, err = (b.decode() for b in await importer.communicate())
-            print(f"presses done {time.monotonic() - began:.1f} s into the import; waits {waits}")
+            print(
+                f"{len(waits)} presses in {time.monotonic() - began:.1f} s, "
+                f"{during_writes} while the import wrote; slowest {max(waits):.2f} s"
+            )
     assert importer.returncode == 0, err
     assert f"{IMPORT_ROWS:,} new scrobbles" in out
-    assert still_importing, "the import ended before the presses: make it bigger"
-    assert max(waits) < FEEDBACK_DEADLINE_SECONDS, waits
+    # Well inside the handler's own deadline: a press never waits out a whole import.
+    assert max(waits) < FEEDBACK_DEADLINE_SECONDS / 2, waits
+    assert during_writes >= 3, "no press landed while the import wrote: make it bigger"
     with sqlite3.connect(db_path) as connection:
-        verdicts = connection.execute("SELECT verdict FROM feedback").fetchall()
-    assert len(verdicts) == len(buttons) // 2 and {v for (v,) in verdicts} == {0}
+        stored = connection.execute(
+            "SELECT c.id, f.verdict FROM feedback f JOIN candidates c "
+            "ON c.artist_id = f.artist_id AND c.month = f.month"
+        ).fetchall()
+    verdict_of = {str(cid): verdict for cid, verdict in stored}
+    assert {cid: verdict_of.get(cid) for cid in last} == {
+        cid: 1 if letter == "c" else 0 for cid, letter in last.items()
+    }
     sent = [c.params.get("text", "") for c in fake.calls_of("sendMessage")]
     assert not [text for text in sent if text.startswith("Sorry")]
     assert messages.SYNC_STARTED in sent
