@@ -137,11 +137,20 @@ def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def database_file(url: str) -> Path | None:
+    """The SQLite file of `url` (None for in-memory databases); URI filenames included."""
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if "?" in path:
+        path = path.split("?", 1)[0]
+    path = path.removeprefix("file:")
+    return None if not path or path.startswith(":memory:") else Path(path).expanduser()
+
+
 def ensure_parent_dir(url: str) -> None:
     """Create the directory that will hold the SQLite file of `url`."""
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    if path and not path.startswith(":memory:"):
-        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = database_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -173,12 +182,6 @@ def alembic_config(url: str) -> Config:
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["configure_logger"] = False
     return cfg
-
-
-def database_file(url: str) -> Path | None:
-    """The SQLite file of `url` (None for in-memory databases)."""
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    return None if not path or path.startswith(":memory:") else Path(path).expanduser()
 
 
 @contextlib.contextmanager
