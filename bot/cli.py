@@ -23,6 +23,9 @@ COMMANDS: dict[str, str] = {
     "backtest": "bot.commands.backtest:cmd_backtest",
     "bot": "bot.commands.run_bot:cmd_bot",
     "serve": "bot.commands.serve:cmd_serve",
+    "backup": "bot.commands.backup:cmd_backup",
+    "restore": "bot.commands.backup:cmd_restore",
+    "export-feedback": "bot.commands.backup:cmd_export_feedback",
 }
 
 IMPORT_FORMATS = [
@@ -97,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the HTTP API (FastAPI on uvicorn)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=9696, help="port (default 9696)")
+    p = sub.add_parser("backup", help="copy the database (safe while the bot runs)")
+    p.add_argument("path", nargs="?", help="file or folder (default: backups/ beside the database)")
+
+    p = sub.add_parser("restore", help="replace the database with a backup")
+    p.add_argument("path", help="a backup made by `breakout backup`")
+
+    p = sub.add_parser("export-feedback", help="your Confirm/Dismiss verdicts as CSV")
+    p.add_argument("--out", default=None, help="CSV file (default: standard output)")
     return parser
 
 

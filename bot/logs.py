@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import re
 
+# Real tokens and keys are 30+ characters; a shorter "secret" (a test value, a typo) would
+# turn ordinary words into [REDACTED] everywhere, so only secrets this long are replaced.
+MIN_SECRET_CHARS = 8
 _PATTERNS = [
     re.compile(r"(api_key=)[^&\s\"']+"),
     re.compile(r"(/bot)\d+:[A-Za-z0-9_-]+"),
@@ -16,7 +19,8 @@ def redact(text: str, secrets: list[str]) -> str:
     for pattern in _PATTERNS:
         text = pattern.sub(r"\1[REDACTED]", text)
     for secret in secrets:
-        text = text.replace(secret, "[REDACTED]")
+        if len(secret) >= MIN_SECRET_CHARS:
+            text = text.replace(secret, "[REDACTED]")
     return text
 
 
@@ -25,7 +29,7 @@ class RedactingFormatter(logging.Formatter):
 
     def __init__(self, fmt: str, secrets: list[str] | None = None) -> None:
         super().__init__(fmt)
-        self.secrets = [s for s in (secrets or []) if s]
+        self.secrets = [s for s in (secrets or []) if len(s) >= MIN_SECRET_CHARS]
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record), self.secrets)

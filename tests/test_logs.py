@@ -32,3 +32,13 @@ def test_messages_and_tracebacks_are_redacted(root_logger, capsys: pytest.Captur
     assert TOKEN not in err and API_KEY not in err
     assert err.count("[REDACTED]") >= 3
     assert "Traceback" in err and "polling failed" in err
+
+
+def test_short_secrets_do_not_mangle_ordinary_words(
+    root_logger, capsys: pytest.CaptureFixture[str]
+):  # type: ignore[no-untyped-def]
+    setup_logging("INFO", secrets=["x", "ext", TOKEN])
+    logging.getLogger("telegram.ext.Updater").info("next run of the job; token %s", TOKEN)
+    err = capsys.readouterr().err
+    assert "telegram.ext.Updater" in err and "next run" in err
+    assert TOKEN not in err and "[REDACTED]" in err

@@ -336,3 +336,55 @@ def test_backfill_killed_mid_way_resumes_in_a_new_process(
     assert [r.page for r in resumed] == list(range(page, 13))
     assert {r.params["to"] for r in resumed} == {pinned}
     assert stored_keys(cli_env["DATABASE_URL"]) == fake.expected_keys()
+
+
+# -- plausibility at the door and bad settings -------------------------------------------------
+
+
+def _page(*tracks: object) -> dict:
+    attr = {"page": "1", "totalPages": "1", "total": str(len(tracks))}
+    return {"recenttracks": {"@attr": attr, "track": list(tracks)}}
+
+
+def _track(uts: object, artist: object = "A", name: object = "T", album: object = "") -> dict:
+    return {
+        "artist": {"#text": artist, "mbid": ""} if not isinstance(artist, list) else artist,
+        "name": name,
+        "album": {"#text": album, "mbid": ""},
+        "mbid": "",
+        "date": {"uts": uts, "#text": ""},
+    }
+
+
+def test_page_rows_that_cannot_be_real_are_invalid() -> None:
+    from bot.lastfm.client import parse_page
+    from pipeline.plausible import MAX_NAME_CHARS
+
+    page = parse_page(
+        _page(
+            _track("1600000000", "Good\x07 one"),
+            _track("1", "From 1970"),
+            _track(str(NOW + 2 * 86_400), "From the future"),
+            _track("4102444799", "From 2099"),
+            _track("1600000001", {"obj": 1}),
+            _track("1600000002", "A", ["x"]),
+            _track("1600000003", "A", "T", True),
+            _track(True, "A"),
+            _track("1600000004", "L" * (MAX_NAME_CHARS + 10)),
+        ),
+        now=NOW,
+    )
+    assert page.frame["artist"].tolist() == ["Good one", "L" * MAX_NAME_CHARS]
+    assert page.skipped_invalid == 7
+    assert page.capped == 1
+
+
+def test_command_with_an_impossible_port_is_one_line(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LASTFM_API_URL", "http://127.0.0.1:99999/2.0/")
+    assert main(["sync"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        "error: LASTFM_API_URL has port 99999, outside 1-65535: check it"
+    )

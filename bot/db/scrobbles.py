@@ -24,9 +24,10 @@ _KEY_CHUNK = 500
 # (artist_id, ts) index, which grows in random order, stays in memory instead of spilling.
 _LARGE_FRAME = 100_000
 _LARGE_CACHE_KIB = 256 * 1024
-# An import commits this many rows per transaction (~100-250 ms of write lock each) and
-# pauses between them, so bot writes waiting on the lock get their turn.
-IMPORT_BATCH_ROWS = 10_000
+# An import commits in batches sized to hold the write lock about this long each, and
+# pauses between them so bot writes waiting on the lock get their turn.
+IMPORT_BATCH_SECONDS = 0.15
+IMPORT_BATCH_ROWS = 2_000  # the first batch, before the speed is known
 IMPORT_PAUSE_SECONDS = 0.02
 # Scrobbles of an import in progress (ids above its watermark) are not shown to readers.
 VISIBLE = (
@@ -89,6 +90,38 @@ async def _artist_ids(conn: AsyncConnection, names: np.ndarray, mbids: np.ndarra
     return id_of_key[row_key]
 
 
+def _sorted_columns(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """ts and the text columns, in time order (keeps the indexes appending at one edge)."""
+    ts = frame["ts"].to_numpy(dtype="int64")
+    order = None if np.all(ts[:-1] <= ts[1:]) else np.argsort(ts, kind="stable")
+    columns = {c: _strings(frame, c) for c in SCROBBLE_COLUMNS[1:]}
+    if order is not None:
+        ts = ts[order]
+        columns = {c: values[order] for c, values in columns.items()}
+    return ts, columns
+
+
+def _row_values(ts: np.ndarray, ids: np.ndarray, columns: dict[str, np.ndarray]) -> list[list]:
+    """Column lists in the order of _INSERT_SCROBBLES."""
+    return [
+        ts.tolist(),
+        ids.tolist(),
+        columns["artist"].tolist(),
+        columns["track"].tolist(),
+        columns["album"].tolist(),
+        _blank_to_none(columns["track_mbid"]).tolist(),
+        _blank_to_none(columns["album_mbid"]).tolist(),
+    ]
+
+
+async def _insert_rows(conn: AsyncConnection, values: list[list], start: int, stop: int) -> int:
+    """Insert rows start..stop of the column lists; how many were new."""
+    before = await _scalar(conn, "SELECT total_changes()")
+    rows = list(zip(*(v[start:stop] for v in values), strict=True))
+    await conn.exec_driver_sql(_INSERT_SCROBBLES, rows)
+    return int(await _scalar(conn, "SELECT total_changes()") - before)
+
+
 async def _scalar(conn: AsyncConnection, sql: str) -> Any:
     return (await conn.exec_driver_sql(sql)).scalar_one()
 
@@ -108,23 +141,10 @@ async def store_scrobbles(
     if frame.empty:
         return 0
     chunk_rows = chunk_rows or CHUNK_ROWS
-    ts = frame["ts"].to_numpy(dtype="int64")
-    order = None if np.all(ts[:-1] <= ts[1:]) else np.argsort(ts, kind="stable")
-    columns = {c: _strings(frame, c) for c in SCROBBLE_COLUMNS[1:]}
-    if order is not None:  # time order keeps the unique and ts indexes appending at one edge
-        ts = ts[order]
-        columns = {c: values[order] for c, values in columns.items()}
+    ts, columns = _sorted_columns(frame)
     conn = await session.connection()
     ids = await _artist_ids(conn, columns["artist"], columns["artist_mbid"])
-    values = [
-        ts.tolist(),
-        ids.tolist(),
-        columns["artist"].tolist(),
-        columns["track"].tolist(),
-        columns["album"].tolist(),
-        _blank_to_none(columns["track_mbid"]).tolist(),
-        _blank_to_none(columns["album_mbid"]).tolist(),
-    ]
+    values = _row_values(ts, ids, columns)
     large = len(ts) >= _LARGE_FRAME
     if large:
         cache = await _scalar(conn, "PRAGMA cache_size")
@@ -183,13 +203,6 @@ def load_scrobbles(connection: Connection) -> pd.DataFrame:
     )
 
 
-def _time_ordered(frame: pd.DataFrame) -> pd.DataFrame:
-    ts = frame["ts"].to_numpy(dtype="int64")
-    if len(ts) < 2 or np.all(ts[:-1] <= ts[1:]):
-        return frame
-    return frame.iloc[np.argsort(ts, kind="stable")]
-
-
 async def _max_id(session: AsyncSession) -> int:
     conn = await session.connection()
     return int(await _scalar(conn, "SELECT COALESCE(MAX(id), 0) FROM scrobbles"))
@@ -223,39 +236,56 @@ async def import_scrobbles(
     *,
     progress: Callable[[int], None] | None = None,
     batch_rows: int | None = None,
-    stats: dict[str, float] | None = None,
+    stats: dict[str, Any] | None = None,
 ) -> int:
     """Store a whole import in short transactions; readers see all of it or none; new rows.
 
-    Each batch holds the write lock briefly. Until the last batch is in, the import's
-    job_runs row hides every scrobble above the watermark from `load_scrobbles` and
-    `history_stats`; a failure deletes the rows this import added (their ids are known:
-    within one write transaction new ids are consecutive).
+    Batches are sized to hold the write lock about IMPORT_BATCH_SECONDS each. Until the
+    last batch is in, the import's job_runs row hides every scrobble above the watermark
+    from `load_scrobbles` and `history_stats`; a failure deletes the rows this import
+    added (their ids are known: within one write transaction new ids are consecutive).
     """
-    batch_rows = batch_rows or IMPORT_BATCH_ROWS
-    frame = _time_ordered(frame)
+    rows = batch_rows or IMPORT_BATCH_ROWS
+    if frame.empty:
+        return 0
+    ts, columns = _sorted_columns(frame)
     now = datetime.now(UTC)
     async with sessions() as session, session.begin():
         await jobruns.close_dead_imports(session, now)
         run_id = await jobruns.begin_import(session, now, await _max_id(session))
         conn = await session.connection()
         first_artist = int(await _scalar(conn, "SELECT COALESCE(MAX(id), 0) + 1 FROM artists"))
-    ranges: list[tuple[int, int]] = []
-    new = 0
-    longest = 0.0
     try:
-        for start in range(0, len(frame), batch_rows):
-            chunk = frame.iloc[start : start + batch_rows]
+        async with sessions() as session, session.begin():  # one short write: the artists
+            ids = await _artist_ids(
+                await session.connection(), columns["artist"], columns["artist_mbid"]
+            )
+    except BaseException:
+        await asyncio.shield(_abandon(sessions, run_id, [], first_artist))
+        raise
+    values = _row_values(ts, ids, columns)
+    del columns
+    ranges: list[tuple[int, int]] = []
+    new = start = 0
+    held: list[float] = []
+    try:
+        while start < len(ts):
+            stop = min(start + rows, len(ts))
             began = time.perf_counter()
             async with sessions() as session, session.begin():
+                conn = await session.connection()
+                await conn.exec_driver_sql(f"PRAGMA cache_size = -{_LARGE_CACHE_KIB}")
                 before = await _max_id(session)
-                added = await store_scrobbles(session, chunk)
-            longest = max(longest, time.perf_counter() - began)
+                added = await _insert_rows(conn, values, start, stop)
+            held.append(time.perf_counter() - began)
+            if batch_rows is None:  # aim the next batch at the target lock time
+                rows = int(np.clip(rows * IMPORT_BATCH_SECONDS / held[-1], 500, 50_000))
             if added:
                 ranges.append((before + 1, before + added))
             new += added
             if progress is not None:
-                progress(len(chunk))
+                progress(stop - start)
+            start = stop
             await asyncio.sleep(IMPORT_PAUSE_SECONDS)
         async with sessions() as session, session.begin():
             await jobruns.finish(session, run_id, jobruns.OK, f"{new} new", datetime.now(UTC))
@@ -263,7 +293,7 @@ async def import_scrobbles(
         await asyncio.shield(_abandon(sessions, run_id, ranges, first_artist))
         raise
     if stats is not None:
-        stats["longest_batch_seconds"] = longest
+        stats["batch_seconds"] = held
     return new
 
 

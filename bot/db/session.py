@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 BUSY_TIMEOUT_MS = 10_000
+RETRY_BUSY_MS = 25  # per attempt of write_with_retry, which retries itself
 T = TypeVar("T")
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 DISK_ERRNOS = (*_DISK_FULL, errno.EROFS, errno.EACCES)
@@ -95,10 +96,11 @@ async def write_with_retry(
     work: Callable[[AsyncSession], Awaitable[T]],
     *,
     deadline: float = 30.0,
-    base_delay: float = 0.05,
 ) -> T:
     """Run `work` in its own transaction, again (with jittered backoff) while SQLite is busy.
 
+    Each attempt waits only briefly for the lock and retries often, so a writer that
+    releases the lock between short batches (an import) lets this one in at once.
     Gives up with the last error once `deadline` seconds have passed.
     """
     started = time.monotonic()
@@ -106,14 +108,23 @@ async def write_with_retry(
     while True:
         attempt += 1
         try:
-            async with sessions() as session, session.begin():
-                return await work(session)
+            async with sessions() as session:
+                try:
+                    async with session.begin():
+                        conn = await session.connection()
+                        await conn.exec_driver_sql(f"PRAGMA busy_timeout = {RETRY_BUSY_MS}")
+                        return await work(session)
+                finally:
+                    with contextlib.suppress(SQLAlchemyError):
+                        conn = await session.connection()
+                        await conn.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         except DBAPIError as exc:
             waited = time.monotonic() - started
             if not is_busy(exc) or waited >= deadline:
                 raise
-            delay = min(random.uniform(0, base_delay * 2**attempt), 1.0, deadline - waited)
-            log.info("database busy (attempt %d); retrying in %.2f s", attempt, delay)
+            delay = min(random.uniform(0.002, 0.005 * attempt), 0.05, deadline - waited)
+            if attempt % 20 == 1:
+                log.info("database busy (attempt %d); retrying", attempt)
             await asyncio.sleep(max(delay, 0.0))
 
 
@@ -126,11 +137,20 @@ def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def database_file(url: str) -> Path | None:
+    """The SQLite file of `url` (None for in-memory databases); URI filenames included."""
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if "?" in path:
+        path = path.split("?", 1)[0]
+    path = path.removeprefix("file:")
+    return None if not path or path.startswith(":memory:") else Path(path).expanduser()
+
+
 def ensure_parent_dir(url: str) -> None:
     """Create the directory that will hold the SQLite file of `url`."""
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    if path and not path.startswith(":memory:"):
-        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = database_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -162,15 +182,6 @@ def alembic_config(url: str) -> Config:
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["configure_logger"] = False
     return cfg
-
-
-def database_file(url: str) -> Path | None:
-    """The SQLite file of `url` (None for in-memory databases)."""
-    parsed = make_url(url)
-    path = parsed.database or ""
-    if parsed.query.get("uri") == "true":  # sqlite URI form: file:/path?mode=ro
-        path = path.removeprefix("file:")
-    return None if not path or path.startswith(":memory:") else Path(path).expanduser()
 
 
 @contextlib.contextmanager

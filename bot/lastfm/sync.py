@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import SyncState, utcnow
 from bot.db.scrobbles import store_scrobbles
-from bot.errors import SourceError
+from bot.db.session import write_with_retry
 from bot.lastfm.client import LastfmClient, LastfmError, LastfmUnavailable, Page
 from pipeline.errors import UserError
 
@@ -141,6 +141,15 @@ async def _advance(
         raise SyncConflict(f"another sync of {username} moved the cursor; this one stopped")
 
 
+async def _store_page(
+    username: str, walk: tuple[int | None, int], page: int, result: Page, session: AsyncSession
+) -> int:
+    """Store one page and move the cursor in the session's transaction; the new rows."""
+    new = await store_scrobbles(session, result.frame)
+    await _advance(session, username, walk, page, result)
+    return new
+
+
 async def record_error(sessions: async_sessionmaker, username: str, message: str) -> None:
     """Keep the last failure of a sync in its state row (shown by /status)."""
     async with sessions() as session, session.begin():
@@ -203,9 +212,9 @@ async def sync_history(
             more = page < result.total_pages
             # Fetch the next page while this one is stored; the rate limiter still applies.
             task = fetch(page + 1) if more else None
-            async with sessions() as session, session.begin():
-                new = await store_scrobbles(session, result.frame)
-                await _advance(session, key, (from_ts, to_ts), page, result)
+            new = await write_with_retry(
+                sessions, partial(_store_page, key, (from_ts, to_ts), page, result)
+            )
             report.pages += 1
             report.total_pages = result.total_pages
             report.fetched += len(result.frame)

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import CallbackQuery, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, ContextTypes
 
+from bot.db.session import describe_database_error, write_with_retry
 from bot.services.feedback import UnknownCandidate, record_feedback
 from bot.telegram import messages
 from bot.telegram.keyboards import FEEDBACK_PATTERN, mark_verdict, parse_feedback
 from bot.telegram.state import get_state, now
 
 log = logging.getLogger(__name__)
+
+# Telegram shows a spinner until the answer, and drops answers to queries older than ~15 s.
+FEEDBACK_DEADLINE_SECONDS = 8.0
+NOT_STORED = "Your verdict was NOT saved ({problem}). Please press the button again."
 
 
 def _on_message(query: CallbackQuery) -> bool:
@@ -37,11 +43,19 @@ async def on_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     verdict, candidate_id = parsed
     sessions = get_state(context).db.sessions
+    when = now(context)
     try:
-        async with sessions() as session, session.begin():
-            result = await record_feedback(session, candidate_id, verdict, now(context))
+        result = await write_with_retry(
+            sessions,
+            lambda session: record_feedback(session, candidate_id, verdict, when),
+            deadline=FEEDBACK_DEADLINE_SECONDS,
+        )
     except UnknownCandidate:
         await query.answer(messages.STALE_BUTTON)
+        return
+    except SQLAlchemyError as exc:
+        log.warning("verdict on candidate %d not stored: %s", candidate_id, exc)
+        await query.answer(NOT_STORED.format(problem=describe_database_error(exc)), show_alert=True)
         return
     await query.answer(
         messages.verdict_answer(result.verdict, result.artist, result.month, result.changed)

@@ -29,7 +29,7 @@ from bot import render
 from bot.db.scrobbles import history_stats
 from bot.errors import SourceError
 from bot.lastfm.sync import SyncConflict, SyncReport
-from bot.services import jobruns, queries
+from bot.services import backup, jobruns, queries
 from bot.services.rebuild import RebuildReport, rebuild
 from bot.telegram import messages
 from bot.telegram.keyboards import candidate_keyboard
@@ -192,6 +192,7 @@ async def nightly(app: Application) -> bool:
             details.append(f"sync failed: {exc}")
         built = await run_rebuild(app)
         details.append(built.summary())
+        details.append(await backup.nightly_step(settings_of(app)))
         record.detail = "; ".join(details)
         async with get_state(app).db.sessions() as session, session.begin():
             await jobruns.prune(session, SYNC, now(app) - KEEP_SYNC_RUNS)

@@ -97,6 +97,8 @@ def detect_format(path: Path) -> str:
             f"{path}: ZIP has no listens/YYYY/M.jsonl files (not a ListenBrainz export)"
         )
     lines = _head_lines(head)
+    if not lines:
+        raise InputFormatError(f"{path}: no text lines (only blanks or control characters)")
     start = lines[0].lstrip()
     if start.startswith("["):
         return "listenbrainz"

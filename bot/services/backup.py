@@ -1,0 +1,194 @@
+"""Backups of the SQLite database: consistent online copies, rotation, checked restores."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from pipeline.errors import UserError
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+BACKUP_DIR_NAME = "backups"
+BACKUP_PATTERN = "breakout-*.sqlite3"
+PARTIAL_SUFFIX = ".partial"
+STEP_PAGES = 1024  # pages copied per step: other connections may write in between
+# Tables every database of this project has, whatever its migration.
+REQUIRED_TABLES = {"alembic_version", "artists", "scrobbles", "feedback", "candidates"}
+
+
+class BackupError(UserError):
+    """A backup or restore could not be done; nothing was changed."""
+
+
+def backup_dir(db_path: Path) -> Path:
+    """Where the nightly backups of `db_path` live: a folder beside it."""
+    return db_path.parent / BACKUP_DIR_NAME
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _connect_ro(path: Path) -> Iterator[sqlite3.Connection]:
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def backup_database(db_path: Path, target: Path) -> Path:
+    """Copy the live database to `target` with SQLite's online backup; atomic at `target`.
+
+    The copy goes to `target.partial` first and is renamed only once complete and synced,
+    so a backup killed half-way never leaves a half-written file under the final name.
+    """
+    if not db_path.is_file():
+        raise BackupError(f"no database at {db_path}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + PARTIAL_SUFFIX)
+    partial.unlink(missing_ok=True)
+    try:
+        with _connect_ro(db_path) as source:
+            destination = sqlite3.connect(partial)
+            try:
+                source.backup(destination, pages=STEP_PAGES)
+                destination.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+            finally:
+                destination.close()
+        with partial.open("rb") as handle:
+            os.fsync(handle.fileno())
+        partial.replace(target)
+        _fsync_dir(target.parent)
+    except (sqlite3.Error, OSError) as exc:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"backup to {target} failed: {exc}") from None
+    return target
+
+
+def rotate(directory: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` backups (and leftovers of killed ones); the deleted."""
+    backups = sorted(directory.glob(BACKUP_PATTERN))
+    doomed = backups[: max(0, len(backups) - keep)]
+    doomed += list(directory.glob(BACKUP_PATTERN + PARTIAL_SUFFIX))
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
+
+
+def nightly_backup(db_path: Path, keep: int, now: datetime | None = None) -> Path | None:
+    """Tonight's backup beside the database, keeping the newest `keep` (0: no backups)."""
+    if keep <= 0:
+        return None
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d-%H%M%S")
+    directory = backup_dir(db_path)
+    path = backup_database(db_path, directory / f"breakout-{stamp}.sqlite3")
+    rotate(directory, keep)
+    return path
+
+
+async def nightly_step(settings: Settings) -> str:
+    """The nightly job's backup, off the event loop; a failure is logged, never raised."""
+    try:
+        path = await asyncio.to_thread(
+            nightly_backup, settings.database_path, settings.BREAKOUT_BACKUP_KEEP
+        )
+    except BackupError as exc:
+        log.warning("nightly backup failed: %s", exc)
+        return f"backup failed: {exc}"
+    return f"backup {path.name}" if path else "backups off"
+
+
+def known_revisions() -> set[str]:
+    """Every Alembic revision of this project."""
+    from alembic.script import ScriptDirectory
+
+    from bot.db.session import MIGRATIONS_DIR, alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite:///unused"))
+    assert MIGRATIONS_DIR.is_dir()
+    return {revision.revision for revision in script.walk_revisions()}
+
+
+def check_backup(path: Path) -> str:
+    """The migration revision of a backup file; BackupError when it is not one of ours."""
+    if not path.is_file():
+        raise BackupError(f"{path}: no such file")
+    with path.open("rb") as handle:
+        if handle.read(16) != b"SQLite format 3\x00":
+            raise BackupError(f"{path}: not a SQLite database (a damaged or partial backup?)")
+    try:
+        with _connect_ro(path) as connection:
+            if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise BackupError(f"{path}: the database is damaged (quick_check failed)")
+            tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
+            missing = REQUIRED_TABLES - tables
+            if missing:
+                raise BackupError(
+                    f"{path}: not a Breakout Artists database (no {', '.join(sorted(missing))})"
+                )
+            versions = [r[0] for r in connection.execute("SELECT version_num FROM alembic_version")]
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"{path}: cannot be read as a database ({exc})") from None
+    if len(versions) != 1 or versions[0] not in known_revisions():
+        raise BackupError(f"{path}: unknown migration {versions}; restore needs a known one")
+    return versions[0]
+
+
+def restore_database(source: Path, db_path: Path, now: datetime | None = None) -> Path | None:
+    """Replace the database's content with a checked backup; return the safety copy made.
+
+    The current database is first backed up beside it (pre-restore), then overwritten page
+    by page through SQLite's backup API, so open connections see either the old or the new
+    database, never a mix.
+    """
+    check_backup(source)
+    safety = None
+    if db_path.is_file():
+        stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d-%H%M%S")
+        safety = backup_database(db_path, backup_dir(db_path) / f"pre-restore-{stamp}.sqlite3")
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with _connect_ro(source) as origin:
+            destination = sqlite3.connect(db_path, timeout=30)
+            try:
+                origin.backup(destination)
+                destination.execute("PRAGMA journal_mode=WAL")
+            finally:
+                destination.close()
+    except sqlite3.Error as exc:
+        raise BackupError(f"restore from {source} failed: {exc}; nothing was changed") from None
+    return safety
+
+
+def export_feedback(db_path: Path, out: TextIO) -> int:
+    """Write the owner's verdicts as CSV (artist, month, verdict, created, updated); rows."""
+    if not db_path.is_file():
+        raise BackupError(f"no database at {db_path}")
+    with _connect_ro(db_path) as connection:
+        rows = connection.execute(
+            "SELECT a.name, f.month, f.verdict, f.created_at, f.updated_at FROM feedback f "
+            "JOIN artists a ON a.id = f.artist_id ORDER BY f.month, a.name"
+        ).fetchall()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["artist", "month", "verdict", "created_at", "updated_at"])
+    for name, month, verdict, created, updated in rows:
+        writer.writerow([name, month, "confirm" if verdict else "dismiss", created, updated])
+    return len(rows)

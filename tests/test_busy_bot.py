@@ -1,0 +1,126 @@
+"""Button presses while a big import and a sync run: every verdict is stored, none waits long."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.telegram import messages
+from bot.telegram.feedback import FEEDBACK_DEADLINE_SECONDS
+from tests.bot_harness import (
+    DB_NAME,
+    OWNER,
+    SEEDED_AT,
+    Clock,
+    ask,
+    bot_settings,
+    data_dir,
+    fake,
+    keyboard,
+    running,
+    seeded,
+)
+from tests.fakes.lastfm_server import FakeLastfm
+from tests.fakes.telegram_server import FakeTelegram
+
+__all__ = ["data_dir", "fake", "seeded"]  # fixtures
+ROOT = Path(__file__).resolve().parents[1]
+IMPORT_ROWS = int(os.environ.get("BREAKOUT_BUSY_IMPORT_ROWS", "150000"))
+
+
+def write_big_ghan(path: Path, rows: int) -> Path:
+    """A ghan CSV of `rows` distinct scrobbles of 5,000 new artists, one a minute from 2015."""
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("uts,utc_time,artist,artist_mbid,album,album_mbid,track,track_mbid\n")
+        start = 1_420_070_400
+        for i in range(rows):
+            handle.write(f"{start + 60 * i},,Imported {i % 5000},,Album {i % 700},,Track {i},\n")
+    return path
+
+
+def _import_running(path: Path) -> bool:
+    with sqlite3.connect(path, timeout=30) as connection:
+        row = connection.execute(
+            "SELECT 1 FROM job_runs WHERE job = 'import' AND outcome = 'running'"
+        ).fetchone()
+    return row is not None
+
+
+@pytest.mark.slow
+async def test_every_press_during_a_long_import_and_a_sync_is_stored(
+    fake: FakeTelegram, data_dir: Path, tmp_path: Path
+) -> None:
+    history = write_big_ghan(tmp_path / "big.csv", IMPORT_ROWS)
+    db_path = data_dir / DB_NAME
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{db_path}"}
+    with FakeLastfm([]) as lastfm:
+        settings = bot_settings(
+            fake,
+            data_dir,
+            LASTFM_API_KEY=lastfm.api_key,
+            LASTFM_USERNAME=lastfm.username,
+            LASTFM_API_URL=lastfm.url,
+            LASTFM_REQUESTS_PER_SECOND=1000,
+        )
+        async with running(settings, Clock(SEEDED_AT)):
+            listing = await ask(fake, "/candidates")
+            buttons = [row[1]["callback_data"] for row in keyboard(listing)]
+            buttons += [row[2]["callback_data"] for row in keyboard(listing)]
+            importer = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot.cli",
+                "import",
+                str(history),
+                cwd=ROOT,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            fake.send_text(OWNER, "/sync")
+            began = time.monotonic()
+            waits: list[float] = []
+            last: dict[str, str] = {}  # candidate id -> the verdict letter pressed last
+            during_writes = 0
+            while importer.returncode is None:  # press, press, press until the import ends
+                data = buttons[len(waits) % len(buttons)]
+                writing = await asyncio.to_thread(_import_running, db_path)
+                start = fake.mark()
+                pressed = time.monotonic()
+                fake.press(OWNER, listing.result, data)
+                answer = await fake.wait_for("answerCallbackQuery", start=start, within=30)
+                waits.append(time.monotonic() - pressed)
+                text = answer.params.get("text", "")
+                assert "NOT saved" not in text and "Sorry" not in text, text
+                _, letter, candidate = data.split(":")
+                last[candidate] = letter
+                during_writes += writing
+                await asyncio.sleep(0.1)
+            out, err = (b.decode() for b in await importer.communicate())
+            print(
+                f"{len(waits)} presses in {time.monotonic() - began:.1f} s, "
+                f"{during_writes} while the import wrote; slowest {max(waits):.2f} s"
+            )
+    assert importer.returncode == 0, err
+    assert f"{IMPORT_ROWS:,} new scrobbles" in out
+    # Well inside the handler's own deadline: a press never waits out a whole import.
+    assert max(waits) < FEEDBACK_DEADLINE_SECONDS / 2, waits
+    assert during_writes >= 3, "no press landed while the import wrote: make it bigger"
+    with sqlite3.connect(db_path) as connection:
+        stored = connection.execute(
+            "SELECT c.id, f.verdict FROM feedback f JOIN candidates c "
+            "ON c.artist_id = f.artist_id AND c.month = f.month"
+        ).fetchall()
+    verdict_of = {str(cid): verdict for cid, verdict in stored}
+    assert {cid: verdict_of.get(cid) for cid in last} == {
+        cid: 1 if letter == "c" else 0 for cid, letter in last.items()
+    }
+    sent = [c.params.get("text", "") for c in fake.calls_of("sendMessage")]
+    assert not [text for text in sent if text.startswith("Sorry")]
+    assert messages.SYNC_STARTED in sent
