@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import SyncState, utcnow
 from bot.db.scrobbles import store_scrobbles
 from bot.db.session import write_with_retry
+from bot.errors import SourceError
 from bot.lastfm.client import LastfmClient, LastfmError, LastfmUnavailable, Page
 from pipeline.errors import UserError
 
