@@ -7,7 +7,8 @@ Each history's timestamps are shifted by 0, 10 and 20 days (month boundaries fal
 every run prints, on exactly the same rows: the project's pooled AP, lift and P@3, the best
 baseline's AP (naive share_t, naive plays_t, the fallback core_progress_t, the seed's LR and
 XGBoost) and the ratio to it, and the calibration of the project's out-of-time probabilities
-(ECE over 10 equal-count bins, mean predicted vs observed rate, Brier beside two constant
+(ECE over 10 equal-count bins beside the ECE a perfectly calibrated predictor would show on
+the same rows, mean predicted vs observed rate, Brier beside two constant
 predictors: the rows' own observed rate, known only in hindsight, and the base rate known at the
 time). Then a summary row. Results are cached per run in
 benchmarks/.cache/eval_quality/, keyed by the pipeline's source and the history file.
@@ -70,6 +71,7 @@ VARIANTS = {
     "trees_only": lambda: _variant("xgboost"),
     "plus_raw": lambda: _variant(extra=("plays_t", "share_t")),
     "bags10": lambda: _variant(xgb_bags=10),
+    "no_class_weights": lambda: _variant(class_weighting=False),
     "plus_act": lambda: _variant(extra=("activation_t", "gap_ratio_t")),
     "plus_all": lambda: _variant(extra=("plays_t", "share_t", "activation_t", "gap_ratio_t")),
     "lr_all": lambda: _variant(
@@ -121,6 +123,20 @@ def cached_evaluate(
     return {**result, "cached": False}
 
 
+def ece_floor(pairs: list, draws: int = 200) -> float:
+    """The median ECE a perfectly calibrated predictor shows on these rows: outcomes drawn from
+    the predicted probabilities themselves (small runs cannot score below it but by luck)."""
+    import numpy as np
+
+    from pipeline.calibration import expected_calibration_error
+
+    p = np.array([b for _, b in pairs], dtype="float64")
+    rng = np.random.default_rng(0)
+    return float(
+        np.median([expected_calibration_error(rng.random(len(p)) < p, p) for _ in range(draws)])
+    )
+
+
 def row_figures(run: dict) -> dict:
     """The figures of one table row."""
     models, cal = run["models"], run["calibration"]
@@ -135,6 +151,7 @@ def row_figures(run: dict) -> dict:
         "best baseline": f"{best} {best_ap or 0.0:.3f}",
         "ratio": ap / best_ap if best_ap else float("nan"),
         "ECE": cal["ece"],
+        "ECE floor": ece_floor(run["pairs"]),
         "pred/obs": f"{cal['mean_predicted']:.3f}/{cal['observed_rate']:.3f}",
         "Brier": f"{cal['brier']:.4f}",
         "const": f"{cal['brier_constant']:.4f}",
@@ -184,7 +201,8 @@ def summary(runs: list[dict]) -> dict:
     }
 
 
-COLUMNS = ["run", "pos/rows", "AP", "lift", "P@3", "best baseline", "ratio", "ECE", "pred/obs"]
+COLUMNS = ["run", "pos/rows", "AP", "lift", "P@3", "best baseline", "ratio", "ECE", "ECE floor"]
+COLUMNS += ["pred/obs"]
 COLUMNS += ["Brier", "const", "base rate"]
 
 

@@ -145,7 +145,7 @@ def walk_forward(
             elif name != "project_margin":
                 columns[name][idx] = fallback_scores(rows)
         if progress:
-            progress(i + 1, len(blocks))
+            progress(min((i + 1) * step, len(months)), len(months))
     for name in named:
         out[name] = columns[name]
         out[f"{name}_fitted"] = fitted[name]
@@ -245,7 +245,7 @@ def run_backtest(
     baselines: bool = True,
 ) -> BacktestResult:
     """Features once (leakage-free), then month-by-month training and scoring; see module doc.
-    `progress(done, total)` is called after each month."""
+    `progress(months_done, months)` is called after each refit."""
     cfg = cfg or PipelineConfig()
     table = add_labels(build_artist_months(scrobbles, cfg), cfg)
     scorers = {**(baseline_scorers() if baselines else {}), **(extra or {})}

@@ -34,8 +34,9 @@ class PipelineConfig:
     # The walk-forward backtest refits its models every this many months (speed; still honest:
     # each fit only sees labels known at the first month it scores).
     backtest_refit_months: int = 3
-    # Class weighting inflates probabilities (a "52 %" that comes true 1 time in 10): off.
-    class_weighting: bool = False
+    # Class-balanced LR and trees rank better (music-stats walk-forward AP 0.129 vs 0.099 without);
+    # the probabilities they inflate are mapped to honest frequencies by the calibrator.
+    class_weighting: bool = True
     # Model choice on validation needs this many positives there; fewer -> the blend.
     min_validation_positives: int = 10
     # Threshold policy: median alerts per month on validation <= alert_budget, best F-beta.
