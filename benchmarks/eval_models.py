@@ -1,4 +1,5 @@
-"""Compare the project's model to the baselines on the real histories and simulated listeners.
+"""Compare the project's ranking across XGBoost seeds and on simulated listeners (the yardstick
+with calibration and month-boundary offsets is benchmarks/eval_quality.py).
 
 Usage: uv run python benchmarks/eval_models.py [--sim-seeds 1-6] [--months 48] [--seeds 42]
        [--no-real] [--jobs 2]
@@ -18,17 +19,24 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.backtest import baseline_scorers, build_report, project_scorer, walk_forward
+from pipeline.backtest import baseline_scorers, build_report, project_margin, walk_forward
 from pipeline.config import PipelineConfig
 from pipeline.features import build_artist_months
 from pipeline.importers import read_history
 from pipeline.labels import add_labels
+from pipeline.models import sigmoid
 from pipeline.simulate import simulate_listener
 
 HISTORIES = Path(__file__).resolve().parents[2] / "shared/data/histories"
-REAL = ["music-stats.csv", "pavelgar.csv", "pingw33n.lastfm-to-csv.csv"]
+REAL = [
+    "music-stats.csv",
+    "pavelgar.csv",
+    "pingw33n.lastfm-to-csv.csv",
+    "timcdlucas.csv",
+    "tariktosun.csv",
+]
 SIM_END = datetime(2026, 1, 1, tzinfo=UTC)
-BASELINES = ["naive_share", "naive_plays", "seed_lr", "seed_xgb"]
+BASELINES = ["naive_share", "naive_plays", "fallback", "seed_lr", "seed_xgb"]
 
 
 def _frame(name: str, months: int):
@@ -39,7 +47,8 @@ def _frame(name: str, months: int):
 
 def _project_with_seed(seed: int):
     def scorer(train, rows, cfg):
-        return project_scorer(train, rows, replace(cfg, seed=seed))
+        margin = project_margin(train, rows, replace(cfg, seed=seed))
+        return None if margin is None else sigmoid(margin)
 
     return scorer
 
@@ -51,7 +60,7 @@ def evaluate(name: str, months: int, seeds: list[int]) -> tuple[str, dict, float
     table = add_labels(build_artist_months(_frame(name, months), cfg), cfg)
     scorers = {f"project@{s}": _project_with_seed(s) for s in seeds}
     scorers.update(baseline_scorers())
-    report = build_report(walk_forward(table, cfg, scorers), list(scorers))
+    report = build_report(walk_forward(table, cfg, scorers, project=None), list(scorers))
     out = {
         k: (v["average_precision"] or 0.0, v["lift"] or 0.0) for k, v in report["models"].items()
     }

@@ -7,8 +7,10 @@ Each history's timestamps are shifted by 0, 10 and 20 days (month boundaries fal
 every run prints, on exactly the same rows: the project's pooled AP, lift and P@3, the best
 baseline's AP (naive share_t, naive plays_t, the fallback core_progress_t, the seed's LR and
 XGBoost) and the ratio to it, and the calibration of the project's out-of-time probabilities
-(ECE over 10 equal-count bins, mean predicted vs observed rate, Brier beside the constant
-base-rate predictor's). Then a summary row. Results are cached per run in
+(ECE over 10 equal-count bins beside the ECE a perfectly calibrated predictor would show on
+the same rows, mean predicted vs observed rate, Brier beside two constant
+predictors: the rows' own observed rate, known only in hindsight, and the base rate known at the
+time). Then a summary row. Results are cached per run in
 benchmarks/.cache/eval_quality/, keyed by the pipeline's source and the history file.
 """
 
@@ -44,7 +46,41 @@ def _cache_path(history: Path, offset: int, version: str) -> Path:
     return CACHE / f"{history.stem}-{offset}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.json"
 
 
-def evaluate(history: str, offset: int) -> dict:
+def _variant(kind: str = "blend", extra: tuple[str, ...] = (), **changes):
+    """A project variant's ranking scorer (uncalibrated probability), for comparison."""
+
+    def scorer(train, rows, cfg):
+        from dataclasses import replace
+
+        from pipeline.features import FEATURES
+        from pipeline.models import sigmoid
+        from pipeline.train import fit_project_scorer
+
+        cfg = replace(cfg, **changes)
+        positives = train["label"].sum()
+        if positives < cfg.min_positives or positives >= len(train):
+            return None
+        bundle = fit_project_scorer(train, cfg, kind, [*FEATURES, *extra])
+        return sigmoid(bundle.margin(rows))
+
+    return scorer
+
+
+VARIANTS = {
+    "lr_only": lambda: _variant("logistic"),
+    "trees_only": lambda: _variant("xgboost"),
+    "plus_raw": lambda: _variant(extra=("plays_t", "share_t")),
+    "bags10": lambda: _variant(xgb_bags=10),
+    "no_class_weights": lambda: _variant(class_weighting=False),
+    "plus_act": lambda: _variant(extra=("activation_t", "gap_ratio_t")),
+    "plus_all": lambda: _variant(extra=("plays_t", "share_t", "activation_t", "gap_ratio_t")),
+    "lr_all": lambda: _variant(
+        "logistic", extra=("plays_t", "share_t", "activation_t", "gap_ratio_t")
+    ),
+}
+
+
+def evaluate(history: str, offset: int, variants: tuple[str, ...] = ()) -> dict:
     """One run: backtest of `history` shifted by `offset` days; metrics of every model."""
     from pipeline.backtest import baseline_scorers, build_report, walk_forward
     from pipeline.config import PipelineConfig
@@ -57,8 +93,9 @@ def evaluate(history: str, offset: int) -> dict:
     frame = read_history(history).frame
     frame = frame.assign(ts=frame["ts"].to_numpy(dtype="int64") + offset * DAY)
     table = add_labels(build_artist_months(frame, cfg), cfg)
-    scores = walk_forward(table, cfg, baseline_scorers())
-    report = build_report(scores, ["project", *BASELINES])
+    extra = {f"variant:{v}": VARIANTS[v]() for v in variants}
+    scores = walk_forward(table, cfg, {**baseline_scorers(), **extra})
+    report = build_report(scores, ["project", *BASELINES, *extra])
     return {
         "history": Path(history).stem,
         "offset": offset,
@@ -68,19 +105,36 @@ def evaluate(history: str, offset: int) -> dict:
         "models": report["models"],
         "calibration": report["calibration"],
         "flagged": report["flagged"],
+        "pairs": scores.loc[scores["project_fitted"], ["label", "probability"]].to_numpy().tolist(),
         "seconds": time.perf_counter() - started,
     }
 
 
-def cached_evaluate(history: str, offset: int, version: str, use_cache: bool) -> dict:
+def cached_evaluate(
+    history: str, offset: int, version: str, use_cache: bool, variants: tuple[str, ...] = ()
+) -> dict:
     """evaluate() through the per-run cache."""
-    path = _cache_path(Path(history), offset, version)
+    path = _cache_path(Path(history), offset, version + "|".join(variants))
     if use_cache and path.exists():
         return {**json.loads(path.read_text()), "cached": True}
-    result = evaluate(history, offset)
+    result = evaluate(history, offset, variants)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, default=float))
     return {**result, "cached": False}
+
+
+def ece_floor(pairs: list, draws: int = 200) -> float:
+    """The median ECE a perfectly calibrated predictor shows on these rows: outcomes drawn from
+    the predicted probabilities themselves (small runs cannot score below it but by luck)."""
+    import numpy as np
+
+    from pipeline.calibration import expected_calibration_error
+
+    p = np.array([b for _, b in pairs], dtype="float64")
+    rng = np.random.default_rng(0)
+    return float(
+        np.median([expected_calibration_error(rng.random(len(p)) < p, p) for _ in range(draws)])
+    )
 
 
 def row_figures(run: dict) -> dict:
@@ -97,10 +151,29 @@ def row_figures(run: dict) -> dict:
         "best baseline": f"{best} {best_ap or 0.0:.3f}",
         "ratio": ap / best_ap if best_ap else float("nan"),
         "ECE": cal["ece"],
+        "ECE floor": ece_floor(run["pairs"]),
         "pred/obs": f"{cal['mean_predicted']:.3f}/{cal['observed_rate']:.3f}",
-        "Brier (const)": f"{cal['brier']:.4f} ({cal['brier_constant']:.4f})",
+        "Brier": f"{cal['brier']:.4f}",
+        "const": f"{cal['brier_constant']:.4f}",
+        "base rate": f"{cal.get('brier_base_rate', float('nan')):.4f}",
         "won": ap >= (best_ap or 0.0),
     }
+
+
+def pooled_calibration(runs: list[dict]) -> dict:
+    """Row-weighted means over all runs: predicted, observed, Brier and both constants."""
+    cal = [r["calibration"] for r in runs]
+    n = sum(c["rows"] for c in cal)
+
+    def mean(key: str) -> float:
+        return sum(c[key] * c["rows"] for c in cal) / n
+
+    from pipeline.calibration import expected_calibration_error
+
+    keys = ("mean_predicted", "observed_rate", "brier", "brier_constant", "brier_base_rate")
+    pairs = [pair for r in runs for pair in r["pairs"]]
+    y, p = [a for a, _ in pairs], [b for _, b in pairs]
+    return {k: mean(k) for k in keys} | {"rows": n, "ece": expected_calibration_error(y, p)}
 
 
 def summary(runs: list[dict]) -> dict:
@@ -122,12 +195,15 @@ def summary(runs: list[dict]) -> dict:
         "mean_ece": statistics.mean(c["ece"] for c in cal),
         "max_ece": max(c["ece"] for c in cal),
         "brier_below_constant": sum(c["brier"] < c["brier_constant"] for c in cal),
+        "brier_below_base_rate": sum(c["brier"] < c.get("brier_base_rate", 0.0) for c in cal),
+        "pooled": pooled_calibration(runs),
         "runs": len(runs),
     }
 
 
-COLUMNS = ["run", "pos/rows", "AP", "lift", "P@3", "best baseline", "ratio", "ECE", "pred/obs"]
-COLUMNS += ["Brier (const)"]
+COLUMNS = ["run", "pos/rows", "AP", "lift", "P@3", "best baseline", "ratio", "ECE", "ECE floor"]
+COLUMNS += ["pred/obs"]
+COLUMNS += ["Brier", "const", "base rate"]
 
 
 def _cell(value: object) -> str:
@@ -148,12 +224,35 @@ def markdown(runs: list[dict], total: dict) -> str:
 def summary_text(total: dict) -> str:
     """The summary row in words."""
     lifts = ", ".join(f"{m} {v:.2f}" for m, v in total["mean_lift"].items())
+    p = total["pooled"]
     return (
         f"Mean lift over {total['runs']} runs: {lifts}. Project / best baseline "
         f"({total['best_baseline']}) mean lift: {total['ratio']:.2f}x. Project AP >= best "
         f"baseline's in {total['wins']}/{total['rated']} runs with >= 5 positives. ECE mean "
-        f"{total['mean_ece']:.3f}, worst {total['max_ece']:.3f}; Brier below the constant "
-        f"predictor's in {total['brier_below_constant']}/{total['runs']} runs."
+        f"{total['mean_ece']:.3f}, worst {total['max_ece']:.3f}. Brier below the constant "
+        f"(hindsight: these rows' own rate) in {total['brier_below_constant']}/{total['runs']} "
+        f"runs, below the base rate known at the time in {total['brier_below_base_rate']}/"
+        f"{total['runs']}. Pooled over {p['rows']} rows: ECE {p['ece']:.4f}, predicted "
+        f"{p['mean_predicted']:.4f} vs "
+        f"observed {p['observed_rate']:.4f}; Brier {p['brier']:.4f} vs {p['brier_constant']:.4f} "
+        f"(hindsight constant) and {p['brier_base_rate']:.4f} (base rate at the time)."
+    )
+
+
+def variant_text(runs: list[dict], name: str) -> str:
+    """A variant's mean lift and AP wins over the best baseline, beside the project's."""
+    lift = statistics.mean(r["models"][name]["lift"] or 0.0 for r in runs)
+    base = max(statistics.mean(r["models"][b]["lift"] or 0.0 for r in runs) for b in BASELINES)
+    rated = [r for r in runs if r["positives"] >= 5]
+    wins = sum(
+        (r["models"][name]["average_precision"] or 0.0)
+        >= max(r["models"][b]["average_precision"] or 0.0 for b in BASELINES)
+        for r in rated
+    )
+    aps = " ".join(f"{r['models'][name]['average_precision'] or 0.0:.3f}" for r in runs)
+    return (
+        f"{name}: mean lift {lift:.2f} ({lift / base:.2f}x best baseline), "
+        f"AP >= best baseline in {wins}/{len(rated)}; APs {aps}"
     )
 
 
@@ -166,6 +265,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--markdown", default=None, help="also write the table here")
     parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument(
+        "--variants", default="", help=f"also rank with project variants: {', '.join(VARIANTS)}"
+    )
     args = parser.parse_args()
     files = sorted(p for p in Path(args.histories).glob("*") if p.suffix in (".csv", ".json"))
     if args.only:
@@ -174,10 +276,16 @@ def main() -> int:
         print(f"no histories in {args.histories}", file=sys.stderr)
         return 1
     offsets = [int(o) for o in args.offsets.split(",")]
+    # largest histories first: the two processes finish together
+    files.sort(key=lambda f: -f.stat().st_size)
     jobs = [(str(f), o) for f in files for o in offsets]
     version, started = code_version(), time.perf_counter()
+    variants = tuple(v for v in args.variants.split(",") if v)
     with ProcessPoolExecutor(max(1, min(args.jobs, 2))) as pool:
-        futures = [pool.submit(cached_evaluate, h, o, version, not args.no_cache) for h, o in jobs]
+        futures = [
+            pool.submit(cached_evaluate, h, o, version, not args.no_cache, variants)
+            for h, o in jobs
+        ]
         runs = [f.result() for f in futures]
     print("  ".join(f"{c:>14}" for c in COLUMNS))
     for run in runs:
@@ -186,6 +294,8 @@ def main() -> int:
         print("  ".join(f"{_cell(fig[c]):>14}" for c in COLUMNS) + f"  {secs}")
     total = summary(runs)
     print(summary_text(total))
+    for name in sorted({m for r in runs for m in r["models"] if m.startswith("variant:")}):
+        print(variant_text(runs, name))
     print(f"wall time {time.perf_counter() - started:.0f} s ({len(jobs)} runs)")
     if args.markdown:
         Path(args.markdown).write_text(markdown(runs, total), encoding="utf-8")

@@ -1,9 +1,10 @@
 """Walk-forward backtest: each month is scored by models trained only on labels known by then.
 
-The project's model is refit every month; its log-odds become probabilities through a calibrator
-fit on the walk-forward's own earlier months (only months whose labels were known by then), and
-its alert threshold is set on those same earlier months. Months before a model can be trained are
-ranked by the fallback ranking and get no probability.
+The models are refit every `cfg.backtest_refit_months` months (each fit scores the months up to
+the next refit, trained only on labels known at the first of them). The project's log-odds become
+probabilities through a calibrator fit on the walk-forward's own earlier months (only months whose
+labels were known by then), and its alert threshold is set on those same earlier months. Months
+before a model can be trained are ranked by the fallback ranking and get no probability.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pipeline.calibration import brier, expected_calibration_error, fit_calibrator
+from pipeline.calibration import (
+    brier,
+    expected_calibration_error,
+    fit_calibrator,
+    smoothed_rate,
+)
 from pipeline.config import PipelineConfig
 from pipeline.features import SEED_FEATURES, build_artist_months
 from pipeline.labels import add_labels, n_periods
@@ -124,10 +130,13 @@ def walk_forward(
     fitted = {name: np.zeros(len(out), dtype=bool) for name in named}
     periods = out["period"].to_numpy()
     months = np.unique(periods)
-    for i, m in enumerate(months):
-        idx = np.flatnonzero(periods == m)
+    # one fit per block of `backtest_refit_months` months, trained on labels known at its start
+    step = max(1, cfg.backtest_refit_months)
+    blocks = [months[i : i + step] for i in range(0, len(months), step)]
+    for i, block in enumerate(blocks):
+        idx = np.flatnonzero(np.isin(periods, block))
         rows = rows_all.iloc[idx]
-        train = learn[learn["period"] <= m - cfg.horizon]
+        train = learn[learn["period"] <= block[0] - cfg.horizon]
         for name, scorer in named.items():
             scores = scorer(train, rows, cfg)
             fitted[name][idx] = scores is not None
@@ -136,7 +145,7 @@ def walk_forward(
             elif name != "project_margin":
                 columns[name][idx] = fallback_scores(rows)
         if progress:
-            progress(i + 1, len(months))
+            progress(min((i + 1) * step, len(months)), len(months))
     for name in named:
         out[name] = columns[name]
         out[f"{name}_fitted"] = fitted[name]
@@ -157,12 +166,14 @@ def calibrate(scores: pd.DataFrame, learn: pd.DataFrame, cfg: PipelineConfig) ->
     label = out["label"].to_numpy(dtype="float64")
     prob = np.full(len(out), np.nan)
     threshold = np.full(len(out), np.inf)
+    base_rates = np.full(len(out), np.nan)
     elig = learn[learn["eligible"].to_numpy()]
     for m in np.unique(period[fitted]):
         now = period == m
         known = fitted & (period <= m - cfg.horizon)
         base = elig.loc[elig["period"] <= m - cfg.horizon, "label"]
-        base_rate = float(base.mean()) if len(base) else float(np.nanmean(label[known]))
+        base_rate = smoothed_rate(base.sum(), len(base))
+        base_rates[now] = base_rate
         cal = fit_calibrator(margin[known], label[known], base_rate)
         prob[now] = cal.apply(margin[now])
         if known.any() and label[known].sum() >= 1:
@@ -170,6 +181,7 @@ def calibrate(scores: pd.DataFrame, learn: pd.DataFrame, cfg: PipelineConfig) ->
             threshold[now] = choose_threshold(period[known], label[known], past, cfg)[0]
     out["probability"] = prob
     out["threshold"] = threshold
+    out["base_rate"] = base_rates
     out["above_threshold"] = fitted & (prob >= threshold)
     # ranking metrics pool months: rank by the month's own model (the calibrators of different
     # months would otherwise reorder months against each other), the fallback before any model
@@ -178,11 +190,13 @@ def calibrate(scores: pd.DataFrame, learn: pd.DataFrame, cfg: PipelineConfig) ->
     return out
 
 
-def calibration_summary(y: np.ndarray, p: np.ndarray) -> dict:
-    """ECE (10 equal-count bins), mean predicted vs observed, Brier vs the constant predictor."""
+def calibration_summary(y: np.ndarray, p: np.ndarray, base_rate: np.ndarray) -> dict:
+    """ECE (10 equal-count bins), mean predicted vs observed, Brier beside two constants: the
+    observed rate of these very rows (hindsight) and the base rate known at the time."""
     y, p = np.asarray(y, dtype="float64"), np.asarray(p, dtype="float64")
     rate = float(y.mean()) if len(y) else None
     return {
+        "brier_base_rate": brier(y, np.asarray(base_rate, dtype="float64")),
         "rows": len(y),
         "ece": expected_calibration_error(y, p),
         "mean_predicted": float(p.mean()) if len(p) else None,
@@ -209,7 +223,9 @@ def build_report(scores: pd.DataFrame, names: list[str]) -> dict:
     }
     if "probability" in scores:
         fitted = scores["project_fitted"].to_numpy()
-        report["calibration"] = calibration_summary(y[fitted], scores["probability"][fitted])
+        report["calibration"] = calibration_summary(
+            y[fitted], scores["probability"][fitted], scores["base_rate"][fitted]
+        )
         flagged = scores["above_threshold"].to_numpy()
         hits = int(y[flagged].sum())
         report["flagged"] = {
@@ -229,7 +245,7 @@ def run_backtest(
     baselines: bool = True,
 ) -> BacktestResult:
     """Features once (leakage-free), then month-by-month training and scoring; see module doc.
-    `progress(done, total)` is called after each month."""
+    `progress(months_done, months)` is called after each refit."""
     cfg = cfg or PipelineConfig()
     table = add_labels(build_artist_months(scrobbles, cfg), cfg)
     scorers = {**(baseline_scorers() if baselines else {}), **(extra or {})}

@@ -31,8 +31,12 @@ class PipelineConfig:
     # Out-of-time blocks after the first split[0] share of months: each is scored by members
     # trained on labels known before it; their predictions choose the kind, calibrate, threshold.
     calibration_folds: int = 4
-    # Class weighting inflates probabilities (a "52 %" that comes true 1 time in 10): off.
-    class_weighting: bool = False
+    # The walk-forward backtest refits its models every this many months (speed; still honest:
+    # each fit only sees labels known at the first month it scores).
+    backtest_refit_months: int = 3
+    # Class-balanced LR and trees rank better (music-stats walk-forward AP 0.129 vs 0.099 without);
+    # the probabilities they inflate are mapped to honest frequencies by the calibrator.
+    class_weighting: bool = True
     # Model choice on validation needs this many positives there; fewer -> the blend.
     min_validation_positives: int = 10
     # Threshold policy: median alerts per month on validation <= alert_budget, best F-beta.
@@ -44,15 +48,14 @@ class PipelineConfig:
     trailing_days: int = 30
     seed: int = 42
     # XGBoost: fast, shallow, regularized; rounds = the most (early stopping may cut it).
-    # Depth 2, 10 subsampling bags, min_child_weight 5: the walk-forward backtest varies less
-    # across seeds (worst of seeds 42/7/123: 1.42x the best baseline's lift; 1.34x at depth 3,
-    # 5 bags, min_child_weight 1).
+    # Depth 2, min_child_weight 5: steadier across seeds than depth 3 / min_child_weight 1.
+    # 3 subsampling bags per tree member (10 before): a third of the training time.
     xgb_n_estimators: int = 100
     xgb_max_depth: int = 2
     xgb_learning_rate: float = 0.05
     xgb_early_stopping: int = 30
     xgb_nthread: int = 1
-    xgb_bags: int = 10
+    xgb_bags: int = 3
     # Smallest hessian sum per leaf of the project's trees: no leaf on a couple of positives.
     xgb_min_child_weight: float = 5.0
     # Logistic regression inverse regularization strength.

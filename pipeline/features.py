@@ -59,19 +59,12 @@ EXTRA_FEATURES: list[str] = [
     "distinct_albums_t",
     "max_day_plays_t",
     "longest_streak_days_t",
-    "plays_per_active_day_t",
     "core_progress_t",
     "core_progress_prev_t",
     "plays_rank_t",
     "new_artists_t",
     "cumulative_plays_t",
-    "plays_3m_sum",
     "core_progress_3m_mean",
-    "active_months_last3",
-    "eligible_artists_t",
-    "core_artists_t",
-    "user_breakout_rate",
-    "user_breakout_rate_similar",
     "core_need_t",
     "core_chance_t",
     "core_chance_recent_t",
@@ -80,12 +73,14 @@ EXTRA_FEATURES: list[str] = [
     "cum_progress_t",
     "recent_progress_t",
     "exploration_t",
+    "activation_t",
+    "gap_ratio_t",
 ]
 
-# Prior of the user's breakout rate before any label is known, and its weight in pseudo-rows.
-BASE_RATE_PRIOR = 0.04
-BASE_RATE_WEIGHT = 20.0
-PROGRESS_BINS = np.array([0.25, 0.5, 0.75])
+# Memory decay of the activation feature: a play t days ago counts t ** -ACTIVATION_DECAY.
+ACTIVATION_DECAY = 0.5
+ACTIVATION_PERIODS = 4
+
 
 # Every feature column of the artist-month table.
 ALL_FEATURES: list[str] = SEED_ALL_FEATURES + EXTRA_FEATURES
@@ -280,7 +275,6 @@ def build_artist_months(
     f["distinct_albums_t"] = at(distinct_albums)
     f["max_day_plays_t"] = at(max_day)
     f["longest_streak_days_t"] = at(streak)
-    f["plays_per_active_day_t"] = r_plays / np.maximum(f["days_active_t"], 1)
     f["core_progress_t"] = at(c_progress)
     f["core_progress_prev_t"] = at(c_progress, 1)
     n_active = np.bincount(c_p, minlength=n_p)
@@ -288,11 +282,9 @@ def build_artist_months(
     f["new_artists_t"] = new_artists[r_p]
 
     f["cumulative_plays_t"] = f["cumulative_plays_before_t"] + r_plays
-    f["plays_3m_sum"] = r_plays + lag1 + lag2
     f["core_progress_3m_mean"] = (
         f["core_progress_t"] + f["core_progress_prev_t"] + at(c_progress, 2)
     ) / 3.0
-    f["active_months_last3"] = active.astype("int64") + (lag1 > 0) + (lag2 > 0)
 
     # P(Poisson(rate) >= plays needed for core): the threshold mechanics, for three rate guesses
     r_need = need[r_p]
@@ -307,6 +299,12 @@ def build_artist_months(
     f["recent_progress_t"] = f["plays_last14_t"] / r_need
     f["exploration_t"] = f["new_artists_t"] / np.maximum(tot, 1)
 
+    f["activation_t"] = _activation(rows, a * n_p + p, p, ts, end, n_p)
+    cum_days = np.cumsum(f["days_active_t"])
+    cum_days = cum_days - (cum_days[group_first] - f["days_active_t"][group_first])
+    usual_gap = f["days_since_first_seen"] / np.maximum(cum_days, 1.0)
+    f["gap_ratio_t"] = f["last_play_gap_days_t"] / np.maximum(usual_gap, 1.0)
+
     core = at(c_core.astype("int64")).astype(bool)
     was_core = at(c_core.astype("int64"), 1).astype(bool)
     for lag in range(2, cfg.eligible_not_core_lookback + 1):
@@ -314,15 +312,6 @@ def build_artist_months(
     # learnable: eligible except for the age rule (older artists add training examples)
     learnable = (r_plays >= cfg.eligible_min_plays) & ~core & ~was_core
     eligible = learnable & (msfs <= cfg.eligible_max_age)
-
-    f["eligible_artists_t"] = np.bincount(r_p[eligible], minlength=n_p)[r_p]
-    f["core_artists_t"] = np.bincount(c_p[c_core], minlength=n_p)[r_p]
-    rule = np.zeros(len(rows), dtype=bool)
-    for h in range(1, cfg.horizon + 1):
-        rule |= _lookup(cells, c_core, rows + h, r_p + h < n_p).astype(bool)
-    f["user_breakout_rate"], f["user_breakout_rate_similar"] = _base_rates(
-        r_p, eligible, rule, np.digitize(f["core_progress_t"], PROGRESS_BINS), n_p, cfg
-    )
 
     table = pd.DataFrame(
         {
@@ -342,28 +331,19 @@ def build_artist_months(
     return table
 
 
-def _base_rates(r_p, eligible, rule, bins, n_p: int, cfg: PipelineConfig):
-    """The user's breakout rate among eligible rows (overall and in the row's progress bin),
-    from rows whose label was known at the end of period t (periods <= t - horizon), smoothed."""
-    known_lag = cfg.horizon
-    n_bins = int(bins.max()) + 1 if len(bins) else 1
-
-    def cumulative(mask: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-        counts = np.zeros((n_groups, n_p + known_lag + 1))
-        np.add.at(counts, (group[mask], r_p[mask] + known_lag + 1), 1.0)
-        return np.cumsum(counts, axis=1)
-
-    zero = np.zeros(len(r_p), dtype="int64")
-    elig_all = cumulative(eligible, zero, 1)[0]
-    pos_all = cumulative(eligible & rule, zero, 1)[0]
-    # column t + 1 of the cumsum covers periods <= t - horizon
-    overall = (pos_all[r_p + 1] + BASE_RATE_WEIGHT * BASE_RATE_PRIOR) / (
-        elig_all[r_p + 1] + BASE_RATE_WEIGHT
-    )
-    elig_bin = cumulative(eligible, bins, n_bins)[bins, r_p + 1]
-    pos_bin = cumulative(eligible & rule, bins, n_bins)[bins, r_p + 1]
-    similar = (pos_bin + BASE_RATE_WEIGHT * overall) / (elig_bin + BASE_RATE_WEIGHT)
-    return overall, similar
+def _activation(rows, cell_of, p, ts, end, n_p: int) -> np.ndarray:
+    """ln(1 + Σ age_days ** -d) over the plays of the row's period and the few before it, ages
+    measured at the end of the row's period (a memory-decay view of recency and frequency)."""
+    total = np.zeros(len(rows))
+    for lag in range(ACTIVATION_PERIODS):
+        ok = p + lag < n_p
+        key = cell_of[ok] + lag
+        pos = np.minimum(np.searchsorted(rows, key), len(rows) - 1)
+        hit = rows[pos] == key
+        age = (end[p[ok] + lag] - ts[ok]) / DAY
+        weight = np.maximum(age, 1.0 / 24) ** -ACTIVATION_DECAY
+        total += np.bincount(pos[hit], weights=weight[hit], minlength=len(rows))
+    return np.log1p(total)
 
 
 def _empty_table() -> pd.DataFrame:

@@ -66,8 +66,12 @@ class LogisticModel:
         """Fit on a feature matrix, 0/1 labels and optional row weights."""
         scaler = StandardScaler().fit(self._inputs(x))  # handles constant columns
         self.mean, self.scale = scaler.mean_.copy(), scaler.scale_.copy()
+        # newton-cholesky: the same optimum as lbfgs in a few steps for a dozen features
         model = LogisticRegression(
-            C=self.c, class_weight="balanced" if self.balanced else None, max_iter=2000
+            C=self.c,
+            class_weight="balanced" if self.balanced else None,
+            solver="newton-cholesky",
+            max_iter=200,
         )
         model.fit(self.standardized(x), y, sample_weight=weight)
         self.coef, self.intercept = model.coef_[0].copy(), float(model.intercept_[0])

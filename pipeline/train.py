@@ -22,7 +22,12 @@ from pipeline.artifacts import (  # re-exported: the model's public home is pipe
     load_bundle,
     save_bundle,
 )
-from pipeline.calibration import brier, expected_calibration_error, fit_calibrator
+from pipeline.calibration import (
+    brier,
+    expected_calibration_error,
+    fit_calibrator,
+    smoothed_rate,
+)
 from pipeline.config import PipelineConfig
 from pipeline.errors import NotEnoughHistory
 from pipeline.features import FEATURES
@@ -80,11 +85,14 @@ def fallback_scores(table: pd.DataFrame) -> pd.Series:
 
 
 def fit_members(
-    train: pd.DataFrame, cfg: PipelineConfig, members: tuple[str, ...] = ("lr", "trees", "prior")
+    train: pd.DataFrame,
+    cfg: PipelineConfig,
+    members: tuple[str, ...] = ("lr", "trees", "prior"),
+    features: list[str] = FEATURES,
 ) -> dict[str, list[tuple[object, float]]]:
     """Fit each member once: "lr" logistic regression, "trees" monotone XGBoost bags, "prior"
     monotone XGBoost bags correcting the Poisson prior `core_chance_mix_t`."""
-    x, y = matrix(train, FEATURES), train["label"].to_numpy(dtype="float64")
+    x, y = matrix(train, features), train["label"].to_numpy(dtype="float64")
     w = recency_weights(train["period"].to_numpy(), cfg)
     out: dict[str, list[tuple[object, float]]] = {}
     if "lr" in members:
@@ -98,7 +106,7 @@ def fit_members(
         for bag in range(cfg.xgb_bags):
             model = XGBoostModel(
                 cfg,
-                FEATURES,
+                features,
                 params={"seed": cfg.seed + bag, "min_child_weight": cfg.xgb_min_child_weight},
                 monotone=MONOTONE,
                 offset=offset,
@@ -109,11 +117,13 @@ def fit_members(
     return out
 
 
-def combine(members: dict[str, list[tuple[object, float]]], kind: str) -> ModelBundle:
+def combine(
+    members: dict[str, list[tuple[object, float]]], kind: str, features: list[str] = FEATURES
+) -> ModelBundle:
     """An uncalibrated bundle of `kind` from fitted members (each member weighs the same)."""
     names = KIND_MEMBERS[kind]
     learners = [(m, w / len(names)) for n in names for m, w in members[n]]
-    return ModelBundle(kind, list(FEATURES), float("nan"), learners)
+    return ModelBundle(kind, list(features), float("nan"), learners)
 
 
 def member_margins(
@@ -124,11 +134,13 @@ def member_margins(
     return {name: sum(w * m.margin(x) for m, w in parts) for name, parts in members.items()}
 
 
-def fit_project_scorer(train: pd.DataFrame, cfg: PipelineConfig, kind: str = "blend"):
+def fit_project_scorer(
+    train: pd.DataFrame, cfg: PipelineConfig, kind: str = "blend", features: list[str] = FEATURES
+):
     """Fit the project's learner(s) of `kind` on labelled rows (uncalibrated, no threshold)."""
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
-    return combine(fit_members(train, cfg, KIND_MEMBERS[kind]), kind)
+    return combine(fit_members(train, cfg, KIND_MEMBERS[kind], features), kind, features)
 
 
 def recency_weights(period: np.ndarray, cfg: PipelineConfig) -> np.ndarray | None:
@@ -140,15 +152,18 @@ def recency_weights(period: np.ndarray, cfg: PipelineConfig) -> np.ndarray | Non
 
 def choose_threshold(month: np.ndarray, y: np.ndarray, score: np.ndarray, cfg: PipelineConfig):
     """Seed policy: median alerts per month <= budget, >= 1 true positive, best F-beta."""
-    months, inverse = np.unique(month, return_inverse=True)
+    score, y = np.asarray(score, dtype="float64"), np.asarray(y)
     candidates = np.unique(score)[::-1]
-    above = score[None, :] >= candidates[:, None]
-    per_month = np.stack(
-        [np.bincount(inverse, weights=row, minlength=len(months)) for row in above]
-    )
+
+    def at_or_above(values: np.ndarray) -> np.ndarray:
+        """How many of `values` are >= each candidate."""
+        return len(values) - np.searchsorted(np.sort(values), candidates, side="left")
+
+    month = np.asarray(month)
+    per_month = np.stack([at_or_above(score[month == m]) for m in np.unique(month)], axis=1)
     median_alerts = np.median(per_month, axis=1)
-    tp = (above & (y[None, :] == 1)).sum(axis=1)
-    alerts = above.sum(axis=1)
+    tp = at_or_above(score[y == 1])
+    alerts = at_or_above(score)
     precision = tp / np.maximum(alerts, 1)
     recall = tp / max(y.sum(), 1)
     b2 = cfg.f_beta**2
@@ -226,7 +241,7 @@ def train_model(table: pd.DataFrame, cfg: PipelineConfig | None = None) -> Model
     oot = out_of_time(rows, pool, cfg)
     if oot.empty or oot["label"].sum() < 1:
         raise shortage
-    base_rate = float(rows["label"].mean())
+    base_rate = smoothed_rate(rows["label"].sum(), len(rows))
     last = oot["fold"].max()
     val, test = (oot[oot["fold"] < last], oot[oot["fold"] == last]) if last > 0 else (oot, oot[:0])
     kind, choice = _choose_kind(val if len(val) else oot, cfg)
@@ -282,7 +297,7 @@ def _metadata(table, rows, cfg, kind, metrics, policy, oot) -> dict:
         "features": list(FEATURES),
         "threshold_policy": policy,
         "probability": "calibrated",
-        "base_rate": float(rows["label"].mean()),
+        "base_rate": smoothed_rate(rows["label"].sum(), len(rows)),
         "metrics": metrics,
         "data_range": {"first_month": labels.iloc[0], "last_month": labels.iloc[-1]},
         "train_months": [str(rows["month"].min()), str(rows["month"].max())],

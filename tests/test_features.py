@@ -186,3 +186,28 @@ def test_input_frame_is_not_modified() -> None:
     copy = frame.copy()
     build_artist_months(frame, CFG)
     pd.testing.assert_frame_equal(frame, copy)
+
+
+def test_activation_decays_with_age_and_counts_the_last_periods_only() -> None:
+    plays = [filler(m, 3000) for m in ("2024-01", "2024-02", "2024-03", "2024-04", "2024-05")]
+    table = build_artist_months(
+        history(*plays, ("2024-01-31", "A", 1), ("2024-01-01", "B", 1), ("2024-01-31", "C", 4)),
+        CFG,
+    )
+    # A: one play exactly one day before January ends; B: 31 days before
+    assert row(table, "A", "2024-01")["activation_t"] == pytest.approx(np.log1p(1.0), rel=1e-3)
+    assert row(table, "B", "2024-01")["activation_t"] == pytest.approx(np.log1p(31**-0.5), rel=1e-3)
+    assert row(table, "C", "2024-01")["activation_t"] > row(table, "A", "2024-01")["activation_t"]
+    # a month later the same play counts less; after four months it no longer counts
+    feb = row(table, "A", "2024-02")["activation_t"]
+    assert 0 < feb < row(table, "A", "2024-01")["activation_t"]
+    assert row(table, "A", "2024-05")["activation_t"] == 0.0
+
+
+def test_gap_ratio_is_the_silence_over_the_usual_gap() -> None:
+    plays = [filler("2024-01", 3000), ("2024-01-01", "A", 1), ("2024-01-11", "A", 1)]
+    table = build_artist_months(history(*plays), CFG)
+    got = row(table, "A", "2024-01")
+    # 31 days since first seen over 2 active days = 15.5-day usual gap; silent for 21 days
+    assert got["last_play_gap_days_t"] == pytest.approx(21, abs=0.01)
+    assert got["gap_ratio_t"] == pytest.approx(21 / 15.5, rel=1e-3)
