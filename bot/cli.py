@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="history file (CSV, JSON or ListenBrainz ZIP)")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS, help="force a format")
 
-    p = sub.add_parser("sync", help="fetch new scrobbles from Last.fm")
+    p = sub.add_parser("sync", help="fetch new scrobbles from Last.fm or ListenBrainz")
     p.add_argument("--full", action="store_true", help="re-read the whole history")
 
     p = sub.add_parser("status", help="what is stored and when it was synced")

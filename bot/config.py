@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -11,6 +12,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/breakout.sqlite3"
+# What each listening source needs before it can sync.
+SOURCE_SETTINGS = {
+    "lastfm": ("LASTFM_API_KEY", "LASTFM_USERNAME"),
+    "listenbrainz": ("LISTENBRAINZ_USERNAME",),
+}
+SOURCE_NAMES = {"lastfm": "Last.fm", "listenbrainz": "ListenBrainz"}
 
 
 class Settings(BaseSettings):
@@ -29,6 +36,13 @@ class Settings(BaseSettings):
     LASTFM_USERNAME: str | None = None
     LASTFM_API_URL: str = "https://ws.audioscrobbler.com/2.0/"
     LASTFM_REQUESTS_PER_SECOND: float = Field(default=4.0, gt=0)
+
+    LISTENS_SOURCE: Literal["lastfm", "listenbrainz"] = "lastfm"
+    LISTENBRAINZ_USERNAME: str | None = None
+    LISTENBRAINZ_TOKEN: SecretStr | None = None  # optional: public listens need none
+    LISTENBRAINZ_API_URL: str = "https://api.listenbrainz.org"
+    # ListenBrainz asks every client to stay at or below one call per second.
+    LISTENBRAINZ_REQUESTS_PER_SECOND: float = Field(default=1.0, gt=0)
 
     TELEGRAM_BOT_TOKEN: SecretStr | None = None
     TELEGRAM_OWNER_ID: int | None = None
@@ -61,7 +75,19 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:///")
         return value
 
-    @field_validator("LASTFM_USERNAME")
+    @field_validator("LISTENS_SOURCE", mode="before")
+    @classmethod
+    def _source(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("LISTENBRAINZ_API_URL")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("LASTFM_USERNAME", "LISTENBRAINZ_USERNAME")
     @classmethod
     def _username(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
@@ -88,16 +114,6 @@ class Settings(BaseSettings):
         """True when both Spotify client credentials are set."""
         return bool(self.SPOTIFY_CLIENT_ID and self.SPOTIFY_CLIENT_SECRET)
 
-    def secrets(self) -> list[str]:
-        """Every secret value that is set, for log redaction."""
-        values = (
-            self.LASTFM_API_KEY,
-            self.TELEGRAM_BOT_TOKEN,
-            self.BREAKOUT_API_TOKEN,
-            self.SPOTIFY_CLIENT_SECRET,
-        )
-        return [v.get_secret_value() for v in values if v and v.get_secret_value()]
-
     @property
     def tz(self) -> ZoneInfo:
         """The owner's time zone."""
@@ -107,6 +123,42 @@ class Settings(BaseSettings):
     def database_path(self) -> Path:
         """Filesystem path of the SQLite database."""
         return Path(self.DATABASE_URL.removeprefix("sqlite+aiosqlite:///"))
+
+    @property
+    def source_name(self) -> str:
+        """Display name of the listening source ("Last.fm", "ListenBrainz")."""
+        return SOURCE_NAMES[self.LISTENS_SOURCE]
+
+    @property
+    def source_username(self) -> str | None:
+        """Whose listens the chosen source syncs."""
+        if self.LISTENS_SOURCE == "listenbrainz":
+            return self.LISTENBRAINZ_USERNAME
+        return self.LASTFM_USERNAME
+
+    def require_source(self) -> None:
+        """Raise ConfigError naming the first setting the chosen source still needs."""
+        self.require(*SOURCE_SETTINGS[self.LISTENS_SOURCE])
+
+    def source_configured(self) -> bool:
+        """Whether the chosen source has every setting it needs."""
+        try:
+            self.require_source()
+        except ConfigError:
+            return False
+        return True
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret that is set, for the log redaction."""
+        values = (
+            self.TELEGRAM_BOT_TOKEN,
+            self.LASTFM_API_KEY,
+            self.LISTENBRAINZ_TOKEN,
+            self.BREAKOUT_API_TOKEN,
+            self.SPOTIFY_CLIENT_SECRET,
+        )
+        return [s.get_secret_value() for s in values if s and s.get_secret_value()]
 
     def require(self, *names: str) -> None:
         """Raise ConfigError naming the first of `names` that is unset."""

@@ -141,4 +141,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"$ breakout why {explanation.artist}")
             print(render.render_explanation(explanation, html=False))
     print(f"\ndemo finished in {time.perf_counter() - started:.1f} s (nothing was kept)")
+    print(
+        "your own history: `breakout import FILE`, or set LISTENS_SOURCE (lastfm: LASTFM_API_KEY"
+        " + LASTFM_USERNAME; listenbrainz: LISTENBRAINZ_USERNAME) and run `breakout sync`"
+    )
     return 0

@@ -60,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     token = settings.BREAKOUT_API_TOKEN.get_secret_value() if settings.BREAKOUT_API_TOKEN else None
     check_exposure(args.host, token)
-    setup_logging(settings.LOG_LEVEL, settings.secrets())
+    setup_logging(settings.LOG_LEVEL, settings.secrets)
     import uvicorn  # FastAPI and uvicorn load only for this command
 
     from bot.api.app import create_app

@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import UserError
+from bot.errors import SourceError
 from pipeline.plausible import MAX_MBID_CHARS, MAX_NAME_CHARS, clean_names, implausible_ts
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def make_http_client() -> httpx.AsyncClient:
     )
 
 
-class LastfmError(UserError):
+class LastfmError(SourceError):
     """Last.fm answered something we cannot use; the message is one line for the user."""
 
 
