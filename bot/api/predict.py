@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from bot.api.auth import require_token
 from bot.api.schemas import PredictRequest, PredictResponse
+from pipeline.features import ALL_FEATURES
 from pipeline.records import MonthContext, complete_records
 
 router = APIRouter(dependencies=[Depends(require_token)])
@@ -18,14 +19,16 @@ router = APIRouter(dependencies=[Depends(require_token)])
 
 def _score(bundle: Any, body: PredictRequest, context: MonthContext | None) -> dict[str, Any]:
     """Complete the records, score them, build the answer (runs in a worker thread)."""
-    rows = [r.model_dump(exclude_none=True) for r in body.records]
-    records = pd.DataFrame.from_records(rows, index=range(len(rows)))
+    rows = [r.__dict__ for r in body.records]  # every field; None where the record has none
+    values = np.array([[row[f] for f in ALL_FEATURES] for row in rows], dtype="float64")
+    records = pd.DataFrame(values, columns=ALL_FEATURES)
+    records["month"] = [row["month"] for row in rows]
     completed = complete_records(records, list(bundle.features), context)
     probability = np.asarray(bundle.predict_proba(completed.frame), dtype="float64")
     override = body.threshold_override is not None
     threshold = float(body.threshold_override if override else bundle.threshold)
-    names = [r.get("artist_name", r.get("artist")) for r in rows]
-    months = [r.get("month") for r in rows]
+    names = [row["artist_name"] or row["artist"] for row in rows]
+    months = records["month"].tolist()
     flags = (probability >= threshold).tolist()
     estimated = [
         [name for name, mask in completed.estimated.items() if mask[i]] for i in range(len(rows))
