@@ -56,7 +56,8 @@ def _resolved_at(now: str) -> dict[int, tuple[str, str | None]]:
     scrobbles = _hand_made()
     table = monthly_table(scrobbles, CFG, ts(now))
     out = resolve(OPEN, table, CFG)
-    return {int(i): (o, m) for i, o, m in out[["id", "outcome", "core_month"]].itertuples(False)}
+    rows = out[["id", "outcome", "core_month"]].itertuples(index=False)
+    return {int(i): (o, None if pd.isna(m) else m) for i, o, m in rows}
 
 
 def test_a_prediction_resolves_exactly_when_its_horizon_passes() -> None:
