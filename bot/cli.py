@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "demo": "bot.commands.model:cmd_demo",
     "backtest": "bot.commands.backtest:cmd_backtest",
     "bot": "bot.commands.run_bot:cmd_bot",
+    "serve": "bot.commands.serve:cmd_serve",
 }
 
 IMPORT_FORMATS = [
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="history file (CSV, JSON or ListenBrainz ZIP)")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS, help="force a format")
 
-    p = sub.add_parser("sync", help="fetch new scrobbles from Last.fm")
+    p = sub.add_parser("sync", help="fetch new scrobbles from Last.fm or ListenBrainz")
     p.add_argument("--full", action="store_true", help="re-read the whole history")
 
     p = sub.add_parser("status", help="what is stored and when it was synced")
@@ -75,8 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backtest", help="month-by-month honest evaluation of a history file")
     p.add_argument("history", help="history file in any importable format")
-    p.add_argument("--out", required=True, help="predictions CSV (month, artist, score)")
-    p.add_argument("--report", default=None, help="report JSON")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="predictions CSV (default: backtest-<history name>.csv in the current directory)",
+    )
+    p.add_argument(
+        "--report",
+        default=None,
+        help="report JSON (default: beside the predictions, .json instead of .csv)",
+    )
     p.add_argument("--chart", default=None, help="PNG chart of the report")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS, help="force a format")
 
@@ -84,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="simulator seed")
 
     sub.add_parser("bot", help="run the Telegram bot (long polling, scheduler)")
+
+    p = sub.add_parser("serve", help="run the HTTP API (FastAPI on uvicorn)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=9696, help="port (default 9696)")
     return parser
 
 

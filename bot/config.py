@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -11,6 +12,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/breakout.sqlite3"
+# What each listening source needs before it can sync.
+SOURCE_SETTINGS = {
+    "lastfm": ("LASTFM_API_KEY", "LASTFM_USERNAME"),
+    "listenbrainz": ("LISTENBRAINZ_USERNAME",),
+}
+SOURCE_NAMES = {"lastfm": "Last.fm", "listenbrainz": "ListenBrainz"}
 
 
 class Settings(BaseSettings):
@@ -30,6 +37,13 @@ class Settings(BaseSettings):
     LASTFM_API_URL: str = "https://ws.audioscrobbler.com/2.0/"
     LASTFM_REQUESTS_PER_SECOND: float = Field(default=4.0, gt=0)
 
+    LISTENS_SOURCE: Literal["lastfm", "listenbrainz"] = "lastfm"
+    LISTENBRAINZ_USERNAME: str | None = None
+    LISTENBRAINZ_TOKEN: SecretStr | None = None  # optional: public listens need none
+    LISTENBRAINZ_API_URL: str = "https://api.listenbrainz.org"
+    # ListenBrainz asks every client to stay at or below one call per second.
+    LISTENBRAINZ_REQUESTS_PER_SECOND: float = Field(default=1.0, gt=0)
+
     TELEGRAM_BOT_TOKEN: SecretStr | None = None
     TELEGRAM_OWNER_ID: int | None = None
     TELEGRAM_API_BASE_URL: str = "https://api.telegram.org/bot"
@@ -41,7 +55,18 @@ class Settings(BaseSettings):
     BREAKOUT_MONTHLY_PUSH_TIME: str = "09:00"
     BREAKOUT_PUSH_MAX: int = Field(default=5, ge=1)
     BREAKOUT_CANDIDATES_LIMIT: int = Field(default=10, ge=1, le=50)
+    BREAKOUT_MAX_ZIP_MEMBER_MB: int = Field(default=512, ge=1)
+    BREAKOUT_BACKUP_KEEP: int = Field(default=7, ge=0)
     LOG_LEVEL: str = "INFO"
+
+    # `breakout serve`: the bearer token every endpoint but /health requires.
+    BREAKOUT_API_TOKEN: SecretStr | None = None
+    # Artist metadata: cached this many days; Spotify is used only when both are set.
+    BREAKOUT_METADATA_MAX_AGE_DAYS: int = Field(default=30, ge=1)
+    SPOTIFY_CLIENT_ID: str | None = None
+    SPOTIFY_CLIENT_SECRET: SecretStr | None = None
+    SPOTIFY_API_URL: str = "https://api.spotify.com/v1"
+    SPOTIFY_TOKEN_URL: str = "https://accounts.spotify.com/api/token"
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -50,7 +75,19 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:///")
         return value
 
-    @field_validator("LASTFM_USERNAME")
+    @field_validator("LISTENS_SOURCE", mode="before")
+    @classmethod
+    def _source(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("LISTENBRAINZ_API_URL")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("LASTFM_USERNAME", "LISTENBRAINZ_USERNAME")
     @classmethod
     def _username(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
@@ -73,6 +110,11 @@ class Settings(BaseSettings):
         return f"{int(hours):02d}:{int(minutes):02d}"
 
     @property
+    def spotify_enabled(self) -> bool:
+        """True when both Spotify client credentials are set."""
+        return bool(self.SPOTIFY_CLIENT_ID and self.SPOTIFY_CLIENT_SECRET)
+
+    @property
     def tz(self) -> ZoneInfo:
         """The owner's time zone."""
         return ZoneInfo(self.BREAKOUT_TIMEZONE)
@@ -81,6 +123,42 @@ class Settings(BaseSettings):
     def database_path(self) -> Path:
         """Filesystem path of the SQLite database."""
         return Path(self.DATABASE_URL.removeprefix("sqlite+aiosqlite:///"))
+
+    @property
+    def source_name(self) -> str:
+        """Display name of the listening source ("Last.fm", "ListenBrainz")."""
+        return SOURCE_NAMES[self.LISTENS_SOURCE]
+
+    @property
+    def source_username(self) -> str | None:
+        """Whose listens the chosen source syncs."""
+        if self.LISTENS_SOURCE == "listenbrainz":
+            return self.LISTENBRAINZ_USERNAME
+        return self.LASTFM_USERNAME
+
+    def require_source(self) -> None:
+        """Raise ConfigError naming the first setting the chosen source still needs."""
+        self.require(*SOURCE_SETTINGS[self.LISTENS_SOURCE])
+
+    def source_configured(self) -> bool:
+        """Whether the chosen source has every setting it needs."""
+        try:
+            self.require_source()
+        except ConfigError:
+            return False
+        return True
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret that is set, for the log redaction."""
+        values = (
+            self.TELEGRAM_BOT_TOKEN,
+            self.LASTFM_API_KEY,
+            self.LISTENBRAINZ_TOKEN,
+            self.BREAKOUT_API_TOKEN,
+            self.SPOTIFY_CLIENT_SECRET,
+        )
+        return [s.get_secret_value() for s in values if s and s.get_secret_value()]
 
     def require(self, *names: str) -> None:
         """Raise ConfigError naming the first of `names` that is unset."""

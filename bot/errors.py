@@ -7,3 +7,7 @@ class ConfigError(UserError):
     """A setting is missing or malformed."""
 
     exit_code = 2
+
+
+class SourceError(UserError):
+    """The listening source (Last.fm, ListenBrainz) answered something we cannot use."""

@@ -24,6 +24,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "DATABASE_URL",
         "LASTFM_API_URL",
         "TELEGRAM_API_BASE_URL",
+        "LISTENS_SOURCE",
+        "LISTENBRAINZ_USERNAME",
+        "LISTENBRAINZ_TOKEN",
+        "LISTENBRAINZ_API_URL",
     ):
         monkeypatch.delenv(name, raising=False)
 

@@ -213,6 +213,10 @@ async def test_fresh_start_backfills_then_answers(fake: FakeTelegram, tmp_path: 
                     "the start-up backfill and rebuild did not finish"
                 )
                 await asyncio.sleep(0.1)
+            # The nightly run ends with the monthly push; let it land before asking.
+            await fake.wait_for(
+                "sendMessage", where=lambda c: "has closed" in c.params["text"], within=30
+            )
             after = await ask(fake, "/candidates")
             assert keyboard(after)
             status = await ask(fake, "/start")
@@ -222,7 +226,7 @@ async def test_fresh_start_backfills_then_answers(fake: FakeTelegram, tmp_path: 
             await fake.wait_for(
                 "sendMessage",
                 start=start,
-                where=lambda c: c.params["text"] == messages.SYNC_STARTED,
+                where=lambda c: c.params["text"] == messages.SYNC_STARTED.format(source="Last.fm"),
             )
             done = await fake.wait_for(
                 "sendMessage", start=start, where=lambda c: "incremental sync" in c.params["text"]

@@ -99,15 +99,23 @@ def test_backtest_rows_become_resolved_records() -> None:
                 "month": ["2024-01"] * 5,
                 "artist_key": list("abcde"),
                 "artist": list("ABCDE"),
-                "probability": [0.9, 0.5, 0.4, 0.3, 0.1],
+                "probability": [0.9, 0.5, 0.4, np.nan, 0.1],  # NaN: a fallback month
+                "above_threshold": [True, True, False, False, False],
                 "label": [1.0, 0.0, 1.0, 0.0, 0.0],
             }
         )
 
-    frame = backtest_predictions(Result(), CFG)
-    assert frame["above_threshold"].tolist() == [True, True, True, False, False]  # top 3
+    frame = backtest_predictions(Result())
+    assert frame["artist"].tolist() == ["A", "B", "C", "E"]
     tr = track_record(frame, "backtest")
-    assert (tr.source, tr.flagged, tr.became_core, tr.still_open) == ("backtest", 3, 2, 0)
+    assert (tr.source, tr.flagged, tr.became_core, tr.did_not, tr.still_open) == (
+        "backtest",
+        2,
+        1,
+        1,
+        0,
+    )
+    assert tr.scored == 4 and tr.base_rate == 0.5
 
 
 async def _store(db: Database, frame: pd.DataFrame) -> None:

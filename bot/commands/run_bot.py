@@ -19,10 +19,7 @@ def cmd_bot(args: argparse.Namespace) -> int:
     """Migrate the database, then poll Telegram and run the scheduler until a stop signal."""
     settings = load_settings()
     settings.require("TELEGRAM_BOT_TOKEN", "TELEGRAM_OWNER_ID")
-    secrets = [
-        s.get_secret_value() for s in (settings.TELEGRAM_BOT_TOKEN, settings.LASTFM_API_KEY) if s
-    ]
-    setup_logging(settings.LOG_LEVEL, secrets)
+    setup_logging(settings.LOG_LEVEL, settings.secrets)
     from bot.telegram.app import build_application  # PTB and pandas load only for this command
 
     application = build_application(settings)

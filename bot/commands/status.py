@@ -20,9 +20,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Print what is stored and when it was synced."""
     settings = load_settings()
     status = asyncio.run(_status(settings.DATABASE_URL))
+    status["source"] = {
+        "name": settings.LISTENS_SOURCE,
+        "username": settings.source_username,
+        "configured": settings.source_configured(),
+    }
     if args.json:
         print(json.dumps(status))
         return 0
+    user = settings.source_username
+    print(
+        f"source:         {settings.source_name}" + (f" ({user})" if user else " (not configured)")
+    )
     print(f"scrobbles:      {status['scrobbles']:,}")
     print(f"artists:        {status['artists']:,}")
     print(f"first scrobble: {status['first_scrobble'] or '-'}")

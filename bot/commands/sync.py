@@ -1,4 +1,4 @@
-"""`breakout sync [--full]`: fetch the Last.fm history into the database."""
+"""`breakout sync [--full]`: fetch the history from Last.fm or ListenBrainz (LISTENS_SOURCE)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import sys
 from tqdm import tqdm
 
 from bot.config import Settings, load_settings
-from bot.db.session import Database
-from bot.lastfm.client import LastfmClient, RetryPolicy, make_http_client
-from bot.lastfm.sync import SyncReport, sync_history
+from bot.db.session import Database, database_errors
+from bot.lastfm.client import RetryPolicy, make_http_client
+from bot.lastfm.sync import SyncReport
 from bot.logs import setup_logging
+from bot.sources import make_source_sync
 
 # Module-level so tests can shorten the backoff of the in-process CLI.
 RETRY_POLICY = RetryPolicy()
@@ -21,7 +22,8 @@ RETRY_POLICY = RetryPolicy()
 class _Bar:
     """tqdm bar on stderr fed by the sync's progress callback; knows resumed walks."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str) -> None:
+        self.label = label
         self.bar: tqdm | None = None
 
     def __call__(self, pages_done: int, total_pages: int, new_rows: int) -> None:
@@ -30,7 +32,7 @@ class _Bar:
                 total=total_pages,
                 initial=pages_done - 1,
                 unit="page",
-                desc="Last.fm",
+                desc=self.label,
                 file=sys.stderr,
                 dynamic_ncols=True,
             )
@@ -46,34 +48,25 @@ class _Bar:
 
 async def run_sync(settings: Settings, *, full: bool) -> SyncReport:
     """Migrate, then sync with one httpx client for the whole process."""
-    assert settings.LASTFM_API_KEY is not None and settings.LASTFM_USERNAME is not None
-    bar = _Bar()
     async with (
         await Database.open(settings.DATABASE_URL) as db,
         make_http_client() as http,
     ):
-        client = LastfmClient(
-            http,
-            settings.LASTFM_API_URL,
-            settings.LASTFM_API_KEY.get_secret_value(),
-            settings.LASTFM_REQUESTS_PER_SECOND,
-            retry=RETRY_POLICY,
-        )
+        source = make_source_sync(settings, http, retry=RETRY_POLICY)
+        bar = _Bar(source.name)
         try:
-            return await sync_history(
-                db.sessions, client, settings.LASTFM_USERNAME, full=full, progress=bar
-            )
+            return await source.sync(db.sessions, full=full, progress=bar)
         finally:
             bar.close()
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    """Sync; print a one-line summary. Exit 1 when Last.fm failed (progress is kept)."""
+    """Sync; print a one-line summary. Exit 1 when the source failed (progress is kept)."""
     settings = load_settings()
-    settings.require("LASTFM_API_KEY", "LASTFM_USERNAME")
-    assert settings.LASTFM_API_KEY is not None
-    setup_logging(settings.LOG_LEVEL, secrets=[settings.LASTFM_API_KEY.get_secret_value()])
-    report = asyncio.run(run_sync(settings, full=args.full))
+    settings.require_source()
+    setup_logging(settings.LOG_LEVEL, secrets=settings.secrets)
+    with database_errors("sync (progress up to the last stored page is kept)"):
+        report = asyncio.run(run_sync(settings, full=args.full))
     if not report.done:
         print(f"error: {report.message}", file=sys.stderr)
         return 1

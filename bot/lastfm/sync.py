@@ -9,12 +9,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import SyncState, utcnow
 from bot.db.scrobbles import store_scrobbles
+from bot.errors import SourceError
 from bot.lastfm.client import LastfmClient, LastfmError, LastfmUnavailable, Page
 from pipeline.errors import UserError
 
@@ -43,7 +46,8 @@ class SyncReport:
     fetched: int = 0  # dated scrobbles read
     new: int = 0  # rows that were not stored yet
     skipped_now_playing: int = 0
-    skipped_invalid: int = 0  # uts missing or 0, no artist name
+    skipped_invalid: int = 0  # implausible or missing date, no artist name, mistyped values
+    capped: int = 0  # names cut to the length limit
     done: bool = False  # False: interrupted, the cursor is saved and the next run resumes
     message: str = ""
 
@@ -56,14 +60,23 @@ class SyncReport:
         """One line: what was read and stored."""
         resumed = f", resumed at page {self.start_page}" if self.start_page > 1 else ""
         state = "complete" if self.done else "interrupted"
+        skipped = ", ".join(
+            f"{count} {what}"
+            for count, what in (
+                (self.skipped_now_playing, "now playing"),
+                (self.skipped_invalid, "invalid"),
+            )
+            if count
+        )
         return (
             f"{self.mode} sync of {self.username} {state}: {self.pages} pages{resumed}, "
             f"{self.fetched:,} scrobbles read, {self.new:,} new"
-            f" (skipped {self.skipped_now_playing} now playing, {self.skipped_invalid} invalid)"
+            + (f" (skipped {skipped})" if skipped else "")
+            + (f", {self.capped:,} names cut to length" if self.capped else "")
         )
 
 
-async def _begin_walk(
+async def begin_walk(
     session: AsyncSession, username: str, full: bool, now: int
 ) -> tuple[SyncState, str]:
     """Resume the walk in progress or start the one this run needs; return state and mode."""
@@ -128,19 +141,20 @@ async def _advance(
         raise SyncConflict(f"another sync of {username} moved the cursor; this one stopped")
 
 
-async def _record_error(sessions: async_sessionmaker, username: str, message: str) -> None:
+async def record_error(sessions: async_sessionmaker, username: str, message: str) -> None:
+    """Keep the last failure of a sync in its state row (shown by /status)."""
     async with sessions() as session, session.begin():
         state = await session.get(SyncState, username)
         if state is not None:
             state.last_error = message[:500]
 
 
-async def _discard(task: asyncio.Task[Page] | None) -> None:
+async def discard_task(task: asyncio.Task[Any] | None) -> None:
     """Cancel a prefetch nobody will use and retrieve its outcome."""
     if task is None:
         return
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, LastfmError):
+    with contextlib.suppress(asyncio.CancelledError, SourceError):
         await task
 
 
@@ -159,9 +173,12 @@ async def sync_history(
     LastfmFatalError and other LastfmErrors are recorded in `last_error` and raised.
     """
     key = username.lower()  # Last.fm user names are case-insensitive
-    async with sessions() as session, session.begin():
-        state, mode = await _begin_walk(session, key, full, int(clock()))
-        page, from_ts, to_ts = state.cursor_page or 1, state.cursor_from, state.cursor_to or 0
+    try:
+        async with sessions() as session, session.begin():
+            state, mode = await begin_walk(session, key, full, int(clock()))
+            page, from_ts, to_ts = state.cursor_page or 1, state.cursor_from, state.cursor_to or 0
+    except IntegrityError:  # two first syncs at once: the other one created the state row
+        raise SyncConflict(f"another sync of {key} moved the cursor; this one stopped") from None
     report = SyncReport(username, mode, start_page=page, total_pages=state.cursor_total_pages or 0)
     log.info(
         "Last.fm %s sync of %s from page %d (from=%s, to=%s)", mode, username, page, from_ts, to_ts
@@ -181,7 +198,7 @@ async def sync_history(
                     f"{exc}; progress saved at page {page} of {report.total_pages or '?'}, "
                     "run again later"
                 )
-                await _record_error(sessions, key, str(exc))
+                await record_error(sessions, key, str(exc))
                 return report
             more = page < result.total_pages
             # Fetch the next page while this one is stored; the rate limiter still applies.
@@ -195,16 +212,17 @@ async def sync_history(
             report.new += new
             report.skipped_now_playing += result.skipped_now_playing
             report.skipped_invalid += result.skipped_invalid
+            report.capped += result.capped
             if progress is not None:
                 outcome = progress(page, max(result.total_pages, page), report.new)
                 if inspect.isawaitable(outcome):
                     await outcome
             page += 1
     except LastfmError as exc:
-        await _record_error(sessions, key, str(exc))
+        await record_error(sessions, key, str(exc))
         raise
     finally:
-        await _discard(task)
+        await discard_task(task)
     report.done = True
     report.message = report.summary()
     return report

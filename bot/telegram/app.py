@@ -13,7 +13,9 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 
 from bot.config import Settings
 from bot.db.session import Database
-from bot.lastfm.client import LastfmClient, make_http_client
+from bot.errors import ConfigError
+from bot.lastfm.client import make_http_client
+from bot.sources import make_lastfm_client, make_source_sync
 from bot.telegram import candidates, commands, errors, feedback, guard, jobs, messages, why
 from bot.telegram.state import BotState, Clock, get_state, settings_of, system_clock
 
@@ -71,15 +73,13 @@ async def post_init(application: Application) -> None:
     settings = settings_of(application)
     db = await Database.open(settings.DATABASE_URL)
     http = make_http_client()
-    lastfm = None
-    api_key = settings.LASTFM_API_KEY.get_secret_value() if settings.LASTFM_API_KEY else ""
-    if api_key and settings.LASTFM_USERNAME:
-        lastfm = LastfmClient(
-            http, settings.LASTFM_API_URL, api_key, settings.LASTFM_REQUESTS_PER_SECOND
-        )
-    else:
-        log.warning("Last.fm is not configured; the bot works on the imported history only")
-    application.bot_data["state"] = BotState(settings, db, http, lastfm)
+    lastfm = make_lastfm_client(settings, http)
+    try:
+        source = make_source_sync(settings, http, lastfm=lastfm)
+    except ConfigError as exc:
+        source = None
+        log.warning("%s; the bot works on the imported history only", exc)
+    application.bot_data["state"] = BotState(settings, db, http, lastfm, source)
     await application.bot.set_my_commands([BotCommand(n, d) for n, d in messages.COMMANDS])
     if application.bot_data["schedule"] and application.job_queue is not None:
         jobs.schedule(application, application.job_queue)

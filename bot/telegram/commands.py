@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from html import escape
 
-from sqlalchemy import select
 from telegram import Update
 from telegram.ext import (
     Application,
@@ -16,7 +15,7 @@ from telegram.ext import (
 )
 
 from bot.db.models import SyncState
-from bot.lastfm.client import LastfmError
+from bot.errors import SourceError
 from bot.render import percent
 from bot.services import jobruns, queries
 from bot.services.status import collect_status
@@ -26,19 +25,19 @@ from bot.telegram.state import BotState, get_state
 
 
 async def sync_state_text(state: BotState) -> str:
-    """Where the Last.fm sync stands, for /start and /status."""
+    """Where the sync of the listening source stands, for /start and /status."""
     progress = state.progress
-    if state.lastfm is None:
+    if state.source is None:
         return messages.SYNC_NOT_CONFIGURED
     if progress.running:
         return messages.sync_line(
             True, progress.pages_done, progress.total_pages, progress.stored, progress.mode
         )
     async with state.db.sessions() as session:
-        sync = (await session.execute(select(SyncState))).scalars().first()
+        sync = await session.get(SyncState, state.source.state_key)
     if sync is None or sync.last_sync_at is None:
-        return "The first Last.fm sync (backfill) has not completed yet."
-    line = f"Last sync: {sync.last_sync_at:%Y-%m-%d %H:%M} UTC."
+        return f"The first {state.source.name} sync (backfill) has not completed yet."
+    line = f"Last sync: {sync.last_sync_at:%Y-%m-%d %H:%M} UTC ({state.source.name})."
     if sync.last_error:
         line += f"\nLast error: {escape(sync.last_error)}"
     return line
@@ -124,7 +123,7 @@ async def _sync_and_report(app: Application, update: Update) -> None:
         await app.bot.send_message(chat_id, escape(report.message or report.summary()))
         if report.done and report.mode == "backfill":
             await jobs.run_rebuild(app)
-    except LastfmError as exc:
+    except SourceError as exc:
         await app.bot.send_message(chat_id, f"Sync failed: {escape(str(exc))}")
     except Exception as exc:  # handed to the one error handler (logs, tells the owner)
         await app.process_error(update, exc)
@@ -133,7 +132,7 @@ async def _sync_and_report(app: Application, update: Update) -> None:
 async def sync(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/sync: start a sync in the background, or say why not."""
     state = get_state(context)
-    if state.lastfm is None:
+    if state.source is None:
         await update.effective_message.reply_text(messages.SYNC_NOT_CONFIGURED)
         return
     if state.sync_lock.locked():
@@ -143,7 +142,9 @@ async def sync(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             messages.SYNC_ALREADY_RUNNING.format(progress=detail)
         )
         return
-    await update.effective_message.reply_text(messages.SYNC_STARTED)
+    await update.effective_message.reply_text(
+        messages.SYNC_STARTED.format(source=state.source.name)
+    )
     state.spawn(_sync_and_report(context.application, update), name="manual sync")
 
 

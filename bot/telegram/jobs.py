@@ -27,8 +27,8 @@ from telegram.ext import Application, ContextTypes, JobQueue
 
 from bot import render
 from bot.db.scrobbles import history_stats
-from bot.lastfm.client import LastfmError
-from bot.lastfm.sync import SyncConflict, SyncReport, sync_history
+from bot.errors import SourceError
+from bot.lastfm.sync import SyncConflict, SyncReport
 from bot.services import jobruns, queries
 from bot.services.rebuild import RebuildReport, rebuild
 from bot.telegram import messages
@@ -107,10 +107,9 @@ async def recorded(app: Application, job: str, period: str) -> AsyncIterator[Rec
 
 
 async def run_sync(app: Application) -> SyncReport | None:
-    """One Last.fm sync (backfill, resume or incremental) under the sync lock; None if off."""
+    """One sync of the source (backfill, resume or incremental) under the sync lock; None if off."""
     state = get_state(app)
-    settings = settings_of(app)
-    if state.lastfm is None or settings.LASTFM_USERNAME is None:
+    if state.source is None:
         return None
     async with state.sync_lock:
         async with state.db.sessions() as session:
@@ -125,9 +124,7 @@ async def run_sync(app: Application) -> SyncReport | None:
             )
 
         try:
-            report = await sync_history(
-                state.db.sessions, state.lastfm, settings.LASTFM_USERNAME, progress=on_page
-            )
+            report = await state.source.sync(state.db.sessions, progress=on_page)
         finally:
             progress.running = False
         progress.mode, progress.last_summary = report.mode, report.message or report.summary()
@@ -165,7 +162,7 @@ async def scheduled_sync(app: Application) -> None:
             return
         report = await run_sync(app)
         if report is None:
-            record.detail = "Last.fm not configured"
+            record.detail = f"{settings_of(app).source_name} not configured"
             return
         record.detail = report.message
         if not report.done:
@@ -186,8 +183,10 @@ async def nightly(app: Application) -> bool:
         details = []
         try:
             report = await run_sync(app)
-            details.append(report.message if report else "Last.fm not configured")
-        except (LastfmError, SyncConflict) as exc:
+            details.append(
+                report.message if report else f"{settings_of(app).source_name} not configured"
+            )
+        except (SourceError, SyncConflict) as exc:
             # The rebuild still runs on what is stored; the sync job reports the failure.
             log.warning("nightly sync failed: %s", exc)
             details.append(f"sync failed: {exc}")

@@ -12,15 +12,15 @@ COMMANDS = [
     ("candidates", "artists most likely to become core artists"),
     ("why", "why an artist is or is not a candidate: /why <artist>"),
     ("status", "stored history, last sync, model and schedule"),
-    ("sync", "fetch new scrobbles from Last.fm now"),
+    ("sync", "fetch new scrobbles from Last.fm or ListenBrainz now"),
     ("help", "how to use the bot"),
 ]
 
 INTRO = (
     "<b>Breakout Artists</b>\n"
-    "I watch your Last.fm listening and predict which recently discovered artists are about "
-    "to become your core artists. On the 1st of each month I send last month's candidates; "
-    "tap ✅ Confirm or ❌ Dismiss and I learn from it."
+    "I watch your Last.fm or ListenBrainz listening and predict which recently discovered "
+    "artists are about to become your core artists. On the 1st of each month I send last "
+    "month's candidates; tap ✅ Confirm or ❌ Dismiss and I learn from it."
 )
 
 HELP = (
@@ -28,17 +28,17 @@ HELP = (
     "/candidates [n] – the top candidates now, with probability and the main reason\n"
     "/why &lt;artist&gt; – probability vs threshold, reasons, discovery date and a chart\n"
     "/status – scrobbles stored, last sync, model and metrics, next scheduled runs\n"
-    "/sync – fetch new scrobbles from Last.fm now\n\n"
+    "/sync – fetch new scrobbles from your listening source now\n\n"
     "Buttons: ✅ Confirm labels an artist as a real breakout, ❌ Dismiss as not one; both "
     "remove it from the suggestions and feed the next training. You can change your mind."
 )
 
 SYNC_NOT_CONFIGURED = (
-    "Last.fm sync is not configured (set LASTFM_API_KEY and LASTFM_USERNAME); "
-    "I work on the imported history."
+    "Sync is not configured (LISTENS_SOURCE=lastfm needs LASTFM_API_KEY and LASTFM_USERNAME, "
+    "LISTENS_SOURCE=listenbrainz needs LISTENBRAINZ_USERNAME); I work on the imported history."
 )
 SYNC_ALREADY_RUNNING = "A sync is already running{progress}; I will not start a second one."
-SYNC_STARTED = "Syncing with Last.fm…"
+SYNC_STARTED = "Syncing with {source}…"
 NOT_ENOUGH_HISTORY = (
     "Not enough history yet: no rebuild has scored your listening so far (the first one runs "
     "after the first sync, then every night). {detail}"

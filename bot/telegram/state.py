@@ -15,6 +15,7 @@ from telegram.ext import Application, ContextTypes
 from bot.config import Settings
 from bot.db.session import Database
 from bot.lastfm.client import LastfmClient
+from bot.sources import SourceSync
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -39,12 +40,13 @@ class SyncProgress:
 
 @dataclass
 class BotState:
-    """Database, HTTP client, Last.fm client, locks and progress of one bot process."""
+    """Database, HTTP client, Last.fm client, listening source, locks and progress of one bot."""
 
     settings: Settings
     db: Database
     http: httpx.AsyncClient
     lastfm: LastfmClient | None
+    source: SourceSync | None = None  # None: LISTENS_SOURCE lacks a setting
     sync_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     rebuild_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     progress: SyncProgress = field(default_factory=SyncProgress)

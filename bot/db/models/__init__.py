@@ -3,6 +3,7 @@
 from bot.db.models.base import Base, utcnow
 from bot.db.models.core import Artist, Scrobble
 from bot.db.models.jobs import JobRun
+from bot.db.models.metadata import ArtistMetadata
 from bot.db.models.predictions import (
     ArtistStatus,
     Breakout,
@@ -17,6 +18,7 @@ from bot.db.models.sync import SyncState
 
 __all__ = [
     "Artist",
+    "ArtistMetadata",
     "ArtistStatus",
     "Base",
     "Breakout",
