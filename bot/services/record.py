@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Artist, ArtistStatus, Breakout, Prediction, TrackRecordCache
+from bot.db.models import Artist, Breakout, Prediction, TrackRecordCache
 from pipeline.config import PipelineConfig
 from pipeline.periods import add_months
 from pipeline.record import TrackRecord, empty_record, track_record
@@ -157,72 +157,3 @@ async def prediction_counts(session: AsyncSession) -> dict[str, int]:
         select(Prediction.outcome, func.count()).group_by(Prediction.outcome)
     )
     return {outcome or "open": int(n) for outcome, n in rows}
-
-
-@dataclass(frozen=True)
-class PickView:
-    """A flagged month-window prediction and what has become of it so far."""
-
-    artist_id: int
-    artist: str
-    month: str
-    probability: float
-    outcome: str | None  # "core" | "not_core" | None (horizon not passed)
-    core_month: str | None  # first core month: known as soon as it happens, before resolution
-
-
-async def flagged_picks(
-    session: AsyncSession, month: str, cfg: PipelineConfig | None = None
-) -> list[PickView]:
-    """The flagged predictions about `month` (what its push announced), best first, with the
-    first core month the latest rebuild has seen (so "already core" shows before resolution)."""
-    cfg = cfg or PipelineConfig()
-    rows = (
-        await session.execute(
-            select(Prediction, Breakout.month)
-            .outerjoin(Breakout, Breakout.artist_id == Prediction.artist_id)
-            .where(
-                Prediction.window == "month",
-                Prediction.month == month,
-                Prediction.above_threshold.is_(True),
-            )
-            .order_by(Prediction.probability.desc(), Prediction.id)
-        )
-    ).all()
-    return [
-        PickView(
-            p.artist_id,
-            p.artist_name,
-            p.month,
-            float(p.probability),
-            p.outcome,
-            _core_month(p, core, cfg.horizon),
-        )
-        for p, core in rows
-    ]
-
-
-def _core_month(p: Prediction, first_core: str | None, horizon: int) -> str | None:
-    """The resolved core month, or before resolution the first core month within the horizon."""
-    if p.outcome is not None or first_core is None:
-        return p.core_month
-    return first_core if p.month < first_core <= add_months(p.month, horizon) else None
-
-
-@dataclass(frozen=True)
-class CoreBar:
-    """What makes an artist core in the month in progress, in the listener's own numbers."""
-
-    month: str
-    month_total: int  # scrobbles so far this month
-    plays_needed: int  # min(20, 1 % of the larger of this month so far and last month)
-
-
-async def core_bar(session: AsyncSession) -> CoreBar | None:
-    """The core bar of the latest rebuild; None before the first one."""
-    row = (
-        await session.execute(
-            select(ArtistStatus.month, ArtistStatus.month_total, ArtistStatus.plays_needed).limit(1)
-        )
-    ).first()
-    return None if row is None else CoreBar(row[0], int(row[1]), int(row[2]))
