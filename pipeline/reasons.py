@@ -4,6 +4,12 @@ Related features are summed into one group (e.g. plays, active days and growth f
 groups are ranked per candidate (positive drivers first, then the strongest drags) and only the
 top few are phrased, group by group with vectorized string operations. Sentences contain only
 numbers, dates and plain words, never a feature name or an artist name.
+
+Reasons agree with themselves: activity, recency and standing all describe the same plays, so
+a candidate never gets one of them as a reason and another as a drag ("4 plays in the last 14
+days" beside "holding it back: 7 plays on 2 different days"). The side their sum is on wins;
+the others are not shown. Discovery (how recently the artist was found) is context, never the
+main reason: it comes after the other drivers and is not shown as the only one.
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
         [
             "plays_t",
             "days_active_t",
-            "plays_per_active_day_t",
             "max_day_plays_t",
             "core_progress_t",
             "core_progress_prev_t",
@@ -33,9 +38,11 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
             "ratio_to_prev3",
             "trend_slope_3m",
             "prev_month_plays_was_zero",
-            "plays_3m_sum",
             "core_progress_3m_mean",
-            "active_months_last3",
+            "active_months_count_before_t",
+            "cumulative_plays_before_t",
+            "cumulative_plays_t",
+            "cum_progress_t",
             "core_chance_t",
             "core_chance_recent_t",
             "core_chance_avg_t",
@@ -50,6 +57,8 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
             "last_play_gap_days_t",
             "longest_streak_days_t",
             "recent_progress_t",
+            "activation_t",
+            "gap_ratio_t",
         ],
     ),
     "discovery": (
@@ -58,10 +67,6 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
             "days_since_first_seen",
             "months_since_first_seen",
             "is_first_month",
-            "active_months_count_before_t",
-            "cumulative_plays_before_t",
-            "cumulative_plays_t",
-            "cum_progress_t",
         ],
     ),
     "variety": (
@@ -76,20 +81,18 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
             "plays_rank_t",
             "total_monthly_scrobbles",
             "new_artists_t",
-            "eligible_artists_t",
-            "core_artists_t",
             "core_need_t",
             "exploration_t",
         ],
     ),
-    "habit": ("user_breakout_rate_similar", ["user_breakout_rate", "user_breakout_rate_similar"]),
 }
+# Groups that describe the same plays: shown on one side only (see the module docstring).
+PLAY_FACTS = ("activity", "recency", "standing")
 FEATURE_GROUP: dict[str, str] = {f: g for g, (_, members) in GROUPS.items() for f in members}
 # For features added later and not yet listed above: a group by name, never a silent drop.
 _NAME_HINTS = [
-    ("breakout_rate", "habit"),
     ("first_seen", "discovery"),
-    ("cumulative", "discovery"),
+    ("cumulative", "activity"),
     ("track", "variety"),
     ("album", "variety"),
     ("last7", "recency"),
@@ -214,7 +217,6 @@ def _recency(v: pd.DataFrame, ctx: pd.DataFrame) -> pd.Series:
 
 def _discovery(v: pd.DataFrame, ctx: pd.DataFrame) -> pd.Series:
     since = np.floor(np.nan_to_num(_col(v, "days_since_first_seen"), nan=0.0))
-    before = _col(v, "cumulative_plays_before_t")
     trailing = (ctx["window"] == "trailing").to_numpy()
     first = pd.to_datetime(ctx["first_seen_ts"].to_numpy(dtype="int64"), unit="s", utc=True)
     on_date = "discovered on " + pd.Series(first.strftime("%-d %b %Y"), dtype=object)
@@ -227,13 +229,7 @@ def _discovery(v: pd.DataFrame, ctx: pd.DataFrame) -> pd.Series:
         ],
         ("discovered " + _n(since / 30.44) + " months ago").to_numpy(dtype=object),
     )
-    head = pd.Series(np.where(trailing, ago, on_date.to_numpy(dtype=object)), dtype=object)
-    tail = np.where(
-        before > 0,
-        (", " + _plural(before, "play") + " before " + ctx["span"]).to_numpy(dtype=object),
-        "",
-    )
-    return head + pd.Series(tail, dtype=object)
+    return pd.Series(np.where(trailing, ago, on_date.to_numpy(dtype=object)), dtype=object)
 
 
 def _variety(v: pd.DataFrame, ctx: pd.DataFrame) -> pd.Series:
@@ -267,19 +263,12 @@ def _standing(v: pd.DataFrame, ctx: pd.DataFrame) -> pd.Series:
     return head + pd.Series(tail, dtype=object)
 
 
-def _habit(v: pd.DataFrame, ctx: pd.DataFrame) -> pd.Series:
-    rate = np.nan_to_num(_col(v, "user_breakout_rate_similar"), nan=0.0)
-    pct = pd.Series(np.maximum(np.rint(rate * 100), 1).astype("int64").astype(str))
-    return "so far, " + pct + "% of the new artists you played this much became core artists"
-
-
 PHRASES: dict[str, Callable[[pd.DataFrame, pd.DataFrame], pd.Series]] = {
     "activity": _activity,
     "recency": _recency,
     "discovery": _discovery,
     "variety": _variety,
     "standing": _standing,
-    "habit": _habit,
 }
 
 
@@ -302,6 +291,40 @@ def fallback_contributions(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def agreeing(c: np.ndarray, groups: list[str]) -> np.ndarray:
+    """Group contributions with the play-fact groups on the minority side zeroed (not shown)
+    and discovery zeroed where it would be the only driver."""
+    c = c.copy()
+    facts = [groups.index(g) for g in PLAY_FACTS if g in groups]
+    net = c[:, facts].sum(axis=1, keepdims=True)
+    block = c[:, facts]
+    block[np.where(net >= 0, block < 0, block > 0)] = 0.0
+    c[:, facts] = block
+    if "discovery" in groups:
+        d = groups.index("discovery")
+        others = np.delete(c, d, axis=1)
+        alone = (c[:, d] > 0) & ~(others > 0).any(axis=1)
+        c[alone, d] = 0.0
+    return c
+
+
+def _ranked(c: np.ndarray, groups: list[str], top: int):
+    """(row, group, position) of each shown reason: drivers strongest first (discovery last
+    among them), then the strongest drags; groups with nothing to say are left out."""
+    key = np.where(c > 0, -c, 1e12 + c)
+    if "discovery" in groups:
+        d = groups.index("discovery")
+        key[:, d] = np.where(c[:, d] > 0, -1e-300, key[:, d])
+    key[c == 0] = np.inf
+    order = np.argsort(key, axis=1, kind="stable")[:, : min(top, len(groups))]
+    n, k = order.shape
+    row_i = np.repeat(np.arange(n), k)
+    g_i = order.ravel()
+    shown = c[row_i, g_i] != 0
+    pos = np.tile(np.arange(k), n)
+    return row_i[shown], g_i[shown], pos[shown]
+
+
 def explain(
     rows: pd.DataFrame, contributions: pd.DataFrame, top: int = 3, window: str | pd.Series = "month"
 ) -> pd.DataFrame:
@@ -314,14 +337,8 @@ def explain(
     per_group = (contributions[known].T.groupby([group_of(c) for c in known]).sum().T).reindex(
         columns=groups, fill_value=0.0
     )
-    c = per_group.to_numpy(dtype="float64")
-    # Positive drivers first (largest first), then the strongest drags (most negative first).
-    key = np.where(c > 0, -c, 1e12 + c)
-    order = np.argsort(key, axis=1, kind="stable")[:, : min(top, len(groups))]
-    n, k = order.shape
-    pos = np.tile(np.arange(k), n)
-    row_i = np.repeat(np.arange(n), k)
-    g_i = order.ravel()
+    c = agreeing(per_group.to_numpy(dtype="float64"), groups)
+    row_i, g_i, pos = _ranked(c, groups, top)
     win = window if isinstance(window, pd.Series) else pd.Series(window, index=rows.index)
     ctx = pd.DataFrame(
         {

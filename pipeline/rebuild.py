@@ -139,7 +139,7 @@ def resolve(
         {
             "id": merged["id"].to_numpy(dtype="int64"),
             "outcome": merged["outcome"].to_numpy(dtype=object),
-            "core_month": pd.Series(core_month, dtype=object).where(pd.notna(core_month), None),
+            "core_month": core_month,  # missing: NaN
         }
     )
 

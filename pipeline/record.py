@@ -157,38 +157,24 @@ def track_record(predictions: pd.DataFrame, source: str, recent: int = RECENT) -
     )
 
 
-def backtest_predictions(result, cfg: PipelineConfig | None = None) -> pd.DataFrame:
+def backtest_predictions(result) -> pd.DataFrame:
     """A BacktestResult's predictions as track-record rows (artist, month, probability,
-    above_threshold, outcome). Every backtest row is labelled, hence resolved.
-
-    Without a threshold column the flags are each month's top `alert_budget` (the policy's
-    alert budget), so the record still says how the alerts would have fared.
-    """
-    cfg = cfg or PipelineConfig()
+    above_threshold, outcome). Every backtest row is labelled, hence resolved; months the
+    fallback ranking scored carry no probability and are left out."""
     preds = result.predictions
-    if "label" not in preds:  # older BacktestResult: labels live beside the scores
-        scores = result.scores
-        preds = scores[["month", "artist", "label"]].assign(
-            probability=scores["project"].to_numpy(dtype="float64")
-        )
-    probability = preds["probability" if "probability" in preds else "score"]
-    frame = pd.DataFrame(
+    preds = preds[np.isfinite(preds["probability"].to_numpy(dtype="float64"))]
+    label = preds["label"].to_numpy(dtype="float64")
+    return pd.DataFrame(
         {
             "artist": preds["artist"].to_numpy(dtype=object),
             "month": preds["month"].astype(str).to_numpy(dtype=object),
-            "probability": probability.to_numpy(dtype="float64"),
+            "probability": preds["probability"].to_numpy(dtype="float64"),
+            "above_threshold": preds["above_threshold"].to_numpy(dtype=bool),
+            "outcome": outcomes(
+                label, np.zeros(len(preds), dtype=bool), np.full(len(preds), "month")
+            ),
         }
     )
-    if "above_threshold" in preds:
-        frame["above_threshold"] = preds["above_threshold"].to_numpy(dtype=bool)
-    else:
-        rank = frame.groupby("month")["probability"].rank(method="first", ascending=False)
-        frame["above_threshold"] = (rank <= cfg.alert_budget).to_numpy()
-    label = preds["label"].to_numpy(dtype="float64")
-    frame["outcome"] = outcomes(
-        label, np.zeros(len(frame), dtype=bool), np.full(len(frame), "month")
-    )
-    return frame
 
 
 def _closed(scrobbles: pd.DataFrame, now: int) -> pd.DataFrame:
@@ -220,4 +206,4 @@ def backtest_record(
     if closed.empty:
         return empty_record("backtest")
     result = run_backtest(closed, cfg)
-    return track_record(backtest_predictions(result, cfg), "backtest")
+    return track_record(backtest_predictions(result), "backtest")

@@ -122,8 +122,8 @@ def artist_status(
             "last_played_ts": last_played.reindex(keys).fillna(0).to_numpy(dtype="int64"),
             "eligible_month": elig_month,
             "eligible_trailing": elig_trail,
-            "first_core_month": first_core.astype(object).to_numpy(),
-            "last_core_month": cores["last"].astype(object).to_numpy(),
+            "first_core_month": first_core.to_numpy(dtype=object),  # missing: NaN
+            "last_core_month": cores["last"].to_numpy(dtype=object),
             "verdict": verdict.astype(object),
         }
     )[STATUS_COLUMNS]

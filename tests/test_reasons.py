@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 
 from pipeline.features import ALL_FEATURES, FEATURES
-from pipeline.reasons import FEATURE_GROUP, GROUPS, explain, fallback_contributions, group_of
+from pipeline.reasons import (
+    FEATURE_GROUP,
+    GROUPS,
+    PLAY_FACTS,
+    explain,
+    fallback_contributions,
+    group_of,
+)
 
 FEATURE_NAME = re.compile("|".join(re.escape(f) for f in ALL_FEATURES) + r"|_")
 
@@ -86,7 +93,8 @@ def test_sentences_have_no_feature_names_and_need_no_escaping() -> None:
     )
     for window in ("month", "trailing"):
         out = explain(rows, contributions, top=5, window=window)
-        assert len(out) == 30 * 5
+        per_row = out.groupby("row")["position"].apply(list)
+        assert all(p == list(range(1, len(p) + 1)) for p in per_row) and len(per_row) == 30
         for sentence in out["sentence"]:
             assert sentence and not FEATURE_NAME.search(sentence), sentence
             assert html.escape(sentence) == sentence
@@ -110,3 +118,72 @@ def test_fallback_reasons_come_from_raw_values() -> None:
 def test_no_rows_no_reasons() -> None:
     rows = _rows(_row()).iloc[:0]
     assert explain(rows, pd.DataFrame(columns=FEATURES)).empty
+
+
+def assert_reasons_agree(reasons: pd.DataFrame) -> int:
+    """No candidate has play facts on both sides, discovery as its main reason, a group twice,
+    or numbers that disagree; returns how many candidates were checked."""
+    group = reasons["feature"].map(group_of)
+    frame = reasons.assign(group=group.to_numpy(), up=(reasons["contribution"] > 0).to_numpy())
+    key = ["window", "artist_key"] if "window" in frame else ["row"]
+    checked = 0
+    for _, one in frame.groupby(key):
+        checked += 1
+        assert one["group"].is_unique, one
+        assert one["position"].tolist() == list(range(1, len(one) + 1)), one
+        facts = one[one["group"].isin(PLAY_FACTS)]
+        assert facts["up"].nunique() <= 1, facts[["sentence", "contribution"]]
+        drivers = one[one["up"]]
+        assert drivers.empty or drivers["group"].iloc[0] != "discovery", one["sentence"].tolist()
+        assert (one["contribution"] != 0).all()
+        by_group = dict(zip(one["group"], one["sentence"], strict=True))
+        if "activity" in by_group and "recency" in by_group:
+            plays = int(re.match(r"([\d,]+) play", by_group["activity"]).group(1).replace(",", ""))
+            recent = re.match(r"([\d,]+) play", by_group["recency"])
+            assert recent is None or int(recent.group(1).replace(",", "")) <= plays, by_group
+        for sentence in one["sentence"]:
+            assert sentence and not FEATURE_NAME.search(sentence), sentence
+            assert html.escape(sentence) == sentence and "nan" not in sentence.lower()
+    return checked
+
+
+def test_the_same_plays_are_never_a_reason_and_a_drag() -> None:
+    # The issue's case: recent plays push up, the month's few active days pull down.
+    rows = _rows(_row(plays_t=7, days_active_t=2, plays_last14_t=4, last_play_gap_days_t=1.5))
+    contributions = pd.DataFrame(0.0, index=rows.index, columns=FEATURES)
+    contributions["last_play_gap_days_t"] = 0.5  # recency
+    contributions["days_active_t"] = -0.3  # activity
+    contributions["months_since_first_seen"] = -0.2  # discovery
+    out = explain(rows, contributions, top=3, window="trailing")
+    assert out["sentence"].tolist() == [
+        "4 plays in the last 14 days, last played yesterday",
+        "discovered today",
+    ]
+    assert not out["sentence"].str.contains("2 different days").any()
+    assert out["contribution"].iloc[0] > 0 and (out["contribution"].iloc[1:] < 0).all()
+    # the other way round: the drag side wins when the play facts sum below zero
+    contributions["days_active_t"] = -0.9
+    out = explain(rows, contributions, top=3, window="trailing")
+    assert out["sentence"].iloc[0].startswith("7 plays on 2 different days")
+    assert not out["sentence"].str.contains("last 14 days").any()
+    assert_reasons_agree(out)
+
+
+def test_discovery_is_never_the_main_reason() -> None:
+    rows = _rows(_row(plays_t=5, days_active_t=3, days_since_first_seen=24), _row(plays_t=4))
+    contributions = pd.DataFrame(0.0, index=rows.index, columns=FEATURES)
+    contributions["months_since_first_seen"] = 2.0
+    contributions.loc[10, "core_progress_t"] = 0.2
+    contributions.loc[11, "core_progress_t"] = -0.4
+    out = explain(rows, contributions, top=3, window="trailing")
+    first = out[out["row"] == 10]
+    assert first["feature"].tolist() == ["plays_t", "days_since_first_seen"]
+    assert first["sentence"].iloc[1] == "discovered 24 days ago"
+    # as the only driver it is not shown at all
+    assert out.loc[out["row"] == 11, "feature"].tolist() == ["plays_t"]
+    assert (out.loc[out["row"] == 11, "contribution"] < 0).all()
+
+
+def test_the_habit_group_is_gone() -> None:
+    assert "habit" not in GROUPS
+    assert group_of("user_breakout_rate_similar") != "habit"

@@ -56,7 +56,8 @@ def _resolved_at(now: str) -> dict[int, tuple[str, str | None]]:
     scrobbles = _hand_made()
     table = monthly_table(scrobbles, CFG, ts(now))
     out = resolve(OPEN, table, CFG)
-    return {int(i): (o, m) for i, o, m in out[["id", "outcome", "core_month"]].itertuples(False)}
+    rows = out[["id", "outcome", "core_month"]].itertuples(index=False)
+    return {int(i): (o, None if pd.isna(m) else m) for i, o, m in rows}
 
 
 def test_a_prediction_resolves_exactly_when_its_horizon_passes() -> None:
@@ -98,15 +99,23 @@ def test_backtest_rows_become_resolved_records() -> None:
                 "month": ["2024-01"] * 5,
                 "artist_key": list("abcde"),
                 "artist": list("ABCDE"),
-                "probability": [0.9, 0.5, 0.4, 0.3, 0.1],
+                "probability": [0.9, 0.5, 0.4, np.nan, 0.1],  # NaN: a fallback month
+                "above_threshold": [True, True, False, False, False],
                 "label": [1.0, 0.0, 1.0, 0.0, 0.0],
             }
         )
 
-    frame = backtest_predictions(Result(), CFG)
-    assert frame["above_threshold"].tolist() == [True, True, True, False, False]  # top 3
+    frame = backtest_predictions(Result())
+    assert frame["artist"].tolist() == ["A", "B", "C", "E"]
     tr = track_record(frame, "backtest")
-    assert (tr.source, tr.flagged, tr.became_core, tr.still_open) == ("backtest", 3, 2, 0)
+    assert (tr.source, tr.flagged, tr.became_core, tr.did_not, tr.still_open) == (
+        "backtest",
+        2,
+        1,
+        1,
+        0,
+    )
+    assert tr.scored == 4 and tr.base_rate == 0.5
 
 
 async def _store(db: Database, frame: pd.DataFrame) -> None:
@@ -152,6 +161,9 @@ async def test_stored_predictions_are_never_rewritten_and_survive_pruning(
     october = third[(third["window"] == "month") & (third["month"] == "2026-10")]
     assert october["outcome"].notna().all() and set(october["outcome"]) <= {"core", "not_core"}
     assert third.loc[third["month"] >= "2026-11", "outcome"].isna().all()
+    resolved_core = october[october["outcome"] == "core"]
+    assert resolved_core["core_month"].between("2026-11", "2026-12").all()
+    assert october.loc[october["outcome"] == "not_core", "core_month"].isna().all()
     async with db.sessions() as session:
         runs = (await session.execute(select(func.count()).select_from(ModelRun))).scalar_one()
         live = await record.load_track_record(session)

@@ -82,7 +82,7 @@ def test_each_candidate_has_reasons(
     scored = score_artists(history, bundle, CFG, NOW, monthly=table)
     per = scored.reasons.groupby(["window", "artist_key"])["position"].apply(list)
     assert len(per) == len(scored.candidates)
-    assert all(p == [1, 2, 3] for p in per)
+    assert all(p == list(range(1, len(p) + 1)) and 1 <= len(p) <= 3 for p in per)
     assert scored.reasons["sentence"].str.len().min() > 10
 
 

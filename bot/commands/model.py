@@ -34,8 +34,8 @@ def _dump(value: object) -> str:
 
 def print_report(report: RebuildReport) -> None:
     """Stage timings and the outcome of a rebuild."""
-    for stage in STAGES:
-        print(f"  {stage:<9} {report.timings.get(stage, 0.0):7.2f} s")
+    for stage in (s for s in STAGES if s in report.timings):
+        print(f"  {stage:<9} {report.timings[stage]:7.2f} s")
     print(f"  {'total':<9} {report.total_seconds:7.2f} s")
     if report.status == "fallback":
         print(f"{report.message} — stored a fallback ranking (run {report.run_id})")

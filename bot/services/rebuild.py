@@ -196,7 +196,7 @@ def _store_predictions(
             list(
                 zip(
                     res["outcome"].tolist(),
-                    res["core_month"].tolist(),
+                    [_plain(v) for v in res["core_month"].tolist()],
                     [at] * len(res),
                     res["id"].astype("int64").tolist(),
                     strict=True,
@@ -252,8 +252,8 @@ def sql_time(value: datetime) -> str:
 
 
 def _plain(value: object) -> object:
-    """numpy scalars and NaN as SQLite values."""
-    if isinstance(value, float) and math.isnan(value):
+    """numpy scalars and missing values (NaN, NA) as SQLite values."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     return value.item() if isinstance(value, np.generic) else value
 
