@@ -112,7 +112,8 @@ def _listen_row(listen: Any) -> tuple[int | None, dict[str, str]]:
     if not isinstance(listen, dict):
         return None, {}
     ts = listen.get("listened_at")
-    ts = ts if type(ts) is int else None  # `true`, strings and floats are bad rows
+    # `true`, strings, floats and integers beyond any clock are bad rows.
+    ts = ts if type(ts) is int and 0 <= ts < 2**53 else None
     meta = listen.get("track_metadata")
     meta = meta if isinstance(meta, dict) else {}
     info = meta.get("additional_info")
