@@ -18,10 +18,11 @@ import math
 import time
 from collections.abc import Callable
 
-from sqlalchemy import func, update
+import numpy as np
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import SyncState, utcnow
+from bot.db.models import Scrobble, SyncState, utcnow
 from bot.db.scrobbles import store_scrobbles
 from bot.lastfm.sync import (
     Progress,
@@ -37,6 +38,7 @@ from bot.listenbrainz.client import (
     ListenBrainzUnavailable,
     ListensPage,
 )
+from pipeline.plausible import implausible_ts
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,15 @@ async def _notify(progress: Progress | None, done: int, total: int, new: int) ->
             await outcome
 
 
+async def _older_than_stored(sessions: async_sessionmaker, oldest: int | None) -> bool:
+    """Whether the server's oldest listen predates every stored scrobble (a later import)."""
+    if oldest is None or implausible_ts(np.array([oldest]), time.time())[0]:
+        return False
+    async with sessions() as session:
+        stored = (await session.execute(select(func.min(Scrobble.ts)))).scalar()
+    return stored is None or oldest < stored
+
+
 def _tally(report: SyncReport, page: ListensPage, new: int) -> None:
     """Add one stored page to the report."""
     report.pages += 1
@@ -153,7 +164,7 @@ async def sync_listens(
         number, lower, max_ts = state.cursor_page or 1, state.cursor_from, state.cursor_to or 0
     report = SyncReport(f"{username} on ListenBrainz", mode, start_page=number)
     log.info("ListenBrainz %s sync of %s from max_ts %d (min %s)", mode, username, max_ts, lower)
-    start, capped = max_ts, 0
+    start, capped, user_oldest = max_ts, 0, None
     task: asyncio.Task[ListensPage] | None = None
     try:
         await client.check_token()
@@ -175,7 +186,7 @@ async def sync_listens(
                 new = await store_scrobbles(session, page.frame)
                 await _advance(session, key, (lower, number, max_ts), page, following)
             _tally(report, page, new)
-            capped += page.capped_names
+            capped, user_oldest = capped + page.capped_names, page.user_oldest_ts
             bottom = lower if lower is not None else page.user_oldest_ts
             report.total_pages = (
                 number
@@ -193,4 +204,9 @@ async def sync_listens(
         log.warning("%d names were longer than the cap and were cut", capped)
     report.done = True
     report.message = report.summary()
+    if mode == "incremental" and await _older_than_stored(sessions, user_oldest):
+        report.message += (
+            "; ListenBrainz holds listens older than the stored history (imported there "
+            "later?): `breakout sync --full` fetches them"
+        )
     return report
