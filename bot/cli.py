@@ -18,9 +18,11 @@ COMMANDS: dict[str, str] = {
     "rebuild": "bot.commands.model:cmd_rebuild",
     "candidates": "bot.commands.model:cmd_candidates",
     "why": "bot.commands.model:cmd_why",
+    "record": "bot.commands.record:cmd_record",
     "demo": "bot.commands.model:cmd_demo",
     "backtest": "bot.commands.backtest:cmd_backtest",
     "bot": "bot.commands.run_bot:cmd_bot",
+    "serve": "bot.commands.serve:cmd_serve",
 }
 
 IMPORT_FORMATS = [
@@ -64,10 +66,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artist", nargs="+", help="artist name (case-insensitive, fuzzy)")
     p.add_argument("--json", action="store_true", help="JSON output")
 
+    p = sub.add_parser(
+        "record",
+        help="how past predictions turned out: flagged artists, hit rate, calibration",
+        description="The track record of stored predictions; before any has resolved, a "
+        "backtest of the stored history (computed once). Example: breakout record --json",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object")
+
     p = sub.add_parser("backtest", help="month-by-month honest evaluation of a history file")
     p.add_argument("history", help="history file in any importable format")
-    p.add_argument("--out", required=True, help="predictions CSV (month, artist, score)")
-    p.add_argument("--report", default=None, help="report JSON")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="predictions CSV (default: backtest-<history name>.csv in the current directory)",
+    )
+    p.add_argument(
+        "--report",
+        default=None,
+        help="report JSON (default: beside the predictions, .json instead of .csv)",
+    )
     p.add_argument("--chart", default=None, help="PNG chart of the report")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS, help="force a format")
 
@@ -75,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="simulator seed")
 
     sub.add_parser("bot", help="run the Telegram bot (long polling, scheduler)")
+
+    p = sub.add_parser("serve", help="run the HTTP API (FastAPI on uvicorn)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=9696, help="port (default 9696)")
     return parser
 
 

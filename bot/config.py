@@ -55,7 +55,18 @@ class Settings(BaseSettings):
     BREAKOUT_MONTHLY_PUSH_TIME: str = "09:00"
     BREAKOUT_PUSH_MAX: int = Field(default=5, ge=1)
     BREAKOUT_CANDIDATES_LIMIT: int = Field(default=10, ge=1, le=50)
+    BREAKOUT_MAX_ZIP_MEMBER_MB: int = Field(default=512, ge=1)
+    BREAKOUT_BACKUP_KEEP: int = Field(default=7, ge=0)
     LOG_LEVEL: str = "INFO"
+
+    # `breakout serve`: the bearer token every endpoint but /health requires.
+    BREAKOUT_API_TOKEN: SecretStr | None = None
+    # Artist metadata: cached this many days; Spotify is used only when both are set.
+    BREAKOUT_METADATA_MAX_AGE_DAYS: int = Field(default=30, ge=1)
+    SPOTIFY_CLIENT_ID: str | None = None
+    SPOTIFY_CLIENT_SECRET: SecretStr | None = None
+    SPOTIFY_API_URL: str = "https://api.spotify.com/v1"
+    SPOTIFY_TOKEN_URL: str = "https://accounts.spotify.com/api/token"
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -99,6 +110,11 @@ class Settings(BaseSettings):
         return f"{int(hours):02d}:{int(minutes):02d}"
 
     @property
+    def spotify_enabled(self) -> bool:
+        """True when both Spotify client credentials are set."""
+        return bool(self.SPOTIFY_CLIENT_ID and self.SPOTIFY_CLIENT_SECRET)
+
+    @property
     def tz(self) -> ZoneInfo:
         """The owner's time zone."""
         return ZoneInfo(self.BREAKOUT_TIMEZONE)
@@ -135,7 +151,13 @@ class Settings(BaseSettings):
     @property
     def secrets(self) -> list[str]:
         """Every secret that is set, for the log redaction."""
-        values = (self.TELEGRAM_BOT_TOKEN, self.LASTFM_API_KEY, self.LISTENBRAINZ_TOKEN)
+        values = (
+            self.TELEGRAM_BOT_TOKEN,
+            self.LASTFM_API_KEY,
+            self.LISTENBRAINZ_TOKEN,
+            self.BREAKOUT_API_TOKEN,
+            self.SPOTIFY_CLIENT_SECRET,
+        )
         return [s.get_secret_value() for s in values if s and s.get_secret_value()]
 
     def require(self, *names: str) -> None:

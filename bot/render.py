@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.services.queries import CandidateView, Explanation, RunView
+from pipeline.record import TrackRecord
 
 HOT = "🔥"
 TELEGRAM_LIMIT = 4096
@@ -207,3 +208,49 @@ def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
     if current:
         chunks.append(opening + "\n".join(current))
     return [c for c in chunks if c.strip()] or [text[:limit]]
+
+
+def _band(low: float, high: float) -> str:
+    return f"{round(low * 100)}–{round(high * 100)}%"
+
+
+def render_track_record(record: TrackRecord, html: bool = True) -> str:
+    """How the flagged artists turned out, beside the base rate, with calibration by band."""
+    f = _Fmt(html)
+    if record.source == "none":
+        return "No track record yet: predictions are recorded by each rebuild."
+    span = f"{_month_name(record.first_month or '')} – {_month_name(record.last_month or '')}"
+    if record.source == "backtest":
+        head = f"Track record (backtest: what I would have said each month, {span})"
+    else:
+        head = f"Track record ({span})"
+    lines = [f.bold(head)]
+    lines.append(
+        f"Flagged {record.flagged} artists: {record.became_core} became core, "
+        f"{record.did_not} didn't, {record.still_open} still open."
+    )
+    if record.hit_rate is not None:
+        decided = record.became_core + record.did_not
+        line = f"Hit rate {percent(record.hit_rate)} ({record.became_core} of {decided})"
+        if record.base_rate is not None:
+            line += f", against {percent(record.base_rate)} of all {record.scored} artists scored"
+        if record.lift is not None:
+            line += f" ({record.lift:.1f}× the base rate)"
+        lines.append(f.esc(line + "."))
+    if record.bands:
+        lines.append(f.esc("Calibration (said → came true):"))
+        for b in record.bands:
+            lines.append(
+                f.esc(
+                    f"  {_band(b.low, b.high):>8}  {b.predictions:>5} artists  "
+                    f"said {percent(b.predicted):>4} → {percent(b.observed):>4}"
+                )
+            )
+    if record.recent:
+        lines.append(f.esc("Recent flags:"))
+        for r in record.recent:
+            verdict = "✅ became core" if r.outcome == "core" else "✗ didn't"
+            lines.append(
+                f"  {f.esc(r.month)}  {f.bold(r.artist)}  {percent(r.probability)}  {verdict}"
+            )
+    return "\n".join(lines)

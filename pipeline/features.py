@@ -112,6 +112,11 @@ FEATURES: list[str] = [
 ID_COLUMNS: list[str] = ["artist_key", "artist", "month", "period", "first_seen_ts"]
 
 
+def core_need(total: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
+    """Plays an artist needs in a period of `total` scrobbles to be core: min(20, 1 %), >= 1."""
+    return np.minimum(cfg.core_plays, np.maximum(np.ceil(cfg.core_share * total), 1))
+
+
 def _lookup(cells: np.ndarray, values: np.ndarray, query: np.ndarray, valid: np.ndarray):
     """values at `query` cell keys (sorted `cells`), 0 where absent or not `valid`."""
     pos = np.searchsorted(cells, query)
@@ -211,7 +216,7 @@ def build_artist_months(
 
     c_share = plays / np.maximum(total[c_p], 1)
     c_core = (plays >= cfg.core_plays) | (c_share >= cfg.core_share)
-    need = np.minimum(cfg.core_plays, np.maximum(np.ceil(cfg.core_share * total), 1))
+    need = core_need(total, cfg)
     c_progress = plays / need[c_p]
     # rank 1 = the most played artist of the period
     rank_frame = pd.DataFrame({"p": c_p, "plays": plays})

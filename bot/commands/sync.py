@@ -9,7 +9,7 @@ import sys
 from tqdm import tqdm
 
 from bot.config import Settings, load_settings
-from bot.db.session import Database
+from bot.db.session import Database, database_errors
 from bot.lastfm.client import RetryPolicy, make_http_client
 from bot.lastfm.sync import SyncReport
 from bot.logs import setup_logging
@@ -65,7 +65,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.require_source()
     setup_logging(settings.LOG_LEVEL, secrets=settings.secrets)
-    report = asyncio.run(run_sync(settings, full=args.full))
+    with database_errors("sync (progress up to the last stored page is kept)"):
+        report = asyncio.run(run_sync(settings, full=args.full))
     if not report.done:
         print(f"error: {report.message}", file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from html import escape
 
 from telegram import Message
@@ -137,7 +138,11 @@ async def run_rebuild(app: Application) -> RebuildReport:
     settings = settings_of(app)
     async with state.rebuild_lock:
         return await asyncio.to_thread(
-            rebuild, state.db.url, settings.BREAKOUT_MODEL_DIR, PipelineConfig(), now(app)
+            partial(rebuild, tz=settings.BREAKOUT_TIMEZONE),
+            state.db.url,
+            settings.BREAKOUT_MODEL_DIR,
+            PipelineConfig(),
+            now(app),
         )
 
 

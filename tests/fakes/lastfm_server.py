@@ -10,7 +10,9 @@ Usage::
 It answers `user.getRecentTracks` like Last.fm: newest first, `limit` per page (max 200),
 inclusive `from`/`to`, the dateless now-playing row on every page, every number a string,
 a single entry as an object instead of a list, `@attr` with page/perPage/totalPages/total,
-and error bodies `{"error": N, "message": ...}`. Each scrobble's JSON is rendered once when
+and error bodies `{"error": N, "message": ...}`. `artist.getInfo` and `artist.getTopTags`
+answer for artists given with `add_artist` (case-insensitive, like autocorrect) and error 6
+for any other; both require `artist`. Each scrobble's JSON is rendered once when
 it is added, so serving a page is a join of bytes and never the benchmark's bottleneck.
 """
 
@@ -104,6 +106,51 @@ def _render(s: FakeScrobble) -> bytes:
     return json.dumps(track, ensure_ascii=False).encode()
 
 
+@dataclass(frozen=True)
+class FakeArtist:
+    """An artist the fake's artist.* methods know."""
+
+    name: str
+    tags: tuple[str, ...] = ()
+    listeners: int = 0
+    summary: str = ""
+
+    def info(self) -> dict[str, object]:
+        """The `artist` object of artist.getInfo."""
+        url = f"https://www.last.fm/music/{self.name.replace(' ', '+')}"
+        read_more = f' <a href="{url}">Read more on Last.fm</a>'
+        return {
+            "name": self.name,
+            "mbid": "",
+            "url": url,
+            "image": [{"#text": "", "size": "small"}],
+            "streamable": "0",
+            "ontour": "0",
+            "stats": {"listeners": str(self.listeners), "playcount": str(self.listeners * 9)},
+            "similar": {"artist": []},
+            "tags": {
+                "tag": [{"name": t, "url": f"https://www.last.fm/tag/{t}"} for t in self.tags]
+            },
+            "bio": {
+                "links": {"link": {"#text": "", "rel": "original", "href": url + "/+wiki"}},
+                "published": "01 Jan 2020, 00:00",
+                "summary": self.summary + read_more,
+                "content": self.summary,
+            },
+        }
+
+    def top_tags(self) -> dict[str, object]:
+        """The `toptags` object of artist.getTopTags (counts 100 down)."""
+        tags = [
+            {"count": 100 - 10 * i, "name": t, "url": f"https://www.last.fm/tag/{t}"}
+            for i, t in enumerate(self.tags)
+        ]
+        return {"tag": tags, "@attr": {"artist": self.name}}
+
+
+ARTIST_METHODS = ("artist.getinfo", "artist.gettoptags")
+
+
 @dataclass
 class Rule:
     """An injected fault: applies to `page` (None: any) for `times` requests (None: always)."""
@@ -169,6 +216,7 @@ class FakeLastfm:
         self._closed = threading.Event()
         self._release = threading.Event()
         self._pairs: list[tuple[FakeScrobble, bytes]] = []
+        self._artists: dict[str, FakeArtist] = {}
         self._catalog = _Catalog()
         self._rules: list[Rule] = []
         self._actions: dict[int, list[Callable[[FakeLastfm], None]]] = {}
@@ -218,6 +266,11 @@ class FakeLastfm:
         with self._lock:
             self._pairs.extend(pairs)
             self._catalog.rebuild(list(self._pairs))
+
+    def add_artist(self, artist: FakeArtist) -> None:
+        """Make artist.getInfo / artist.getTopTags know `artist`."""
+        with self._lock:
+            self._artists[artist.name.casefold()] = artist
 
     @property
     def scrobbles(self) -> list[FakeScrobble]:
@@ -304,13 +357,30 @@ class FakeLastfm:
         return rule, actions
 
     def _check(self, params: dict[str, str]) -> int | None:
-        if params.get("method", "").lower() != "user.getrecenttracks":
+        method = params.get("method", "").lower()
+        if method not in ("user.getrecenttracks", *ARTIST_METHODS):
             return 3
         if params.get("api_key") != self.api_key:
             return 10
+        if method in ARTIST_METHODS:
+            if not params.get("artist"):
+                return 6
+            with self._lock:
+                known = params["artist"].strip().casefold() in self._artists
+            return None if known else 6
         if params.get("user", "").lower() != self.username.lower():
             return 6
         return None
+
+    def _body(self, params: dict[str, str]) -> bytes:
+        method = params.get("method", "").lower()
+        if method not in ARTIST_METHODS:
+            return self._page_body(params)
+        with self._lock:
+            artist = self._artists[params["artist"].strip().casefold()]
+        if method == "artist.getinfo":
+            return json.dumps({"artist": artist.info()}).encode()
+        return json.dumps({"toptags": artist.top_tags()}).encode()
 
     def _page_body(self, params: dict[str, str]) -> bytes:
         limit = min(200, max(1, int(params.get("limit", "50"))))
@@ -393,8 +463,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
         code = fake._check(params)
         if code is not None:
-            return self._send(ERROR_STATUS.get(code, 400), error_body(code))
-        body = fake._page_body(params)
+            status = 200 if code == 6 and params.get("method", "").lower() in ARTIST_METHODS else 0
+            return self._send(status or ERROR_STATUS.get(code, 400), error_body(code))
+        body = fake._body(params)
         if kind == "truncated":
             return self._send(200, body[: len(body) // 2])
         if kind == "disconnect":

@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pipeline.plausible import EARLIEST_TS
+from pipeline.plausible import MIN_PLAUSIBLE_TS
 
 FAULT_KINDS = (
     "http_500",
@@ -70,7 +70,7 @@ class FakeListen:
 
     def valid(self, now: float) -> bool:
         """Whether a correct client stores it."""
-        plausible = EARLIEST_TS <= self.ts <= now + 86400
+        plausible = MIN_PLAUSIBLE_TS <= self.ts <= now + 86400
         return self.served is _UNSET and plausible and bool(self.artist)
 
 

@@ -1,0 +1,123 @@
+"""GET /health, /candidates, /artists/{name}, /record and POST /feedback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.api.auth import require_token
+from bot.api.schemas import ErrorResponse, FeedbackRequest, FeedbackResponse
+from bot.api.views import candidate_json, explanation_json, run_json
+from bot.db.models import SyncState
+from bot.services import queries
+from bot.services.feedback import CONFIRM, DISMISS, UnknownCandidate, record_feedback
+from bot.services.metadata import cached_metadata, metadata_for
+from bot.services.record import load_track_record
+from bot.services.status import iso_utc
+
+log = logging.getLogger(__name__)
+
+public = APIRouter()
+private = APIRouter(
+    dependencies=[Depends(require_token)],
+    responses={401: {"model": ErrorResponse, "description": "missing or wrong bearer token"}},
+)
+WHY_METADATA_BUDGET = 2.0  # seconds /artists may spend asking Last.fm for a missing card
+
+
+@public.get("/health", responses={503: {"description": "the database cannot be read"}})
+async def health(request: Request) -> JSONResponse:
+    """Database reachable, model present, times of the last sync and rebuild (no token)."""
+    state = request.app.state.api
+    bundle, why = await state.models.get()
+    model = {"present": bundle is not None, "detail": why}
+    try:
+        async with state.db.sessions() as session:
+            await session.execute(text("SELECT 1"))
+            last_sync = (await session.execute(select(func.max(SyncState.last_sync_at)))).scalar()
+            run = await queries.latest_run(session)
+    except SQLAlchemyError as exc:
+        log.warning("health: database unreachable (%s)", type(exc).__name__)
+        body = {"status": "unavailable", "database": False, "model": model}
+        return JSONResponse(body, status_code=503)
+    return JSONResponse(
+        {
+            "status": "ok",
+            "database": True,
+            "model": model,
+            "last_sync": iso_utc(last_sync),
+            "last_rebuild": iso_utc(run.created_at) if run else None,
+        }
+    )
+
+
+@private.get("/candidates")
+async def candidates(
+    request: Request, limit: Annotated[int | None, Query(ge=1, le=50)] = None
+) -> dict[str, Any]:
+    """The latest rebuild's candidates (the bot's /candidates), with cached metadata."""
+    state = request.app.state.api
+    async with state.db.sessions() as session:
+        run = await queries.latest_run(session)
+        found = await queries.current_candidates(session, limit or state.candidates_limit)
+        metas = await cached_metadata(session, [c.artist_id for c in found])
+    return {
+        "run": run_json(run),
+        "candidates": [candidate_json(c, metas.get(c.artist_id)) for c in found],
+    }
+
+
+@private.get("/artists/{name}", responses={404: {"model": ErrorResponse}})
+async def artist(request: Request, name: str) -> Any:
+    """The /why card of an artist: case-insensitive, fuzzy; close names in did_you_mean."""
+    state = request.app.state.api
+    async with state.db.sessions() as session:
+        match = await queries.find_artist(session, name)
+        if match.artist is None:
+            return JSONResponse(
+                {
+                    "detail": f"no artist matching {name!r}",
+                    "did_you_mean": [n for _, n in match.suggestions],
+                },
+                status_code=404,
+            )
+        explanation = await queries.artist_explanation(session, match.artist[0])
+        metas = await metadata_for(
+            session, [explanation.artist_id], state.fetcher, budget=WHY_METADATA_BUDGET
+        )
+    return explanation_json(
+        explanation, metas.get(explanation.artist_id), [n for _, n in match.suggestions]
+    )
+
+
+@private.get("/record")
+async def record(request: Request) -> dict[str, Any]:
+    """How past predictions turned out (live once some have resolved, else the backtest's)."""
+    async with request.app.state.api.db.sessions() as session:
+        return (await load_track_record(session)).to_json()
+
+
+@private.post(
+    "/feedback", response_model=FeedbackResponse, responses={404: {"model": ErrorResponse}}
+)
+async def feedback(request: Request, body: FeedbackRequest) -> dict[str, Any]:
+    """Confirm or dismiss a candidate by id, exactly like the bot's buttons."""
+    state = request.app.state.api
+    verdict = CONFIRM if body.verdict == "confirm" else DISMISS
+    try:
+        async with state.db.sessions() as session, session.begin():
+            result = await record_feedback(session, body.candidate_id, verdict)
+    except UnknownCandidate as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    return {
+        "candidate_id": body.candidate_id,
+        "artist": result.artist,
+        "month": result.month,
+        "verdict": body.verdict,
+        "changed": result.changed,
+    }

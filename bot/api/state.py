@@ -1,0 +1,103 @@
+"""What the API process holds: database, the model (reloaded when its files change), context."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pandas as pd
+from sqlalchemy import text
+
+from bot.db.session import Database
+from bot.metadata.fetcher import MetadataFetcher
+from pipeline.records import MonthContext
+from pipeline.train import load_bundle
+
+log = logging.getLogger(__name__)
+
+MONTH_COUNTS = (
+    "SELECT strftime('%Y-%m', ts, 'unixepoch') AS month, artist_id AS artist, COUNT(*) AS plays "
+    "FROM scrobbles GROUP BY month, artist_id"
+)
+
+
+def _model_stamp(directory: Path) -> tuple:
+    """Names, sizes and mtimes of the model files: changes whenever a rebuild saves."""
+    try:
+        return tuple(
+            sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in directory.iterdir())
+        )
+    except OSError:
+        return ()
+
+
+@dataclass
+class ModelCache:
+    """The stored model, loaded again only when its files change."""
+
+    directory: Path
+    _stamp: tuple | None = None
+    _bundle: object | None = None
+    _error: str | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def get(self) -> tuple[object | None, str | None]:
+        """(bundle or None, why there is none)."""
+        stamp = _model_stamp(self.directory)
+        if stamp != self._stamp:
+            async with self._lock:
+                if stamp != self._stamp:
+                    await asyncio.to_thread(self._load, stamp)
+        return self._bundle, self._error
+
+    def _load(self, stamp: tuple) -> None:
+        try:
+            self._bundle = load_bundle(self.directory)
+            self._error = None if self._bundle else "no trained model yet: run `breakout rebuild`"
+        except Exception as exc:  # a half-written or foreign file: report, keep serving
+            self._bundle, self._error = None, f"model unusable: {exc}"
+        self._stamp = stamp
+
+
+@dataclass
+class ContextCache:
+    """The listener's month statistics, rebuilt in the background when scrobbles change."""
+
+    db: Database
+    _key: int | None = None
+    _context: MonthContext | None = None
+    _task: asyncio.Task | None = None
+
+    async def get(self) -> MonthContext | None:
+        """The newest context; waits only the first time (later refreshes serve the old one)."""
+        async with self.db.sessions() as session:
+            key = (await session.execute(text("SELECT MAX(id) FROM scrobbles"))).scalar() or 0
+        if key != self._key:
+            if self._task is None or self._task.done():
+                self._task = asyncio.create_task(self._refresh(key))
+            if self._key is None:
+                await asyncio.shield(self._task)
+        return self._context
+
+    async def _refresh(self, key: int) -> None:
+        async with self.db.sessions() as session:
+            rows = (await session.execute(text(MONTH_COUNTS))).all()
+        frame = pd.DataFrame(rows, columns=["month", "artist", "plays"])
+        self._context = await asyncio.to_thread(MonthContext.from_counts, frame)
+        self._key = key
+
+
+@dataclass
+class ApiState:
+    """Everything the routes use; one per app."""
+
+    db: Database
+    token: str | None
+    models: ModelCache
+    context: ContextCache
+    http: httpx.AsyncClient
+    fetcher: MetadataFetcher | None
+    candidates_limit: int

@@ -1,0 +1,1 @@
+"""Artist metadata from Last.fm (and optionally Spotify): clients, parsing, the fetcher."""

@@ -1,0 +1,245 @@
+"""Feature rows sent from outside (the seed's POST /predict records) completed into model rows.
+
+A record carries some of ALL_FEATURES (the seed's README example: 13 of them). Every model
+feature is derived from them by the same definitions as pipeline.features: exactly where the
+record determines it, estimated (and reported as such) where it only bounds it, and named in
+the error when it cannot be had at all. The listener's own months (MonthContext) supply the
+two features no record carries: the artist's rank in its month and the month's exploration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.special import gammainc
+
+from pipeline.config import PipelineConfig
+from pipeline.errors import UserError
+from pipeline.features import core_need
+
+LABEL_FIELDS = ("month", "artist_name", "artist")
+MAX_PROBLEMS = 20
+
+
+class RecordError(UserError):
+    """Records the model cannot score; `problems` names each missing or impossible value."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class MonthContext:
+    """The listener's months: label, scrobbles, newly seen artists, active artists' plays."""
+
+    months: list[str]
+    totals: np.ndarray
+    new_artists: np.ndarray
+    plays: list[np.ndarray] = field(repr=False)  # per month, ascending
+
+    @classmethod
+    def from_counts(cls, counts: pd.DataFrame) -> MonthContext | None:
+        """From (month "YYYY-MM", artist, plays) rows of a whole history; None when empty."""
+        if counts.empty:
+            return None
+        counts = counts.sort_values(["month", "plays"], kind="stable")
+        first = counts.groupby("artist")["month"].min().value_counts()
+        groups = counts.groupby("month", sort=True)["plays"]
+        months = list(groups.groups)
+        return cls(
+            months=months,
+            totals=groups.sum().to_numpy(dtype="float64"),
+            new_artists=first.reindex(months, fill_value=0).to_numpy(dtype="float64"),
+            plays=[g.to_numpy(dtype="float64") for _, g in groups],
+        )
+
+    def month_index(self, month: pd.Series, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per record: the matching month (same label and total) or the nearest by total."""
+        position = {m: i for i, m in enumerate(self.months)}
+        label = month.fillna("").astype(str).str[:7]
+        same = label.map(position).to_numpy(dtype="float64")
+        exact = ~np.isnan(same)
+        exact[exact] = self.totals[same[exact].astype(int)] == total[exact]
+        order = np.argsort(self.totals, kind="stable")
+        at = np.clip(np.searchsorted(self.totals[order], total), 1, len(order) - 1)
+        if len(order) == 1:
+            nearest = np.zeros(len(total), dtype=int)
+        else:
+            lo, hi = order[at - 1], order[at]
+            nearest = np.where(
+                np.abs(self.totals[lo] - total) <= np.abs(self.totals[hi] - total), lo, hi
+            )
+        return np.where(exact, same, nearest).astype(int), exact
+
+
+@dataclass(frozen=True)
+class Completed:
+    """Model rows of the records, which features were estimated, and eligibility."""
+
+    frame: pd.DataFrame
+    estimated: dict[str, np.ndarray]
+    eligible: np.ndarray
+
+
+class _Rows:
+    """Column access with NaN for absent values, and the problems found so far."""
+
+    def __init__(self, records: pd.DataFrame) -> None:
+        self.records = records
+        self.problems: list[str] = []
+
+    def col(self, name: str) -> np.ndarray:
+        if name not in self.records:
+            return np.full(len(self.records), np.nan)
+        return pd.to_numeric(self.records[name], errors="coerce").to_numpy(dtype="float64")
+
+    def require(self, missing: np.ndarray, message: str) -> None:
+        for i in np.flatnonzero(missing)[:5]:
+            self.problems.append(f"records[{i}]: {message}")
+
+
+def _fill(value: np.ndarray, by: np.ndarray | float, where: np.ndarray | bool = True) -> np.ndarray:
+    """`value`, with its NaNs replaced by `by` (only `where` it holds)."""
+    return np.where(np.isnan(value) & where, by, value)
+
+
+def _volume(r: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """plays_t, total_monthly_scrobbles, months_since_first_seen (each possibly via others)."""
+    plays, total, share = r.col("plays_t"), r.col("total_monthly_scrobbles"), r.col("share_t")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total = _fill(total, plays / share, share > 0)
+    plays = _fill(plays, share * total)
+    msfs = _fill(r.col("months_since_first_seen"), 0.0, r.col("is_first_month") == 1)
+    r.require(np.isnan(plays), "plays_t is missing (or share_t with total_monthly_scrobbles)")
+    r.require(np.isnan(total), "total_monthly_scrobbles is missing (or share_t > 0 and plays_t)")
+    r.require(np.isnan(msfs), "months_since_first_seen is missing (or is_first_month = 1)")
+    r.require(plays > total, "plays_t exceeds total_monthly_scrobbles")
+    return plays, total, msfs
+
+
+def _lags(r: _Rows, plays: np.ndarray, msfs: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Plays one, two and three months before, from the momentum features; lag3 may be NaN."""
+    lag1 = _fill(r.col("plays_t_minus_1"), plays - r.col("delta_1m"))
+    lag1 = _fill(lag1, 0.0, (r.col("prev_month_plays_was_zero") == 1) | (msfs == 0))
+    lag2 = _fill(plays - 2 * r.col("trend_slope_3m"), 0.0, msfs <= 1)
+    lag3 = _fill(3 * r.col("plays_prev3_mean") - lag1 - lag2, 0.0, msfs <= 2)
+    r.require(np.isnan(lag1), "plays_t_minus_1 is missing (or delta_1m)")
+    r.require(np.isnan(lag2), "trend_slope_3m is missing (it gives the plays two months before)")
+    r.require(lag1 < -1e-9, "delta_1m implies negative plays in the previous month")
+    r.require(lag2 < -1e-9, "trend_slope_3m implies negative plays two months before")
+    r.require(lag3 < -1e-9, "plays_prev3_mean implies negative plays three months before")
+    return lag1, lag2, lag3
+
+
+def _given_or(r: _Rows, name: str, value: np.ndarray, estimated: np.ndarray):
+    """A feature the record gives wins over the derived one and is never an estimate."""
+    given = r.col(name)
+    has = ~np.isnan(given)
+    return np.where(has, given, value), estimated & ~has
+
+
+def complete_records(
+    records: pd.DataFrame,
+    features: list[str],
+    context: MonthContext | None,
+    cfg: PipelineConfig | None = None,
+) -> Completed:
+    """Model rows (columns `features`) for the records; RecordError names what is missing."""
+    cfg = cfg or PipelineConfig()
+    r = _Rows(records)
+    n = len(records)
+    plays, total, msfs = _volume(r)
+    lag1, lag2, lag3 = _lags(r, plays, msfs)
+    if r.problems:
+        raise RecordError(r.problems[:MAX_PROBLEMS])
+    no = np.zeros(n, dtype=bool)
+    need = core_need(total, cfg)
+    f: dict[str, np.ndarray] = {}
+    est: dict[str, np.ndarray] = {}
+    f["core_progress_t"], est["core_progress_t"] = plays / need, no
+    share_prev = r.col("share_t") - r.col("share_delta_1m")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total_prev = np.where((lag1 > 0) & (share_prev > 0), lag1 / share_prev, np.nan)
+    est_prev = (lag1 > 0) & np.isnan(total_prev)
+    f["core_progress_prev_t"] = lag1 / core_need(_fill(total_prev, total), cfg)
+    est["core_progress_prev_t"] = est_prev
+    f["core_progress_3m_mean"] = (
+        f["core_progress_t"] + f["core_progress_prev_t"] + lag2 / need
+    ) / 3
+    est["core_progress_3m_mean"] = est_prev | (lag2 > 0)
+    cum, est_cum = _cumulative(r, plays, msfs, lag1, lag2, lag3)
+    last7, est7 = _recent(r, "plays_last7_t", 7, plays)
+    last14, est14 = _recent(r, "plays_last14_t", 14, plays)
+    avg = cum / (msfs + 1.0)
+    f["core_chance_t"], est["core_chance_t"] = gammainc(need, plays), no
+    f["core_chance_recent_t"] = gammainc(need, np.maximum(plays, last7 * 30 / 7))
+    est["core_chance_recent_t"] = est7
+    f["core_chance_avg_t"], est["core_chance_avg_t"] = gammainc(need, avg), est_cum
+    f["core_chance_mix_t"] = gammainc(need, 0.5 * plays + 0.5 * avg)
+    est["core_chance_mix_t"] = est_cum
+    f["cum_progress_t"], est["cum_progress_t"] = cum / need, est_cum
+    f["recent_progress_t"], est["recent_progress_t"] = last14 / need, est14
+    f["months_since_first_seen"], est["months_since_first_seen"] = msfs, no
+    _from_context(r, f, est, context, records, plays, total)
+    for name in list(f):
+        f[name], est[name] = _given_or(r, name, f[name], est[name])
+    for name in features:
+        if name not in f:
+            given = r.col(name)
+            r.require(np.isnan(given), f"{name} is missing (the model needs it)")
+            f[name], est[name] = given, no
+    if r.problems:
+        raise RecordError(r.problems[:MAX_PROBLEMS])
+    frame = pd.DataFrame({name: f[name] for name in features}, index=records.index)
+    core_before = (f["core_progress_prev_t"] >= 1) | (lag2 / need >= 1)
+    eligible = (plays >= cfg.eligible_min_plays) & (msfs <= cfg.eligible_max_age)
+    eligible &= (f["core_progress_t"] < 1) & ~core_before
+    return Completed(frame, {k: est[k] for k in features if k in est}, eligible)
+
+
+def _cumulative(r, plays, msfs, lag1, lag2, lag3) -> tuple[np.ndarray, np.ndarray]:
+    """cumulative_plays_t: given, or before + plays, or the lags (exact within 3 months)."""
+    cum = r.col("cumulative_plays_t")
+    cum = _fill(cum, r.col("cumulative_plays_before_t") + plays)
+    known = ~np.isnan(cum)
+    lags = lag1 + lag2 + np.nan_to_num(lag3)
+    active_lags = (lag1 > 0).astype(float) + (lag2 > 0) + (np.nan_to_num(lag3) > 0)
+    # older active months played at least once each: a lower bound, hence an estimate
+    older = np.maximum(np.nan_to_num(r.col("active_months_count_before_t")) - active_lags, 0)
+    exact = (msfs <= 3) & ~np.isnan(lag3)
+    bound = plays + lags + np.where(exact, 0.0, older)
+    return np.where(known, cum, bound), ~known & ~exact
+
+
+def _recent(r: _Rows, name: str, days: int, plays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Plays in the period's last `days` days: given, 0 when the gap is longer, else spread."""
+    given, gap = r.col(name), r.col("last_play_gap_days_t")
+    none_recent = gap >= days
+    spread = np.maximum(np.minimum(plays, plays * days / 30.0), np.where(gap < days, 1.0, 0.0))
+    value = np.where(~np.isnan(given), given, np.where(none_recent, 0.0, spread))
+    return value, np.isnan(given) & ~none_recent
+
+
+def _from_context(r, f, est, context, records, plays, total) -> None:
+    """plays_rank_t and exploration_t from the listener's months (the same month if known)."""
+    given = ~np.isnan(r.col("plays_rank_t")) & ~np.isnan(r.col("exploration_t"))
+    if context is None:
+        if not given.all():
+            r.require(~given, "plays_rank_t and exploration_t are needed: no history is stored")
+        return
+    month = records["month"] if "month" in records else pd.Series([None] * len(records))
+    index, exact = context.month_index(month.reset_index(drop=True), total)
+    rank = np.empty(len(plays))
+    for m in np.unique(index):
+        rows = index == m
+        active = context.plays[m]
+        rank[rows] = 1 + len(active) - np.searchsorted(active, plays[rows], side="right")
+    f["plays_rank_t"], est["plays_rank_t"] = rank, ~exact
+    new = r.col("new_artists_t")
+    has_new = ~np.isnan(new)
+    rate = context.new_artists[index] / np.maximum(context.totals[index], 1)
+    f["exploration_t"] = np.where(has_new, new / np.maximum(total, 1), rate)
+    est["exploration_t"] = ~exact & ~has_new
