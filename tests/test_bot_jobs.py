@@ -213,13 +213,21 @@ async def test_fresh_start_backfills_then_answers(fake: FakeTelegram, tmp_path: 
                     "the start-up backfill and rebuild did not finish"
                 )
                 await asyncio.sleep(0.1)
-            # The nightly run ends with the monthly push; let it land before asking.
-            await fake.wait_for(
-                "sendMessage", where=lambda c: "has closed" in c.params["text"], within=30
+            # The nightly run ends with the monthly push, which may land before or after a
+            # reply: pick the replies by their text.
+            start = fake.mark()
+            fake.send_text(OWNER, "/candidates")
+            after = await fake.wait_for(
+                "sendMessage",
+                start=start,
+                where=lambda c: c.params["text"].startswith("<b>Breakout candidates</b>"),
             )
-            after = await ask(fake, "/candidates")
             assert keyboard(after)
-            status = await ask(fake, "/start")
+            start = fake.mark()
+            fake.send_text(OWNER, "/start")
+            status = await fake.wait_for(
+                "sendMessage", start=start, where=lambda c: "Breakout Artists" in c.params["text"]
+            )
             assert "Last sync:" in status.params["text"]
             start = fake.mark()
             fake.send_text(OWNER, "/sync")

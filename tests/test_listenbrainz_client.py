@@ -66,11 +66,13 @@ def test_bad_rows_are_skipped_but_still_move_the_cursor() -> None:
         listen(NOW - 5, artist=None),
         listen(NOW + 2 * 86400),  # two days in the future
         listen(0),  # 1970
+        listen(10**30),
+        listen(-5),
         "not a listen",
     ]
     page = parse_listens(answer(*rows), NOW + 1, 1000, NOW)
     assert page.frame["ts"].tolist() == [NOW - 1]
-    assert page.skipped_invalid == 8 and page.listed == 9
+    assert page.skipped_invalid == 10 and page.listed == 11
     assert page.oldest_ts == 0  # the 1970 row is still a position to page below
 
 

@@ -235,6 +235,23 @@ async def test_late_and_new_listens_are_picked_up_incrementally(
     await assert_exact(db, fake, NOW + 7300)
 
 
+async def test_an_old_import_on_listenbrainz_asks_for_a_full_sync(
+    db: Database, http: httpx.AsyncClient
+) -> None:
+    with FakeListenBrainz(BASE) as fake:
+        client = ListenBrainzClient(http, fake.url, None, 1000.0, retry=FAST)
+        await sync(db, client)
+        assert "--full" not in (await sync(db, client, now=NOW + 60)).message
+        imported = make_listens(50, newest_ts=NEWEST - 400 * 86400, seed=4)
+        fake.add(imported)
+        hinted = await sync(db, client, now=NOW + 120)
+        assert hinted.new == 0 and "`breakout sync --full` fetches them" in hinted.message
+        full = await sync(db, client, now=NOW + 180, full=True)
+        assert full.new == 50 and "--full" not in full.message
+        assert "--full" not in (await sync(db, client, now=NOW + 240)).message
+        await assert_exact(db, fake, NOW + 240)
+
+
 async def test_listens_arriving_during_a_backfill_are_not_lost(
     db: Database, fake: FakeListenBrainz, client: ListenBrainzClient
 ) -> None:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from bot.errors import SourceError
 from bot.lastfm.client import FRAME_COLUMNS, RateLimiter, RetryPolicy
-from pipeline.plausible import clean_names, implausible_ts
+from pipeline.plausible import MAX_MBID_CHARS, MAX_NAME_CHARS, clean_names, implausible_ts
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,8 @@ def _listen_row(listen: Any) -> tuple[int | None, dict[str, str]]:
     if not isinstance(listen, dict):
         return None, {}
     ts = listen.get("listened_at")
-    ts = ts if type(ts) is int else None  # `true`, strings and floats are bad rows
+    # `true`, strings, floats and integers beyond any clock are bad rows.
+    ts = ts if type(ts) is int and 0 <= ts < 2**53 else None
     meta = listen.get("track_metadata")
     meta = meta if isinstance(meta, dict) else {}
     info = meta.get("additional_info")
@@ -151,8 +152,9 @@ def parse_listens(payload: Any, max_ts: int, requested: int, now: float) -> List
         {"ts": ts_array, **{k: pd.Series(v, dtype=object) for k, v in texts.items()}}
     )
     capped = 0
-    for name in ("artist", "track", "album"):
-        frame[name], count = clean_names(frame[name])
+    for name in FRAME_COLUMNS[1:]:
+        limit = MAX_MBID_CHARS if name.endswith("mbid") else MAX_NAME_CHARS
+        frame[name], count = clean_names(frame[name], limit)
         capped += count
     keep = known & ~implausible_ts(ts_array, now) & (frame["artist"] != "").to_numpy()
     oldest = int(ts_array[known].min()) if known.any() else None

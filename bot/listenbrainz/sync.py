@@ -18,10 +18,11 @@ import math
 import time
 from collections.abc import Callable
 
-from sqlalchemy import func, update
+import numpy as np
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import SyncState, utcnow
+from bot.db.models import Scrobble, SyncState, utcnow
 from bot.db.scrobbles import store_scrobbles
 from bot.lastfm.sync import (
     Progress,
@@ -37,6 +38,7 @@ from bot.listenbrainz.client import (
     ListenBrainzUnavailable,
     ListensPage,
 )
+from pipeline.plausible import implausible_ts
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,31 @@ def _estimate_pages(done: int, start: int, cursor: int, bottom: int | None, page
     return done + max(1, math.ceil((cursor - bottom) / (covered / pages)))
 
 
+async def _notify(progress: Progress | None, done: int, total: int, new: int) -> None:
+    """Call the progress callback, awaiting it when it is async."""
+    if progress is not None:
+        outcome = progress(done, total, new)
+        if inspect.isawaitable(outcome):
+            await outcome
+
+
+async def _older_than_stored(sessions: async_sessionmaker, oldest: int | None) -> bool:
+    """Whether the server's oldest listen predates every stored scrobble (a later import)."""
+    if oldest is None or implausible_ts(np.array([oldest]), time.time())[0]:
+        return False
+    async with sessions() as session:
+        stored = (await session.execute(select(func.min(Scrobble.ts)))).scalar()
+    return stored is None or oldest < stored
+
+
+def _tally(report: SyncReport, page: ListensPage, new: int) -> None:
+    """Add one stored page to the report."""
+    report.pages += 1
+    report.fetched += len(page.frame)
+    report.new += new
+    report.skipped_invalid += page.skipped_invalid
+
+
 async def sync_listens(
     sessions: async_sessionmaker,
     client: ListenBrainzClient,
@@ -131,23 +158,17 @@ async def sync_listens(
     ListenBrainz staying unavailable ends the run early with `done=False` (cursor saved);
     ListenBrainzFatalError and other ListenBrainzErrors are recorded in `last_error` and raised.
     """
-    key = state_key(username)
-    now = clock()
+    key, now = state_key(username), clock()
     async with sessions() as session, session.begin():
         state, mode = await begin_walk(session, key, full, int(now) + 1)
-        number, lower, max_ts = state.cursor_page or 1, state.cursor_from, state.cursor_to
-    assert max_ts is not None
+        number, lower, max_ts = state.cursor_page or 1, state.cursor_from, state.cursor_to or 0
     report = SyncReport(f"{username} on ListenBrainz", mode, start_page=number)
     log.info("ListenBrainz %s sync of %s from max_ts %d (min %s)", mode, username, max_ts, lower)
-    start = max_ts
-
-    def fetch(cursor: int) -> asyncio.Task[ListensPage]:
-        return asyncio.create_task(client.listens_page(username, cursor, now))
-
+    start, capped, user_oldest = max_ts, 0, None
     task: asyncio.Task[ListensPage] | None = None
     try:
         await client.check_token()
-        task = fetch(max_ts)
+        task = asyncio.create_task(client.listens_page(username, max_ts, now))
         while task is not None:
             try:
                 page = await task
@@ -158,31 +179,34 @@ async def sync_listens(
                 return report
             following = next_max_ts(page, lower)
             # Fetch the next page while this one is stored; the rate limits still apply.
-            task = fetch(following) if following is not None else None
+            task = None
+            if following is not None:
+                task = asyncio.create_task(client.listens_page(username, following, now))
             async with sessions() as session, session.begin():
-                report.new += await store_scrobbles(session, page.frame)
+                new = await store_scrobbles(session, page.frame)
                 await _advance(session, key, (lower, number, max_ts), page, following)
-            report.pages += 1
-            report.fetched += len(page.frame)
-            report.skipped_invalid += page.skipped_invalid
+            _tally(report, page, new)
+            capped, user_oldest = capped + page.capped_names, page.user_oldest_ts
             bottom = lower if lower is not None else page.user_oldest_ts
-            total = (
+            report.total_pages = (
                 number
                 if following is None
                 else _estimate_pages(number, start, following, bottom, report.pages)
             )
-            report.total_pages = total
-            if progress is not None:
-                outcome = progress(number, total, report.new)
-                if inspect.isawaitable(outcome):
-                    await outcome
-            number += 1
-            max_ts = following if following is not None else max_ts
+            await _notify(progress, number, report.total_pages, report.new)
+            number, max_ts = number + 1, following or max_ts
     except ListenBrainzError as exc:
         await record_error(sessions, key, str(exc))
         raise
     finally:
         await discard_task(task)
+    if capped:
+        log.warning("%d names were longer than the cap and were cut", capped)
     report.done = True
     report.message = report.summary()
+    if mode == "incremental" and await _older_than_stored(sessions, user_oldest):
+        report.message += (
+            "; ListenBrainz holds listens older than the stored history (imported there "
+            "later?): `breakout sync --full` fetches them"
+        )
     return report

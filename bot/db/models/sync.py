@@ -1,4 +1,4 @@
-"""State of the Last.fm sync, one row per (lower-cased) Last.fm user name."""
+"""State of the sync, one row per source user: "name" (Last.fm) or "listenbrainz:name"."""
 
 from datetime import datetime
 
@@ -13,7 +13,9 @@ class SyncState(Base):
 
     A walk reads every page of one (cursor_from, cursor_to) range, newest first; `cursor_to`
     is pinned when the walk starts so pages do not shift, and `cursor_page` is committed with
-    each page's scrobbles, so an interrupted walk resumes exactly there.
+    each page's scrobbles, so an interrupted walk resumes exactly there. A ListenBrainz walk
+    has no page numbers: its `cursor_to` is the exclusive max_ts of the next request, moved
+    with each page, and `cursor_page` counts pages.
     """
 
     __tablename__ = "sync_state"
@@ -26,9 +28,10 @@ class SyncState(Base):
     cursor_to: Mapped[int | None] = mapped_column(Integer, default=None)
     cursor_page: Mapped[int | None] = mapped_column(Integer, default=None)
     cursor_total_pages: Mapped[int | None] = mapped_column(Integer, default=None)
-    # `to` of the last completed walk: the next incremental walk starts 14 days before it.
+    # `to` of the last completed walk (ListenBrainz: the newest listen read by then); the next
+    # incremental walk starts 14 days before it (or before high_water_ts, if older).
     synced_to: Mapped[int | None] = mapped_column(Integer, default=None)
-    # Newest scrobble timestamp read from Last.fm.
+    # Newest scrobble timestamp read from the source.
     high_water_ts: Mapped[int | None] = mapped_column(Integer, default=None)
     last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     last_error: Mapped[str | None] = mapped_column(String, default=None)
