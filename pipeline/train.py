@@ -186,18 +186,27 @@ def training_rows(table: pd.DataFrame, cfg: PipelineConfig, pool: str = "eligibl
     return table[keep]
 
 
-def fold_blocks(months: np.ndarray, cfg: PipelineConfig) -> list[np.ndarray]:
-    """The out-of-time blocks: the months after the first `split[0]` share, in `folds` blocks."""
-    n_first = max(1, round(cfg.split[0] * len(months)))
+# Where the out-of-time months start when the later ones hold no breakout at all.
+EARLIER_STARTS = (0.4, 0.2)
+
+
+def fold_blocks(months: np.ndarray, cfg: PipelineConfig, first: float) -> list[np.ndarray]:
+    """The out-of-time blocks: the months after the `first` share, in `folds` blocks."""
+    n_first = max(1, round(first * len(months)))
     rest = months[n_first:]
     return [b for b in np.array_split(rest, min(cfg.calibration_folds, len(rest))) if len(b)]
 
 
-def out_of_time(rows: pd.DataFrame, pool: pd.DataFrame, cfg: PipelineConfig) -> pd.DataFrame:
+def out_of_time(
+    rows: pd.DataFrame, pool: pd.DataFrame, cfg: PipelineConfig, first: float | None = None
+) -> pd.DataFrame:
     """Each block's eligible rows with the margins of every kind, from members trained only on
     labels known before the block began (periods <= block start - horizon)."""
     parts = []
-    for fold, block in enumerate(fold_blocks(np.unique(rows["period"].to_numpy()), cfg)):
+    months = np.unique(rows["period"].to_numpy())
+    for fold, block in enumerate(
+        fold_blocks(months, cfg, cfg.split[0] if first is None else first)
+    ):
         train = pool[pool["period"] <= block[0] - cfg.horizon]
         if train["label"].sum() < 1 or train["label"].sum() == len(train):
             continue
@@ -239,6 +248,10 @@ def train_model(table: pd.DataFrame, cfg: PipelineConfig | None = None) -> Model
     if positives < cfg.min_positives or rows["period"].nunique() < 3:
         raise shortage
     oot = out_of_time(rows, pool, cfg)
+    for first in EARLIER_STARTS:  # every breakout early in the history: look further back
+        if len(oot) and oot["label"].sum() >= 1:
+            break
+        oot = out_of_time(rows, pool, cfg, first)
     if oot.empty or oot["label"].sum() < 1:
         raise shortage
     base_rate = smoothed_rate(rows["label"].sum(), len(rows))

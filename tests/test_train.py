@@ -68,6 +68,17 @@ def test_train_model_metadata_and_scores() -> None:
     assert proba.shape == (len(rows),) and ((proba > 0) & (proba < 1)).all()
 
 
+def test_breakouts_only_early_in_the_history_still_train_a_model() -> None:
+    labelled = table()
+    periods = np.sort(labelled["period"].unique())
+    late = labelled["period"] >= periods[len(periods) // 2]
+    labelled.loc[late & (labelled["label"] == 1), "label"] = 0.0  # no breakout in the late half
+    bundle = train_model(labelled, CFG)
+    folds = bundle.metadata["out_of_time_folds"]
+    assert bundle.metadata["calibration"]["positives"] > 0
+    assert folds[0][0] < labelled.loc[late, "month"].min()  # out-of-time months started earlier
+
+
 def test_calibrated_probabilities_keep_the_ranking_of_the_log_odds() -> None:
     bundle = train_model(table(), CFG)
     rows = table().query("eligible")
