@@ -206,7 +206,8 @@ def test_cli_record_from_an_imported_history(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}")
-    listener = simulate_listener(5, months=13)
+    # two years: the walk-forward needs a year of known labels before it sets a threshold
+    listener = simulate_listener(5, months=24)
     source = _write_history(tmp_path / "scrobbles.csv", listener)
     assert main(["import", str(source)]) == 0
     capsys.readouterr()
