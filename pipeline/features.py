@@ -133,9 +133,15 @@ def _display_names(codes: np.ndarray, raw: pd.Series, n: int) -> np.ndarray:
     return names
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique(values) by one sort: numpy 2.4's hash-based unique is ~70x slower on 1M int64."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+
+
 def _distinct_per_cell(cell: np.ndarray, item: np.ndarray, n_items: int):
     """Sorted unique (cell, item) pairs as (cell_of_pair, item_of_pair)."""
-    pairs = np.unique(cell * n_items + item)
+    pairs = sorted_unique(cell * n_items + item)
     return pairs // n_items, pairs % n_items
 
 
@@ -228,7 +234,7 @@ def build_artist_months(
     win_p = first_p[:, None] + ages[None, :]
     win_a = np.broadcast_to(np.arange(n_a)[:, None], win_p.shape)
     ok = win_p < n_p
-    rows = np.union1d(cells, win_a[ok] * n_p + win_p[ok])
+    rows = sorted_unique(np.concatenate([cells, win_a[ok] * n_p + win_p[ok]]))
     r_a, r_p = rows // n_p, rows % n_p
 
     def at(values: np.ndarray, lag: int = 0) -> np.ndarray:

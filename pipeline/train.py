@@ -197,8 +197,18 @@ def fold_blocks(months: np.ndarray, cfg: PipelineConfig, first: float) -> list[n
     return [b for b in np.array_split(rest, min(cfg.calibration_folds, len(rest))) if len(b)]
 
 
+def out_of_time_start(rows: pd.DataFrame, cfg: PipelineConfig) -> float:
+    """Share of months before the out-of-time blocks: `split[0]`, earlier when no later breakout."""
+    months = np.unique(rows["period"].to_numpy())
+    for first in (cfg.split[0], *EARLIER_STARTS):
+        blocks = fold_blocks(months, cfg, first)
+        if blocks and rows.loc[rows["period"] >= blocks[0][0], "label"].sum() >= 1:
+            return first
+    return EARLIER_STARTS[-1]
+
+
 def out_of_time(
-    rows: pd.DataFrame, pool: pd.DataFrame, cfg: PipelineConfig, first: float | None = None
+    rows: pd.DataFrame, pool: pd.DataFrame, cfg: PipelineConfig, first: float
 ) -> pd.DataFrame:
     """Each block's eligible rows with the margins of every kind, from members trained only on
     labels known before the block began (periods <= block start - horizon)."""
@@ -247,11 +257,7 @@ def train_model(table: pd.DataFrame, cfg: PipelineConfig | None = None) -> Model
     )
     if positives < cfg.min_positives or rows["period"].nunique() < 3:
         raise shortage
-    oot = out_of_time(rows, pool, cfg)
-    for first in EARLIER_STARTS:  # every breakout early in the history: look further back
-        if len(oot) and oot["label"].sum() >= 1:
-            break
-        oot = out_of_time(rows, pool, cfg, first)
+    oot = out_of_time(rows, pool, cfg, out_of_time_start(rows, cfg))
     if oot.empty or oot["label"].sum() < 1:
         raise shortage
     base_rate = smoothed_rate(rows["label"].sum(), len(rows))
