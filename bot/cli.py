@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -16,8 +17,9 @@ COMMANDS: dict[str, str] = {
     "status": "bot.commands.status:cmd_status",
     "db": "bot.commands.status:cmd_db",
     "rebuild": "bot.commands.model:cmd_rebuild",
-    "candidates": "bot.commands.model:cmd_candidates",
-    "why": "bot.commands.model:cmd_why",
+    "candidates": "bot.commands.read:cmd_candidates",
+    "why": "bot.commands.read:cmd_why",
+    "record": "bot.commands.record:cmd_record",
     "demo": "bot.commands.model:cmd_demo",
     "backtest": "bot.commands.backtest:cmd_backtest",
     "bot": "bot.commands.run_bot:cmd_bot",
@@ -34,48 +36,140 @@ IMPORT_FORMATS = [
 ]
 
 
+def _command(
+    sub: argparse._SubParsersAction, name: str, summary: str, description: str, example: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help has a description and an example."""
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command-line interface."""
     parser = argparse.ArgumentParser(
-        prog="breakout", description="Predict which new artists become your core artists."
+        prog="breakout",
+        description="Predict which newly discovered artists become your core artists.",
+        epilog="example:\n  breakout demo\n\n`breakout COMMAND --help` describes each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("import", help="import a listening-history file into the database")
+    p = _command(
+        sub,
+        "import",
+        "import a listening-history file into the database",
+        "Read a Last.fm or ListenBrainz export and store its scrobbles; re-importing "
+        "the same file adds nothing.",
+        "breakout import ~/Downloads/scrobbles.csv",
+    )
     p.add_argument("file", help="history file (CSV, JSON or ListenBrainz ZIP)")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS, help="force a format")
 
-    p = sub.add_parser("sync", help="fetch new scrobbles from Last.fm")
+    p = _command(
+        sub,
+        "sync",
+        "fetch new scrobbles from Last.fm",
+        "Fetch scrobbles from Last.fm (LASTFM_API_KEY, LASTFM_USERNAME): the whole "
+        "history the first time, then only what is new. Interrupted syncs resume.",
+        "breakout sync",
+    )
     p.add_argument("--full", action="store_true", help="re-read the whole history")
 
-    p = sub.add_parser("status", help="what is stored and when it was synced")
+    p = _command(
+        sub,
+        "status",
+        "what is stored and when it was synced",
+        "Scrobbles and artists stored, the last sync and the latest rebuild.",
+        "breakout status --json",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object")
 
-    p = sub.add_parser("db", help="database maintenance")
+    p = _command(
+        sub,
+        "db",
+        "database maintenance",
+        "Apply the database migrations (the bot and the other commands do it too).",
+        "breakout db upgrade",
+    )
     p.add_argument("action", choices=["upgrade"], help="upgrade: apply migrations")
 
-    sub.add_parser("rebuild", help="features, training when needed, scoring, stored candidates")
+    _command(
+        sub,
+        "rebuild",
+        "features, training when needed, scoring, stored candidates",
+        "Rebuild the artist-month features, retrain when the data changed, score recent "
+        "discoveries and store the candidates the bot shows.",
+        "breakout rebuild",
+    )
 
-    p = sub.add_parser("candidates", help="the artists most likely to break out")
+    p = _command(
+        sub,
+        "candidates",
+        "the artists most likely to break out",
+        "The candidates of the latest rebuild, most likely first.",
+        "breakout candidates --limit 5",
+    )
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument("--limit", type=int, default=None, help="how many (default 10)")
 
-    p = sub.add_parser("why", help="why an artist is (or is not) a candidate")
-    p.add_argument("artist", nargs="+", help="artist name (case-insensitive, fuzzy)")
+    p = _command(
+        sub,
+        "why",
+        "why an artist is (or is not) a candidate",
+        "Odds, reasons, discovery date and feedback for one artist; the name is "
+        "matched ignoring case and accents, else the closest name is shown.",
+        "breakout why Simon & Garfunkel",
+    )
+    p.add_argument("artist", nargs="+", help="artist name")
     p.add_argument("--json", action="store_true", help="JSON output")
 
-    p = sub.add_parser("backtest", help="month-by-month honest evaluation of a history file")
+    p = _command(
+        sub,
+        "record",
+        "how past predictions turned out",
+        "Flagged artists and what became of them, the hit rate beside the base rate; "
+        "from a backtest of the stored history until live predictions resolve.",
+        "breakout record",
+    )
+    p.add_argument("--json", action="store_true", help="JSON output")
+
+    p = _command(
+        sub,
+        "backtest",
+        "month-by-month honest evaluation of a history file",
+        "Replay a history file month by month, predicting each month from the past "
+        "only, and report how the predictions did.",
+        "breakout backtest scrobbles.csv --report report.json",
+    )
     p.add_argument("history", help="history file in any importable format")
     p.add_argument("--out", required=True, help="predictions CSV (month, artist, score)")
     p.add_argument("--report", default=None, help="report JSON")
     p.add_argument("--chart", default=None, help="PNG chart of the report")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS, help="force a format")
 
-    p = sub.add_parser("demo", help="run everything on a simulated listener, no credentials needed")
+    p = _command(
+        sub,
+        "demo",
+        "run everything on a simulated listener, no credentials needed",
+        "Simulate a listener, rebuild, and print candidates and one explanation; nothing is kept.",
+        "breakout demo --seed 7",
+    )
     p.add_argument("--seed", type=int, default=7, help="simulator seed")
 
-    sub.add_parser("bot", help="run the Telegram bot (long polling, scheduler)")
-    return parser
+    _command(
+        sub,
+        "bot",
+        "run the Telegram bot (long polling, scheduler)",
+        "Run the bot for TELEGRAM_OWNER_ID with TELEGRAM_BOT_TOKEN: commands, buttons, "
+        "the 15-minute sync, the nightly rebuild and the monthly push.",
+        "breakout bot",
+    )
+    return parser  # fmt: skip
 
 
 def _resolve(spec: str) -> Callable[[argparse.Namespace], int]:
@@ -83,11 +177,22 @@ def _resolve(spec: str) -> Callable[[argparse.Namespace], int]:
     return getattr(importlib.import_module(module), name)
 
 
+def _quiet_broken_pipe() -> int:
+    """`breakout demo | head`: the reader left; exit like other tools, without a traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    return 141  # 128 + SIGPIPE, what a shell reports
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `breakout` console script."""
     args = build_parser().parse_args(argv)
     try:
-        return int(_resolve(COMMANDS[args.command])(args) or 0)
+        code = int(_resolve(COMMANDS[args.command])(args) or 0)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

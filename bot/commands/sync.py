@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from bot.config import Settings, load_settings
 from bot.db.session import Database
@@ -73,7 +74,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
     settings.require("LASTFM_API_KEY", "LASTFM_USERNAME")
     assert settings.LASTFM_API_KEY is not None
     setup_logging(settings.LOG_LEVEL, secrets=[settings.LASTFM_API_KEY.get_secret_value()])
-    report = asyncio.run(run_sync(settings, full=args.full))
+    # Retry warnings go through tqdm.write, above the bar instead of through it.
+    with logging_redirect_tqdm():
+        report = asyncio.run(run_sync(settings, full=args.full))
     if not report.done:
         print(f"error: {report.message}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Confirm/Dismiss buttons: strict parsing, a stored label, the verdict shown on the keyboard."""
+"""Confirm / Dismiss / Undo buttons: strict parsing, a stored label, the card edited in place."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import logging
 
 from telegram import CallbackQuery, Message, Update
 from telegram.error import BadRequest
-from telegram.ext import BaseHandler, CallbackQueryHandler, ContextTypes
+from telegram.ext import BaseHandler, CallbackQueryHandler
 
-from bot.services.feedback import UnknownCandidate, record_feedback
+from bot.services.feedback import UnknownCandidate, record_feedback, undo_feedback
 from bot.telegram import messages
-from bot.telegram.keyboards import FEEDBACK_PATTERN, mark_verdict, parse_feedback
-from bot.telegram.state import get_state, now
+from bot.telegram.cards import refresh_card
+from bot.telegram.keyboards import FEEDBACK_PATTERN, UNDO_PATTERN, parse_feedback, parse_undo
+from bot.telegram.state import Context, get_state, now
+from bot.telegram.verdicts import verdicts_view
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +30,27 @@ def _on_message(query: CallbackQuery) -> bool:
     )
 
 
-async def on_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Store the verdict and mark it on the keyboard; anything malformed changes nothing."""
+async def _edit(action) -> None:
+    """Run an edit; "message is not modified" means it already shows the truth."""
+    try:
+        await action
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
+        log.debug("message already up to date")
+
+
+async def on_feedback(update: Update, context: Context) -> None:
+    """Store the verdict, answer at once, then show it on the card; forgeries change nothing."""
     query = update.callback_query
     parsed = parse_feedback(query.data)
     if parsed is None or not _on_message(query):
         await query.answer(messages.BAD_BUTTON)
         return
     verdict, candidate_id = parsed
-    sessions = get_state(context).db.sessions
+    state = get_state(context)
     try:
-        async with sessions() as session, session.begin():
+        async with state.db.sessions() as session, session.begin():
             result = await record_feedback(session, candidate_id, verdict, now(context))
     except UnknownCandidate:
         await query.answer(messages.STALE_BUTTON)
@@ -46,29 +58,46 @@ async def on_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await query.answer(
         messages.verdict_answer(result.verdict, result.artist, result.month, result.changed)
     )
-    assert isinstance(query.message, Message) and query.message.reply_markup is not None
-    try:
-        await query.edit_message_reply_markup(
-            mark_verdict(query.message.reply_markup, candidate_id, verdict)
-        )
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
-        log.debug("keyboard already shows the verdict")
+    assert isinstance(query.message, Message)
+    await _edit(refresh_card(query.message, state, result.artist_id))
 
 
-async def on_unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_undo(update: Update, context: Context) -> None:
+    """Remove a verdict, from a card ('c') or from the /verdicts list ('v')."""
+    query = update.callback_query
+    parsed = parse_undo(query.data)
+    if parsed is None or not _on_message(query):
+        await query.answer(messages.BAD_BUTTON)
+        return
+    where, feedback_id = parsed
+    state = get_state(context)
+    async with state.db.sessions() as session, session.begin():
+        removed = await undo_feedback(session, feedback_id)
+    if removed is None:
+        await query.answer(messages.ALREADY_UNDONE)
+    else:
+        await query.answer(messages.undo_answer(removed.artist))
+    assert isinstance(query.message, Message)
+    if where == "v":
+        text, keyboard = await verdicts_view(state)
+        await _edit(query.message.edit_text(text, reply_markup=keyboard))
+    elif removed is not None:
+        await _edit(refresh_card(query.message, state, removed.artist_id))
+
+
+async def on_unknown_button(update: Update, context: Context) -> None:
     """Any callback data no other handler accepts."""
     await update.callback_query.answer(messages.BAD_BUTTON)
 
 
 def handlers() -> list[BaseHandler]:
-    """Feedback buttons, then the catch-all for unknown buttons (must stay last)."""
+    """Feedback and undo buttons."""
     return [
         CallbackQueryHandler(on_feedback, pattern=FEEDBACK_PATTERN),
+        CallbackQueryHandler(on_undo, pattern=UNDO_PATTERN),
     ]
 
 
 def unknown_button_handler() -> BaseHandler:
-    """Answers callback queries nobody else handled."""
+    """Answers callback queries nobody else handled (must stay last)."""
     return CallbackQueryHandler(on_unknown_button)

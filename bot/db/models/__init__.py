@@ -1,6 +1,7 @@
 """All tables; importing this module registers them on Base.metadata."""
 
 from bot.db.models.base import Base, utcnow
+from bot.db.models.chat import BotSetting, BreakoutMoment
 from bot.db.models.core import Artist, Scrobble
 from bot.db.models.jobs import JobRun
 from bot.db.models.predictions import Candidate, CandidateReason, Feedback, ModelRun
@@ -9,6 +10,8 @@ from bot.db.models.sync import SyncState
 __all__ = [
     "Artist",
     "Base",
+    "BotSetting",
+    "BreakoutMoment",
     "Candidate",
     "CandidateReason",
     "Feedback",

@@ -1,0 +1,76 @@
+"""Reads behind an artist's card and the empty candidate list (owner's time zone)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, tzinfo
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.render import CoreProgress, Watched
+from bot.services.record_shim import artist_status
+from bot.timeutil import add_months, month_of, month_start
+from pipeline.config import PipelineConfig
+
+CHART_DAYS = 60
+
+
+async def daily_plays(
+    session: AsyncSession, artist_id: int, now: datetime, tz: tzinfo, days: int = CHART_DAYS
+) -> list[tuple[datetime, int]]:
+    """(local day, plays) for each of the last `days` days, oldest first, zeros included."""
+    today = now.astimezone(tz).date()
+    first = today - timedelta(days=days - 1)
+    lo = int(datetime(first.year, first.month, first.day, tzinfo=tz).timestamp())
+    rows = await session.execute(
+        text("SELECT ts FROM scrobbles WHERE artist_id = :a AND ts >= :lo"),
+        {"a": artist_id, "lo": lo},
+    )
+    counts: dict = {}
+    for (ts,) in rows:
+        day = datetime.fromtimestamp(ts, tz).date()
+        counts[day] = counts.get(day, 0) + 1
+    out = []
+    for i in range(days):
+        day = first + timedelta(days=i)
+        out.append((datetime(day.year, day.month, day.day, tzinfo=tz), counts.get(day, 0)))
+    return out
+
+
+async def core_progress(
+    session: AsyncSession, artist_id: int, now: datetime, tz: tzinfo
+) -> CoreProgress:
+    """The artist's plays this (owner's) month against the month's core bar."""
+    month = month_of(now.astimezone(tz))
+    start = int(month_start(month, tz).timestamp())
+    end = int(month_start(add_months(month, 1), tz).timestamp())
+    status = await artist_status(session, artist_id, start, end, month)
+    return CoreProgress(month, status.plays, status.needed, status.bar)
+
+
+async def month_total(session: AsyncSession, now: datetime, tz: tzinfo) -> tuple[str, int]:
+    """(month, scrobbles so far) of the owner's current month."""
+    month = month_of(now.astimezone(tz))
+    start = int(month_start(month, tz).timestamp())
+    total = (
+        await session.execute(text("SELECT COUNT(*) FROM scrobbles WHERE ts >= :lo"), {"lo": start})
+    ).scalar()
+    return month, int(total or 0)
+
+
+async def watched(
+    session: AsyncSession, now: datetime, broke_out: list[str], cfg: PipelineConfig | None = None
+) -> Watched:
+    """Artists first played in the last 60 days that are still below the candidate bar."""
+    cfg = cfg or PipelineConfig()
+    since = int((now - timedelta(days=60)).timestamp())
+    recent = int((now - timedelta(days=30)).timestamp())
+    rows = await session.execute(
+        text(
+            "SELECT a.name, SUM(s.ts >= :recent) AS n FROM scrobbles s "
+            "JOIN artists a ON a.id = s.artist_id GROUP BY s.artist_id "
+            "HAVING MIN(s.ts) >= :since AND n < :bar ORDER BY MIN(s.ts) DESC LIMIT 5"
+        ),
+        {"since": since, "recent": recent, "bar": cfg.eligible_min_plays},
+    )
+    return Watched([(str(n), int(p)) for n, p in rows], broke_out, cfg.eligible_min_plays)
