@@ -7,11 +7,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING
 
-from bot.services.digest import Digest
 from bot.services.queries import CandidateView, Explanation, RunView
 from bot.services.record_shim import ResolvedPrediction, TrackRecord
 from bot.timeutil import month_name, short_date
+
+if TYPE_CHECKING:
+    from bot.services.digest import Digest
 
 TELEGRAM_LIMIT = 4096
 CAPTION_LIMIT = 1024

@@ -8,14 +8,16 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from bot.config import Settings
-from bot.db.session import Database
-from bot.lastfm.client import LastfmClient
 from bot.timeutil import utc_now
+
+if TYPE_CHECKING:
+    import httpx
+
+    from bot.config import Settings
+    from bot.db.session import Database
+    from bot.lastfm.client import LastfmClient
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
