@@ -172,3 +172,39 @@ async def test_empty_list_says_why_and_what_is_watched(fake: FakeTelegram, data_
     text = reply.params["text"]
     assert text.startswith("<b>Breakout candidates</b>\nNobody right now: ")
     assert "Watching (new, below the bar)" in text
+
+
+async def test_weekly_digest_only_when_turned_on(fake: FakeTelegram, data_dir: Path) -> None:
+    async with running(bot_settings(fake, data_dir), Clock(SEEDED_AT)) as app:
+        assert await jobs.weekly_digest(app) == "turned off"
+        await sql(
+            data_dir,
+            "INSERT INTO bot_settings (key, value, updated_at) "
+            "VALUES ('digest', '1', '2026-11-01')",
+        )
+        assert await jobs.weekly_digest(app) == "sent"
+        assert await jobs.weekly_digest(app) == "already sent"  # once per ISO week
+    digests = [
+        c.params["text"] for c in fake.calls_of("sendMessage") if "Your week" in c.params["text"]
+    ]
+    assert len(digests) == 1
+    assert "New discoveries: " in digests[0] and "Rising: <b>" in digests[0]
+
+
+async def test_huge_names_fit_messages_and_captions(fake: FakeTelegram, data_dir: Path) -> None:
+    name = "Ωmega " * 700  # 4,200 characters
+    await sql(data_dir, "INSERT INTO artists (key, name) VALUES (:k, :n)", k=name.lower(), n=name)
+    await sql(
+        data_dir,
+        "INSERT INTO scrobbles (ts, artist_id, artist_name, track, album) "
+        "SELECT :ts, id, name, 't', '' FROM artists WHERE name = :n",
+        ts=int(SEEDED_AT.timestamp()) - 3600,
+        n=name,
+    )
+    async with running(bot_settings(fake, data_dir), Clock(SEEDED_AT)):
+        start = fake.mark()
+        fake.send_text(OWNER, f"/why {name}")
+        photo = await fake.wait_for("sendPhoto", start=start)
+        card = await fake.wait_for("sendMessage", start=start)
+    assert "…" in photo.params["caption"] and "…" in card.params["text"]
+    assert not fake.calls_of("sendPhoto", ok=False) and not fake.calls_of("sendMessage", ok=False)

@@ -30,13 +30,14 @@ class ChatSettings:
         return cls(push_size=settings.BREAKOUT_PUSH_MAX)
 
 
-def _parse(kind: type, raw: str) -> object:
-    if kind is bool or kind == "bool":
-        return raw == "1"
-    return int(raw) if raw.isascii() and raw.isdigit() else None
+def _parse(default: bool | int, raw: str) -> bool | int | None:
+    """A stored value of the same type as its default; None when unreadable."""
+    if isinstance(default, bool):
+        return {"1": True, "0": False}.get(raw)
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 4 else None
 
 
-def _raw(value: object) -> str:
+def _raw(value: bool | int) -> str:
     return ("1" if value else "0") if isinstance(value, bool) else str(value)
 
 
@@ -44,12 +45,12 @@ async def load_chat_settings(session: AsyncSession, settings: Settings) -> ChatS
     """Stored values over the environment's defaults; unreadable rows are ignored."""
     current = ChatSettings.defaults(settings)
     stored = dict((await session.execute(select(BotSetting.key, BotSetting.value))).all())
-    changes: dict[str, object] = {}
-    for f in fields(ChatSettings):
-        if f.name in stored:
-            value = _parse(bool if f.type in (bool, "bool") else int, stored[f.name])
-            if value is not None:
-                changes[f.name] = value
+    changes = {
+        f.name: value
+        for f in fields(ChatSettings)
+        if f.name in stored
+        and (value := _parse(getattr(current, f.name), stored[f.name])) is not None
+    }
     return replace(current, **changes)
 
 

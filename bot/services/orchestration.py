@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -107,12 +107,17 @@ async def run_sync(rt: Runtime) -> SyncReport | None:
 
 async def run_rebuild(rt: Runtime) -> RebuildReport:
     """Features, training when needed and scoring, off the event loop, one at a time."""
-    from bot.services.rebuild import rebuild  # pandas/sklearn/xgboost: seconds to import
-
     async with rt.rebuild_lock:
         return await asyncio.to_thread(
-            rebuild, rt.db.url, rt.settings.BREAKOUT_MODEL_DIR, PipelineConfig(), rt.now()
+            _rebuild, rt.db.url, rt.settings.BREAKOUT_MODEL_DIR, PipelineConfig(), rt.now()
         )
+
+
+def _rebuild(*args: Any) -> RebuildReport:
+    """The rebuild, imported in the worker thread: pandas/sklearn/xgboost take seconds to load."""
+    from bot.services.rebuild import rebuild
+
+    return rebuild(*args)
 
 
 async def scheduled_sync(rt: Runtime) -> SyncReport | None:

@@ -70,6 +70,7 @@ def as_json(s: Summary) -> dict[str, object]:
         "last_scrobble": HistoryStats.iso(s.stats.last_ts),
         "last_sync": iso_utc(s.last_sync),
         "backfill_done": s.backfill_done,
+        "track_record": record_line(s.record),
         "model": None
         if run is None
         else {

@@ -60,16 +60,21 @@ def caption(card: Card) -> str:
     return f"Daily plays of {name}, last 60 days. Dashed line: plays needed for core this month."
 
 
+def _chart(card: Card) -> bytes:
+    """The card's PNG, in a worker thread (matplotlib is imported there, on the first card)."""
+    from bot.telegram import charts
+
+    return charts.daily_plays_png(
+        card.days, card.plays, render.clip(card.artist, 80), card.core_bar
+    )
+
+
 async def send_card(bot: Bot, rt: Runtime, chat_id: int, artist_id: int) -> bool:
     """Chart first, then the card text with its buttons; False if the artist is unknown."""
     card = await build_card(rt, artist_id)
     if card is None:
         return False
-    from bot.telegram import charts  # matplotlib: imported on the first card, not at start
-
-    png = await asyncio.to_thread(
-        charts.daily_plays_png, card.days, card.plays, render.clip(card.artist, 80), card.core_bar
-    )
+    png = await asyncio.to_thread(_chart, card)
     await bot.send_photo(chat_id, png, caption=caption(card))
     await bot.send_message(chat_id, card.text, reply_markup=card.keyboard)
     return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from html import escape
 
 from telegram import Update
@@ -61,7 +62,7 @@ async def help_text(rt: Runtime) -> str:
     cfg = PipelineConfig()
     async with rt.db.sessions() as session:
         _, total = await cards.month_total(session, rt.now(), rt.settings.tz)
-    share = max(1, -(-int(total * cfg.core_share * 100) // 100))  # ceil of 1 % of the month
+    share = max(1, math.ceil(total * cfg.core_share))
     bar = f"this month {cfg.core_plays} plays"
     if total:
         bar += (
