@@ -132,11 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "record",
         "how past predictions turned out",
-        "Flagged artists and what became of them, the hit rate beside the base rate; "
-        "from a backtest of the stored history until live predictions resolve.",
-        "breakout record",
+        "Flagged artists and what became of them, the hit rate beside the base rate and "
+        "calibration; before any prediction has resolved, a backtest of the stored history "
+        "(computed once).",
+        "breakout record --json",
     )
-    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--json", action="store_true", help="one JSON object")
 
     p = _command(
         sub,
@@ -144,11 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
         "month-by-month honest evaluation of a history file",
         "Replay a history file month by month, predicting each month from the past "
         "only, and report how the predictions did.",
-        "breakout backtest scrobbles.csv --report report.json",
+        "breakout backtest scrobbles.csv",
     )
     p.add_argument("history", help="history file in any importable format")
-    p.add_argument("--out", required=True, help="predictions CSV (month, artist, score)")
-    p.add_argument("--report", default=None, help="report JSON")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="predictions CSV (default: backtest-<history name>.csv in the current directory)",
+    )
+    p.add_argument(
+        "--report",
+        default=None,
+        help="report JSON (default: beside the predictions, .json instead of .csv)",
+    )
     p.add_argument("--chart", default=None, help="PNG chart of the report")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS, help="force a format")
 

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     BREAKOUT_MONTHLY_PUSH_TIME: str = "09:00"
     BREAKOUT_PUSH_MAX: int = Field(default=5, ge=1)
     BREAKOUT_CANDIDATES_LIMIT: int = Field(default=10, ge=1, le=50)
+    BREAKOUT_MAX_ZIP_MEMBER_MB: int = Field(default=512, ge=1)
+    BREAKOUT_BACKUP_KEEP: int = Field(default=7, ge=0)
     LOG_LEVEL: str = "INFO"
 
     @field_validator("DATABASE_URL")

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from bot.services.queries import CandidateView, Explanation, RunView
-from bot.services.record_shim import ResolvedPrediction, TrackRecord
 from bot.timeutil import month_name, short_date
+from pipeline.record import Resolved, TrackRecord
 
 if TYPE_CHECKING:
     from bot.services.digest import Digest
@@ -223,62 +223,61 @@ def _progress_sentence(p: CoreProgress) -> str:
     return f"Needs {more} this month to count as core ({p.plays} of {p.bar} so far)."
 
 
-OUTCOME_MARK = {"core": "✅ became core", "not": "❌ didn't", "open": "⏳ still open"}
+OUTCOME_MARK = {"core": "✅ became core", "not_core": "❌ didn't", "open": "⏳ still open"}
 
 
-def render_record(record: TrackRecord, html: bool = True) -> str:
-    """The listener's own track record: flagged artists and what became of them."""
+def _band(low: float, high: float) -> str:
+    return f"{round(low * 100)}–{round(high * 100)}%"
+
+
+def render_track_record(record: TrackRecord, html: bool = True) -> str:
+    """The listener's own track record: flagged artists, what became of them, calibration."""
     f = Fmt(html)
-    source = "" if record.source == "live" else " · from a backtest of your history"
-    lines = [f.bold("Track record") + f.esc(source)]
-    if record.source != "live":
+    if record.source == "none":
+        return f.esc("No track record yet: each rebuild records its predictions.")
+    span = f"{month_name(record.first_month or '')} – {month_name(record.last_month or '')}"
+    lines = [f.bold("Track record") + f.esc(f" · {span}")]
+    if record.source == "backtest":
         lines.append(
             f.italic(
-                "No live predictions have resolved yet, so this replays your imported history "
-                "month by month, as if I had been running all along."
+                "From a backtest: no live prediction has resolved yet, so this replays your "
+                "history month by month, as if I had been running all along."
             )
         )
-    if not record.flagged:
-        lines.append(f.esc("Nothing flagged yet: the first resolved predictions show up here."))
-        return "\n".join(lines)
     lines.append(
         f.esc(
             f"Flagged {record.flagged} artist{'s' if record.flagged != 1 else ''}: "
-            f"{record.became_core} became core ✅, {record.didnt} didn't, {record.open} still open."
+            f"{record.became_core} became core ✅, {record.did_not} didn't, "
+            f"{record.still_open} still open."
         )
     )
-    resolved = record.became_core + record.didnt
-    if record.hit_rate is not None and resolved:
-        base = (
-            f"; of all new artists, {percent(record.base_rate)} became core"
-            if record.base_rate is not None
-            else ""
-        )
-        lines.append(
-            f.esc(
-                f"Hit rate: {percent(record.hit_rate)} ({record.became_core} of {resolved}){base}."
-            )
-        )
-    bands = [b for b in record.bands if b.count]
-    if bands:
+    if record.hit_rate is not None:
+        decided = record.became_core + record.did_not
+        line = f"Hit rate {percent(record.hit_rate)} ({record.became_core} of {decided})"
+        if record.base_rate is not None:
+            line += f"; of all {record.scored} new artists scored, {percent(record.base_rate)}"
+            line += " became core"
+        lines.append(f.esc(line + "."))
+    if record.bands:
         lines.append(f.bold("How the odds held up:"))
         lines.extend(
             f.esc(
-                f"• said {odds(b.predicted)} → {percent(b.observed)} came true ({b.count} artists)"
+                f"• said {_band(b.low, b.high)} ({b.predictions} artists): "
+                f"{percent(b.observed)} came true"
             )
-            for b in bands
+            for b in record.bands
         )
     if record.recent:
-        lines.append(f.bold("Recent:"))
+        lines.append(f.bold("Recent flags:"))
         lines.extend(
-            f"{f.esc(OUTCOME_MARK.get(p.outcome, p.outcome))} — {f.name(p.artist)} "
-            + f.esc(f"(flagged for {month_name(p.month)}, {odds(p.probability)})")
-            for p in record.recent[:10]
+            f"{f.esc(OUTCOME_MARK.get(r.outcome, r.outcome))} — {f.name(r.artist)} "
+            + f.esc(f"(flagged for {month_name(r.month)}, {odds(r.probability)})")
+            for r in record.recent[:10]
         )
     return "\n".join(lines)
 
 
-def render_previous(previous: Sequence[ResolvedPrediction], html: bool = True) -> str | None:
+def render_previous(previous: Sequence[Resolved], html: bool = True) -> str | None:
     """How the previous push's picks turned out, in one line (None without picks)."""
     if not previous:
         return None
@@ -293,7 +292,7 @@ def render_push(
     month: str,
     picks: Sequence[CandidateView],
     run: RunView | None,
-    previous: Sequence[ResolvedPrediction],
+    previous: Sequence[Resolved],
 ) -> str:
     """The monthly push: one header, last push's outcome, this month's picks."""
     f = Fmt(True)

@@ -1,6 +1,12 @@
-"""The two learners behind ModelBundle: scaled logistic regression and XGBoost."""
+"""The two learners behind ModelBundle: scaled logistic regression and XGBoost.
+
+Both turn into plain JSON-ready dicts (`to_dict`) and are rebuilt from them (`from_dict`): the
+logistic model as arrays, the trees in XGBoost's own UBJSON format. Nothing is ever unpickled.
+"""
 
 from __future__ import annotations
+
+import base64
 
 import numpy as np
 import pandas as pd
@@ -17,49 +23,100 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-z))."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype="float64")))
+
+
 def signed_log(x: np.ndarray) -> np.ndarray:
     """sign(x)·log1p(|x|): tames the heavy-tailed counts for the linear model."""
     return np.sign(x) * np.log1p(np.abs(x))
 
 
+def _floats(values, n: int | None = None) -> np.ndarray:
+    """A finite float vector from JSON (of length n when given), else ValueError."""
+    arr = np.asarray(values, dtype="float64")
+    if arr.ndim != 1 or (n is not None and len(arr) != n) or not np.isfinite(arr).all():
+        raise ValueError("not a finite vector of the expected length")
+    return arr
+
+
 class LogisticModel:
-    """StandardScaler on signed-log features + class-balanced L2 logistic regression."""
+    """Standardized (signed-log) features + L2 logistic regression, kept as plain arrays."""
 
     kind = "logistic"
 
-    def __init__(self, cfg: PipelineConfig, c: float | None = None, log: bool = True) -> None:
+    def __init__(
+        self,
+        cfg: PipelineConfig,
+        c: float | None = None,
+        log: bool = True,
+        balanced: bool = False,
+    ) -> None:
         self.log = log
-        self.scaler = StandardScaler()
-        self.model = LogisticRegression(
-            C=cfg.lr_c if c is None else c, class_weight="balanced", max_iter=2000
-        )
+        self.c = cfg.lr_c if c is None else c
+        self.balanced = balanced
+        self.mean = self.scale = self.coef = np.zeros(0)
+        self.intercept = 0.0
+
+    def _inputs(self, x: np.ndarray) -> np.ndarray:
+        return signed_log(x) if self.log else x
 
     def fit(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> LogisticModel:
         """Fit on a feature matrix, 0/1 labels and optional row weights."""
-        z = self.scaler.fit_transform(signed_log(x) if self.log else x)
-        self.model.fit(z, y, sample_weight=weight)
+        scaler = StandardScaler().fit(self._inputs(x))  # handles constant columns
+        self.mean, self.scale = scaler.mean_.copy(), scaler.scale_.copy()
+        model = LogisticRegression(
+            C=self.c, class_weight="balanced" if self.balanced else None, max_iter=2000
+        )
+        model.fit(self.standardized(x), y, sample_weight=weight)
+        self.coef, self.intercept = model.coef_[0].copy(), float(model.intercept_[0])
         return self
 
     def standardized(self, x: np.ndarray) -> np.ndarray:
         """The model's input: standardized signed-log features."""
-        return self.scaler.transform(signed_log(x) if self.log else x)
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Probability of the positive class."""
-        return self.model.predict_proba(self.standardized(x))[:, 1]
+        return (self._inputs(x) - self.mean) / self.scale
 
     def margin(self, x: np.ndarray) -> np.ndarray:
         """Log-odds."""
-        return self.model.decision_function(self.standardized(x))
+        return self.standardized(x) @ self.coef + self.intercept
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Probability of the positive class."""
+        return sigmoid(self.margin(x))
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """Coefficient × standardized value per feature, plus the intercept as the last column."""
-        parts = self.standardized(x) * self.model.coef_[0]
-        return np.column_stack([parts, np.full(len(x), self.model.intercept_[0])])
+        parts = self.standardized(x) * self.coef
+        return np.column_stack([parts, np.full(len(x), self.intercept)])
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready description (arrays as lists)."""
+        return {
+            "type": "logistic",
+            "log": self.log,
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, n_features: int) -> LogisticModel:
+        """Rebuild from `to_dict` output; ValueError/KeyError/TypeError when malformed."""
+        model = cls.__new__(cls)
+        model.log, model.c, model.balanced = bool(data["log"]), None, False
+        model.mean = _floats(data["mean"], n_features)
+        model.scale = _floats(data["scale"], n_features)
+        model.coef = _floats(data["coef"], n_features)
+        model.intercept = float(_floats([data["intercept"]])[0])
+        if (model.scale <= 0).any():
+            raise ValueError("non-positive scale")
+        return model
 
 
 class XGBoostModel:
-    """Gradient-boosted trees (hist) with class weighting and optional monotone constraints.
+    """Gradient-boosted trees (hist), optional monotone constraints and class weighting.
 
     With `offset`, the trees start from logit(offset feature) instead of a constant: they learn
     corrections to a prior probability rather than the whole score.
@@ -75,11 +132,13 @@ class XGBoostModel:
         params: dict | None = None,
         monotone: dict[str, int] | None = None,
         offset: str | None = None,
+        balanced: bool = True,
     ) -> None:
         self.features = list(features)
         self.offset = None if offset is None else self.features.index(offset)
         self.rounds = cfg.xgb_n_estimators if rounds is None else rounds
         self.early_stopping = cfg.xgb_early_stopping
+        self.balanced = balanced
         self.params = {
             "objective": "binary:logistic",
             "eval_metric": "aucpr",
@@ -127,7 +186,8 @@ class XGBoostModel:
         w = np.ones(len(y)) if weight is None else weight
         pos = float((w * y).sum())
         params = dict(self.params)
-        params.setdefault("scale_pos_weight", (w.sum() - pos) / max(pos, 1e-9))
+        if self.balanced:
+            params.setdefault("scale_pos_weight", (w.sum() - pos) / max(pos, 1e-9))
         train = self._matrix(x, y)
         train.set_weight(w)
         if x_val is not None and y_val is not None and 0 < y_val.sum() < len(y_val):
@@ -170,6 +230,41 @@ class XGBoostModel:
             # pred_contribs folds the base margin into the bias column
             parts[:, -1] -= prior
         return parts
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready description; the booster in XGBoost's UBJSON format (base64)."""
+        raw = bytes(self.booster.save_raw(raw_format="ubj"))
+        return {
+            "type": "xgboost",
+            "features": self.features,
+            "offset": self.offset,
+            "rounds": int(self.rounds),
+            "best_rounds": int(self.best_rounds or self.rounds),
+            "nthread": int(self.params["nthread"]),
+            "booster_ubj": base64.b64encode(raw).decode("ascii"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, features: list[str]) -> XGBoostModel:
+        """Rebuild from `to_dict` output; ValueError/KeyError/TypeError/XGBoostError if bad."""
+        if list(data["features"]) != list(features):
+            raise ValueError("booster features differ from the model's")
+        model = cls.__new__(cls)
+        model.features = list(features)
+        offset = data["offset"]
+        if offset is not None and not (isinstance(offset, int) and 0 <= offset < len(features)):
+            raise ValueError("bad offset")
+        model.offset = offset
+        model.rounds, model.best_rounds = int(data["rounds"]), int(data["best_rounds"])
+        model.early_stopping, model.balanced = 0, False
+        model.params = {"nthread": int(data["nthread"])}
+        booster = xgb.Booster()
+        booster.load_model(bytearray(base64.b64decode(data["booster_ubj"], validate=True)))
+        if booster.num_features() != len(features):
+            raise ValueError("booster has another number of features")
+        booster.set_param({"nthread": model.params["nthread"]})
+        model.booster = booster
+        return model
 
 
 def matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray:

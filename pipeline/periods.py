@@ -1,13 +1,19 @@
-"""Map timestamps to consecutive integer periods: calendar months (UTC) or trailing windows."""
+"""Map timestamps to consecutive integer periods: calendar months or trailing windows.
+
+Calendar months are the owner's: midnight on the 1st in a time zone (UTC unless one is given).
+This module is the pipeline's one source of month arithmetic.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import tzinfo
+from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 
 DAY = 86_400
+Zone = str | tzinfo | None
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,7 @@ class Periods:
     start: np.ndarray  # int64 Unix seconds, inclusive, per period
     end: np.ndarray  # int64 Unix seconds, exclusive, per period
     kind: str  # "calendar" or "trailing"
+    names: np.ndarray | None = None  # 'YYYY-MM' per period when not the UTC month of its start
 
     @property
     def n(self) -> int:
@@ -26,8 +33,16 @@ class Periods:
 
     @property
     def labels(self) -> np.ndarray:
-        """'YYYY-MM' of each period's start (UTC)."""
-        return _month_labels(self.start)
+        """'YYYY-MM' of each period (calendar: the local month; trailing: its start, UTC)."""
+        return self.names if self.names is not None else _month_labels(self.start)
+
+
+def zone(tz: Zone) -> tzinfo | None:
+    """The time zone object, None for UTC (the fast path)."""
+    if tz is None:
+        return None
+    info = ZoneInfo(tz) if isinstance(tz, str) else tz
+    return None if str(info) in ("UTC", "Etc/UTC", "UTC+00:00") else info
 
 
 def _month_labels(start: np.ndarray) -> np.ndarray:
@@ -35,26 +50,86 @@ def _month_labels(start: np.ndarray) -> np.ndarray:
     return np.datetime_as_string(months, unit="M").astype(object)
 
 
-def _as_int64(ts: pd.Series | np.ndarray) -> np.ndarray:
+def _as_int64(ts: np.ndarray) -> np.ndarray:
     return np.asarray(ts, dtype="int64")
 
 
-def calendar_periods(ts: pd.Series | np.ndarray, end: int | None = None) -> Periods:
-    """Calendar months (UTC) from the first timestamp's month to the last one (or `end`'s)."""
+def month_bounds(first: int, last: int, tz: Zone = None) -> np.ndarray:
+    """Unix seconds of midnight on the 1st of month codes first..last+1 (months since 1970-01)."""
+    codes = np.arange(first, last + 2, dtype="int64").astype("datetime64[M]")
+    info = zone(tz)
+    if info is None:
+        return codes.astype("datetime64[s]").astype("int64")
+    import pandas as pd  # only time zones need it; keeps `breakout candidates` light
+
+    local = pd.DatetimeIndex(codes.astype("datetime64[ns]")).tz_localize(
+        info, ambiguous=np.ones(len(codes), dtype=bool), nonexistent="shift_forward"
+    )
+    return (local.asi8 // 1_000_000_000).astype("int64")
+
+
+def month_codes(ts: np.ndarray, tz: Zone = None) -> np.ndarray:
+    """Month code (months since 1970-01) of each timestamp in the owner's time zone."""
     values = _as_int64(ts)
-    months = values.astype("datetime64[s]").astype("datetime64[M]").astype("int64")
+    utc = values.astype("datetime64[s]").astype("datetime64[M]").astype("int64")
+    if zone(tz) is None or len(values) == 0:
+        return utc
+    first, last = int(utc.min()) - 1, int(utc.max()) + 1  # offsets are under a month
+    bounds = month_bounds(first, last, tz)
+    return first + np.searchsorted(bounds, values, side="right") - 1
+
+
+def month_of(ts: int, tz: Zone = None) -> str:
+    """'YYYY-MM' of the month containing `ts` in the owner's time zone."""
+    return month_name(int(month_codes(np.array([ts]), tz)[0]))
+
+
+def month_name(code: int) -> str:
+    """'YYYY-MM' of a month code."""
+    return str(np.datetime64(int(code), "M"))
+
+
+def month_code(month: str) -> int:
+    """Month code of 'YYYY-MM'."""
+    return int(np.datetime64(month, "M").astype("int64"))
+
+
+def add_months(month: str, n: int) -> str:
+    """'YYYY-MM' n months after (or before, n < 0) `month`."""
+    return month_name(month_code(month) + n)
+
+
+def month_start(month: str, tz: Zone = None) -> int:
+    """Unix seconds of midnight on the 1st of `month` in the owner's time zone."""
+    code = month_code(month)
+    return int(month_bounds(code, code, tz)[0])
+
+
+def last_complete_month(now: int, tz: Zone = None) -> str:
+    """'YYYY-MM' of the month before the one containing `now` (owner's time zone)."""
+    return add_months(month_of(int(now), tz), -1)
+
+
+def calendar_periods(ts: np.ndarray, end: int | None = None, tz: Zone = None) -> Periods:
+    """Calendar months from the first timestamp's month to the last one's (or `end`'s)."""
+    values = _as_int64(ts)
     if len(values) == 0:
         empty = np.zeros(0, dtype="int64")
         return Periods(index=empty, start=empty, end=empty, kind="calendar")
+    months = month_codes(values, tz)
     first, last = int(months.min()), int(months.max())
     if end is not None:
-        last = max(last, int(np.datetime64(int(end) - 1, "s").astype("datetime64[M]").astype(int)))
-    all_months = np.arange(first, last + 2, dtype="int64").astype("datetime64[M]")
-    bounds = all_months.astype("datetime64[s]").astype("int64")
-    return Periods(index=months - first, start=bounds[:-1], end=bounds[1:], kind="calendar")
+        last = max(last, int(month_codes(np.array([int(end) - 1]), tz)[0]))
+    bounds = month_bounds(first, last, tz)
+    names = None
+    if zone(tz) is not None:
+        names = np.array([month_name(c) for c in range(first, last + 1)], dtype=object)
+    return Periods(
+        index=months - first, start=bounds[:-1], end=bounds[1:], kind="calendar", names=names
+    )
 
 
-def trailing_periods(ts: pd.Series | np.ndarray, now: int, days: int = 30) -> Periods:
+def trailing_periods(ts: np.ndarray, now: int, days: int = 30) -> Periods:
     """Windows of `days` days ending at `now`: [now-d, now), [now-2d, now-d), ...
 
     Timestamps at or after `now` get period -1 (outside)."""

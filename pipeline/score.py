@@ -18,7 +18,7 @@ import pandas as pd
 
 from pipeline.config import PipelineConfig
 from pipeline.features import build_artist_months
-from pipeline.periods import calendar_periods, trailing_periods
+from pipeline.periods import Zone, calendar_periods, last_complete_month, month_of, trailing_periods
 from pipeline.reasons import explain, fallback_contributions
 from pipeline.train import ModelBundle, fallback_scores
 
@@ -68,12 +68,6 @@ def as_unix(now: datetime | float | int) -> int:
     return int(now)
 
 
-def last_complete_month(now: int) -> str:
-    """YYYY-MM of the calendar month (UTC) before the one containing `now`."""
-    month = np.datetime64(int(now), "s").astype("datetime64[M]") - 1
-    return str(month)
-
-
 def before(scrobbles: pd.DataFrame, now: int) -> pd.DataFrame:
     """The scrobbles strictly before `now` (the input itself when nothing is later)."""
     ts = scrobbles["ts"].to_numpy(dtype="int64")
@@ -81,13 +75,21 @@ def before(scrobbles: pd.DataFrame, now: int) -> pd.DataFrame:
     return scrobbles[~late] if late.any() else scrobbles
 
 
-def monthly_table(scrobbles: pd.DataFrame, cfg: PipelineConfig, now: int) -> pd.DataFrame:
-    """Calendar-month features up to the month containing `now` (scrobbles before `now`)."""
+def monthly_table(
+    scrobbles: pd.DataFrame, cfg: PipelineConfig, now: int, tz: Zone = None
+) -> pd.DataFrame:
+    """Calendar-month features (owner's months) up to the month containing `now`."""
     scrobbles = before(scrobbles, now)
-    periods = calendar_periods(scrobbles["ts"], end=now)
+    periods = calendar_periods(scrobbles["ts"], end=now, tz=tz)
     table = build_artist_months(scrobbles, cfg, periods)
     table.attrs["open_last_period"] = bool(periods.n and periods.end[-1] > now)
     return table
+
+
+def trailing_table(scrobbles: pd.DataFrame, cfg: PipelineConfig, now: int) -> pd.DataFrame:
+    """Features of 30-day windows ending at `now` (its last period is the one ending now)."""
+    recent = before(scrobbles, now)
+    return build_artist_months(recent, cfg, trailing_periods(recent["ts"], now, cfg.trailing_days))
 
 
 def _score_window(
@@ -136,12 +138,12 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else _empty(columns)
 
 
-def empty_scored(now: int, cfg: PipelineConfig) -> Scored:
+def empty_scored(now: int, cfg: PipelineConfig, tz: Zone = None) -> Scored:
     """Nothing to score (no scrobbles before `now`)."""
     return Scored(
         candidates=_empty(CANDIDATE_COLUMNS),
         reasons=_empty(REASON_COLUMNS),
-        month=last_complete_month(now),
+        month=last_complete_month(now, tz),
         trailing_start=now - cfg.trailing_days * 86_400,
         trailing_end=now,
         threshold=None,
@@ -155,23 +157,26 @@ def score_artists(
     now: datetime | float | int | None = None,
     *,
     monthly: pd.DataFrame | None = None,
+    trailing: pd.DataFrame | None = None,
+    tz: Zone = None,
 ) -> Scored:
     """Score the eligible artists of the last complete month and of the trailing window.
 
-    `monthly` may be the calendar table already built by `monthly_table` for the same `now`.
-    Without a model (`bundle` None) the fallback ranking applies and nothing is above threshold.
+    `monthly` and `trailing` may be the tables already built by `monthly_table` and
+    `trailing_table` for the same `now` and `tz` (the owner's time zone; months are UTC
+    without it). Without a model (`bundle` None) the fallback ranking applies and nothing is
+    above threshold.
     """
     cfg = cfg or PipelineConfig()
     now_ts = as_unix(time.time() if now is None else now)
-    month = last_complete_month(now_ts)
+    month = last_complete_month(now_ts, tz)
     recent = before(scrobbles, now_ts)
     if recent.empty:
-        return empty_scored(now_ts, cfg)
+        return empty_scored(now_ts, cfg, tz)
     if monthly is None:
-        monthly = monthly_table(scrobbles, cfg, now_ts)
-    trailing = build_artist_months(
-        recent, cfg, trailing_periods(recent["ts"], now_ts, cfg.trailing_days)
-    )
+        monthly = monthly_table(scrobbles, cfg, now_ts, tz)
+    if trailing is None:
+        trailing = trailing_table(scrobbles, cfg, now_ts)
     month_rows = monthly[(monthly["month"] == month).to_numpy() & monthly["eligible"].to_numpy()]
     last = int(trailing.attrs.get("n_periods", 0)) - 1  # the window ending now, even if empty
     trail_rows = trailing[(trailing["period"] == last).to_numpy() & trailing["eligible"].to_numpy()]
@@ -179,7 +184,7 @@ def score_artists(
     # A trailing candidate belongs to the month its window ends in: feedback on it labels that
     # artist-month, which the calendar table holds once the month is built.
     trail = _score_window(trail_rows, "trailing", bundle)
-    trail[0]["month"] = str(np.datetime64(now_ts - 1, "s").astype("datetime64[M]"))
+    trail[0]["month"] = month_of(now_ts - 1, tz)
     parts.append(trail)
     return Scored(
         candidates=_concat([p[0] for p in parts], CANDIDATE_COLUMNS),

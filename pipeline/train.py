@@ -1,30 +1,53 @@
-"""Training: LR vs XGBoost vs their blend on a time split, alert-budget threshold, artifacts."""
+"""Training: LR, XGBoost and their blend compared on out-of-time folds, calibrated, thresholded.
+
+The blend's members are fit once per fold; "logistic", "xgboost" and "blend" are combinations of
+the same fitted members. Out-of-time fold predictions choose the kind, fit the calibrator and set
+the threshold; the chosen kind is then refit once on every labelled month.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 
+from pipeline.artifacts import (  # re-exported: the model's public home is pipeline.train
+    FORMAT,
+    FORMAT_VERSION,
+    MODEL_FILE,
+    ModelBundle,
+    ModelFormatError,
+    load_bundle,
+    save_bundle,
+)
+from pipeline.calibration import brier, expected_calibration_error, fit_calibrator
 from pipeline.config import PipelineConfig
-from pipeline.errors import NotEnoughHistory, UserError
+from pipeline.errors import NotEnoughHistory
 from pipeline.features import FEATURES
 from pipeline.labels import add_labels, n_periods
 from pipeline.metrics import pr_auc, roc_auc
 from pipeline.models import LogisticModel, XGBoostModel, matrix
 
-FORMAT = "breakout-artists-model"
-FORMAT_VERSION = 1
-MODEL_FILE = "model.joblib"
-META_FILE = "model.json"
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "KINDS",
+    "MODEL_FILE",
+    "ModelBundle",
+    "ModelFormatError",
+    "fallback_scores",
+    "fit_project_scorer",
+    "load_bundle",
+    "save_bundle",
+    "train_model",
+    "training_rows",
+]
+
 KINDS = ("logistic", "xgboost", "blend")
+# members of each kind; each member weighs the same within a kind
+KIND_MEMBERS = {"logistic": ("lr",), "xgboost": ("trees",), "blend": ("lr", "trees", "prior")}
 
 # Signs the trees must respect: more listening never lowers the score, a longer silence never
 # raises it. Keeps the trees sensible where a listener's history is thin.
@@ -45,40 +68,6 @@ MONOTONE: dict[str, int] = {
 PRIOR_FEATURE = "core_chance_mix_t"
 
 
-class ModelFormatError(UserError):
-    """A model directory holds something that is not this project's model artifact."""
-
-
-@dataclass
-class ModelBundle:
-    """A trained model: its learners (margins averaged by weight), features, threshold, metadata."""
-
-    kind: str
-    features: list[str]
-    threshold: float
-    learners: list[tuple[object, float]]
-    metadata: dict = field(default_factory=dict)
-
-    def margin(self, frame: pd.DataFrame) -> np.ndarray:
-        """Blended log-odds of each row."""
-        x = matrix(frame, self.features)
-        return sum(w * m.margin(x) for m, w in self.learners)
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Probability-like score in (0, 1) of each row."""
-        return 1.0 / (1.0 + np.exp(-self.margin(frame)))
-
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Alias of predict_proba (the backtest's scorer interface)."""
-        return self.predict_proba(frame)
-
-    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Signed per-feature contributions to the log-odds, plus `bias`; rows sum to margin."""
-        x = matrix(frame, self.features)
-        total = sum(w * m.contributions(x) for m, w in self.learners)
-        return pd.DataFrame(total, columns=[*self.features, "bias"], index=frame.index)
-
-
 def fallback_scores(table: pd.DataFrame) -> pd.Series:
     """Transparent ranking used before a model can be trained: progress towards the core bar,
     plays_t / min(20, 1 % of the month's scrobbles) — i.e. how close the artist already is to
@@ -90,45 +79,56 @@ def fallback_scores(table: pd.DataFrame) -> pd.Series:
     )
 
 
-def fit_project_scorer(
-    train: pd.DataFrame,
-    cfg: PipelineConfig,
-    kind: str = "blend",
-    xgb_rounds: int | None = None,
-    val: pd.DataFrame | None = None,
-) -> ModelBundle:
-    """Fit the project's learner(s) of `kind` on labelled rows (threshold left undecided).
-
-    blend = the average log-odds of: logistic regression, monotone XGBoost, and monotone XGBoost
-    whose trees correct the Poisson prior `core_chance_mix_t` (see PRIOR_FEATURE).
-    """
-    if kind not in KINDS:
-        raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
+def fit_members(
+    train: pd.DataFrame, cfg: PipelineConfig, members: tuple[str, ...] = ("lr", "trees", "prior")
+) -> dict[str, list[tuple[object, float]]]:
+    """Fit each member once: "lr" logistic regression, "trees" monotone XGBoost bags, "prior"
+    monotone XGBoost bags correcting the Poisson prior `core_chance_mix_t`."""
     x, y = matrix(train, FEATURES), train["label"].to_numpy(dtype="float64")
     w = recency_weights(train["period"].to_numpy(), cfg)
-    x_val = None if val is None else matrix(val, FEATURES)
-    y_val = None if val is None else val["label"].to_numpy(dtype="float64")
-    learners: list[tuple[object, float]] = []
-    if kind in ("logistic", "blend"):
-        learners.append((LogisticModel(cfg).fit(x, y, w), 1.0))
-    offsets = {"xgboost": [None], "blend": [None, PRIOR_FEATURE]}.get(kind, [])
-    for offset in offsets:
+    out: dict[str, list[tuple[object, float]]] = {}
+    if "lr" in members:
+        lr = LogisticModel(cfg, balanced=cfg.class_weighting)
+        out["lr"] = [(lr.fit(x, y, w), 1.0)]
+    for name, offset in (("trees", None), ("prior", PRIOR_FEATURE)):
+        if name not in members:
+            continue
+        bags = []
         # several subsampling seeds per tree model: averages away the luck of one draw
         for bag in range(cfg.xgb_bags):
             model = XGBoostModel(
                 cfg,
                 FEATURES,
-                rounds=xgb_rounds or cfg.xgb_n_estimators,
                 params={"seed": cfg.seed + bag, "min_child_weight": cfg.xgb_min_child_weight},
                 monotone=MONOTONE,
                 offset=offset,
+                balanced=cfg.class_weighting,
             )
-            learners.append((model.fit(x, y, x_val, y_val, weight=w), 1.0 / cfg.xgb_bags))
-    # each member (LR, plain trees, prior-corrected trees) weighs the same in the blend
-    members = (1 if kind in ("logistic", "blend") else 0) + len(offsets)
-    return ModelBundle(
-        kind, list(FEATURES), float("nan"), [(m, w_ / members) for m, w_ in learners]
-    )
+            bags.append((model.fit(x, y, weight=w), 1.0 / cfg.xgb_bags))
+        out[name] = bags
+    return out
+
+
+def combine(members: dict[str, list[tuple[object, float]]], kind: str) -> ModelBundle:
+    """An uncalibrated bundle of `kind` from fitted members (each member weighs the same)."""
+    names = KIND_MEMBERS[kind]
+    learners = [(m, w / len(names)) for n in names for m, w in members[n]]
+    return ModelBundle(kind, list(FEATURES), float("nan"), learners)
+
+
+def member_margins(
+    members: dict[str, list[tuple[object, float]]], frame: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """Each fitted member's log-odds of the rows of `frame`."""
+    x = matrix(frame, FEATURES)
+    return {name: sum(w * m.margin(x) for m, w in parts) for name, parts in members.items()}
+
+
+def fit_project_scorer(train: pd.DataFrame, cfg: PipelineConfig, kind: str = "blend"):
+    """Fit the project's learner(s) of `kind` on labelled rows (uncalibrated, no threshold)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
+    return combine(fit_members(train, cfg, KIND_MEMBERS[kind]), kind)
 
 
 def recency_weights(period: np.ndarray, cfg: PipelineConfig) -> np.ndarray | None:
@@ -162,25 +162,6 @@ def choose_threshold(month: np.ndarray, y: np.ndarray, score: np.ndarray, cfg: P
     return float(candidates[best]), {"f_beta": float(f[best]), "policy": "budget-no-tp"}
 
 
-def _split_months(months: np.ndarray, cfg: PipelineConfig):
-    n = len(months)
-    n_train = max(1, round(cfg.split[0] * n))
-    n_val = max(1, round(cfg.split[1] * n))
-    return months[:n_train], months[n_train : n_train + n_val], months[n_train + n_val :]
-
-
-def _evaluate(bundle: ModelBundle, frame: pd.DataFrame) -> dict:
-    if frame.empty:
-        return {"pr_auc": None, "roc_auc": None, "rows": 0, "positives": 0}
-    s, y = bundle.predict_proba(frame), frame["label"].to_numpy()
-    return {
-        "pr_auc": pr_auc(y, s),
-        "roc_auc": roc_auc(y, s),
-        "rows": len(y),
-        "positives": int(y.sum()),
-    }
-
-
 def training_rows(table: pd.DataFrame, cfg: PipelineConfig, pool: str = "eligible"):
     """Labelled rows of `pool` ("eligible" or "learnable") after the cold start."""
     if "label" not in table:
@@ -190,77 +171,122 @@ def training_rows(table: pd.DataFrame, cfg: PipelineConfig, pool: str = "eligibl
     return table[keep]
 
 
+def fold_blocks(months: np.ndarray, cfg: PipelineConfig) -> list[np.ndarray]:
+    """The out-of-time blocks: the months after the first `split[0]` share, in `folds` blocks."""
+    n_first = max(1, round(cfg.split[0] * len(months)))
+    rest = months[n_first:]
+    return [b for b in np.array_split(rest, min(cfg.calibration_folds, len(rest))) if len(b)]
+
+
+def out_of_time(rows: pd.DataFrame, pool: pd.DataFrame, cfg: PipelineConfig) -> pd.DataFrame:
+    """Each block's eligible rows with the margins of every kind, from members trained only on
+    labels known before the block began (periods <= block start - horizon)."""
+    parts = []
+    for fold, block in enumerate(fold_blocks(np.unique(rows["period"].to_numpy()), cfg)):
+        train = pool[pool["period"] <= block[0] - cfg.horizon]
+        if train["label"].sum() < 1 or train["label"].sum() == len(train):
+            continue
+        block_rows = rows[rows["period"].isin(block)]
+        scored = block_rows[["period", "month", "label"]].copy()
+        margins = member_margins(fit_members(train, cfg), block_rows)
+        for kind in KINDS:
+            scored[kind] = np.mean([margins[n] for n in KIND_MEMBERS[kind]], axis=0)
+        scored["fold"] = fold
+        parts.append(scored)
+    return pd.concat(parts) if parts else pd.DataFrame()
+
+
+def _evaluate(y: np.ndarray, score: np.ndarray, prob: np.ndarray | None = None) -> dict:
+    out = {
+        "pr_auc": pr_auc(y, score),
+        "roc_auc": roc_auc(y, score),
+        "rows": len(y),
+        "positives": int(np.sum(y)),
+    }
+    if prob is not None:
+        out.update(ece=expected_calibration_error(y, prob), brier=brier(y, prob))
+    return out
+
+
 def train_model(table: pd.DataFrame, cfg: PipelineConfig | None = None) -> ModelBundle:
-    """Compare LR, XGBoost and their blend on validation, pick by PR-AUC (ROC-AUC breaks ties),
-    set the alert-budget threshold on validation, score test once, refit on train+validation."""
+    """Out-of-time folds → kind (PR-AUC, ROC-AUC breaks ties), calibrator, threshold; the chosen
+    kind refit on every labelled month. The last fold is also scored as a test of the recipe
+    (kind and calibrator from the earlier folds only)."""
     cfg = cfg or PipelineConfig()
     if "label" not in table:
         table = add_labels(table, cfg)
     rows = training_rows(table, cfg)
     pool = training_rows(table, cfg, cfg.train_pool)
-    months = np.unique(rows["period"].to_numpy())
     positives = int(rows["label"].sum())
     shortage = NotEnoughHistory(
         f"not enough history yet: {n_periods(table)} months, {positives} breakouts"
     )
-    if positives < cfg.min_positives or len(months) < 3:
+    if positives < cfg.min_positives or rows["period"].nunique() < 3:
         raise shortage
-    tr_m, va_m, te_m = _split_months(months, cfg)
-    # fit on the training pool of the train months; validate and test on eligible rows only
-    train = pool[pool["period"] <= tr_m[-1]]
-    val = rows[rows["period"].isin(va_m)]
-    test = rows[rows["period"].isin(te_m)]
-    if train["label"].sum() < 1 or train["label"].sum() == len(train):
+    oot = out_of_time(rows, pool, cfg)
+    if oot.empty or oot["label"].sum() < 1:
         raise shortage
-    fitted = {k: fit_project_scorer(train, cfg, k, val=val) for k in KINDS}
-    metrics = {
-        k: {"validation": _evaluate(b, val), "test": _evaluate(b, test)} for k, b in fitted.items()
-    }
-
-    def rank(k: str) -> tuple[float, float]:
-        v = metrics[k]["validation"]
-        return (v["pr_auc"] or -1.0, v["roc_auc"] or -1.0)
-
-    # With a handful of validation positives the comparison is noise: keep the blend, the
-    # recipe the walk-forward backtest measures (and which beat LR and XGBoost alone there).
-    val_positives = int(val["label"].sum())
-    if val_positives >= cfg.min_validation_positives:
-        kind, choice = max(KINDS, key=rank), "validation PR-AUC"
+    base_rate = float(rows["label"].mean())
+    last = oot["fold"].max()
+    val, test = (oot[oot["fold"] < last], oot[oot["fold"] == last]) if last > 0 else (oot, oot[:0])
+    kind, choice = _choose_kind(val if len(val) else oot, cfg)
+    metrics = {k: {"validation": _evaluate(val["label"], val[k])} for k in KINDS}
+    if len(test):
+        for k in KINDS:
+            cal = fit_calibrator(val[k], val["label"], base_rate)
+            metrics[k]["test"] = _evaluate(test["label"], test[k], cal.apply(test[k]))
     else:
-        kind, choice = "blend", f"default: only {val_positives} validation positives"
-    val_scores = fitted[kind].predict_proba(val)
+        for k in KINDS:
+            metrics[k]["test"] = _evaluate(np.zeros(0), np.zeros(0))
+    calibrator = fit_calibrator(oot[kind], oot["label"], base_rate)
+    calibrated = calibrator.apply(oot[kind].to_numpy())
     threshold, policy = choose_threshold(
-        val["period"].to_numpy(), val["label"].to_numpy(), val_scores, cfg
+        oot["period"].to_numpy(), oot["label"].to_numpy(), calibrated, cfg
     )
-    # the refit keeps the trees' early-stopped length (the longest of the chosen model's trees)
-    rounds = [m.best_rounds for m, _ in fitted[kind].learners if isinstance(m, XGBoostModel)]
-    rounds = max(rounds) if rounds else None
-    final = fit_project_scorer(pool[pool["period"] <= va_m[-1]], cfg, kind, xgb_rounds=rounds)
-    final.threshold = threshold
-    final.metadata = _metadata(table, rows, cfg, kind, metrics, policy, rounds, (tr_m, va_m, te_m))
+    final = combine(fit_members(pool, cfg, KIND_MEMBERS[kind]), kind)
+    final.threshold, final.calibrator = threshold, calibrator
+    final.metadata = _metadata(table, rows, cfg, kind, metrics, policy, oot)
     final.metadata["choice"] = choice
+    final.metadata["calibration"] = {
+        **calibrator.to_dict(),
+        "out_of_time": _evaluate(oot["label"], oot[kind], calibrated),
+    }
     return final
 
 
-def _metadata(table, rows, cfg, kind, metrics, policy, rounds, split) -> dict:
+def _choose_kind(val: pd.DataFrame, cfg: PipelineConfig) -> tuple[str, str]:
+    """Best out-of-time PR-AUC (ROC-AUC breaks ties); the blend when positives are too few."""
+    positives = int(val["label"].sum())
+    if positives < cfg.min_validation_positives:
+        return "blend", f"default: only {positives} out-of-time positives"
+
+    def rank(k: str) -> tuple[float, float]:
+        y = val["label"].to_numpy()
+        return (pr_auc(y, val[k]) or -1.0, roc_auc(y, val[k]) or -1.0)
+
+    return max(KINDS, key=rank), "out-of-time PR-AUC"
+
+
+def _metadata(table, rows, cfg, kind, metrics, policy, oot) -> dict:
     import sklearn
     import xgboost
 
     labels = table["month"].drop_duplicates().sort_values()
-    month_of = dict(zip(rows["period"], rows["month"], strict=False))
+    folds = [
+        [str(g["month"].min()), str(g["month"].max())] for _, g in oot.groupby("fold", sort=True)
+    ]
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "kind": kind,
         "features": list(FEATURES),
         "threshold_policy": policy,
-        "xgb_rounds": rounds,
+        "probability": "calibrated",
+        "base_rate": float(rows["label"].mean()),
         "metrics": metrics,
         "data_range": {"first_month": labels.iloc[0], "last_month": labels.iloc[-1]},
-        "split_months": {
-            name: [month_of[p] for p in part[[0, -1]]] if len(part) else []
-            for name, part in zip(("train", "validation", "test"), split, strict=True)
-        },
+        "train_months": [str(rows["month"].min()), str(rows["month"].max())],
+        "out_of_time_folds": folds,
         "n_rows": len(rows),
         "n_positives": int(rows["label"].sum()),
         "versions": {
@@ -269,63 +295,7 @@ def _metadata(table, rows, cfg, kind, metrics, policy, rounds, split) -> dict:
             "numpy": np.__version__,
             "scikit-learn": sklearn.__version__,
             "xgboost": xgboost.__version__,
-            "joblib": joblib.__version__,
         },
         "config": {k: v for k, v in cfg.__dict__.items()},
         "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def save_bundle(bundle: ModelBundle, directory: str | Path) -> Path:
-    """Write model.joblib and its model.json sidecar (format marker, checksum, metadata)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    model_path, meta_path = directory / MODEL_FILE, directory / META_FILE
-    tmp = model_path.with_suffix(".joblib.tmp")
-    joblib.dump({"format": FORMAT, "format_version": FORMAT_VERSION, "bundle": bundle}, tmp)
-    sidecar = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "sha256": _sha256(tmp),
-        "kind": bundle.kind,
-        "threshold": bundle.threshold,
-        "metadata": bundle.metadata,
-    }
-    meta_tmp = meta_path.with_suffix(".tmp")
-    meta_tmp.write_text(json.dumps(sidecar, indent=2, default=str), encoding="utf-8")
-    tmp.replace(model_path)
-    meta_tmp.replace(meta_path)
-    return model_path
-
-
-def load_bundle(directory: str | Path) -> ModelBundle | None:
-    """The saved model, None when there is none; refuses files this project did not write."""
-    directory = Path(directory)
-    model_path, meta_path = directory / MODEL_FILE, directory / META_FILE
-    if not model_path.exists() and not meta_path.exists():
-        return None
-    try:
-        sidecar = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelFormatError(f"{meta_path} is not a breakout-artists model sidecar") from exc
-    if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
-        raise ModelFormatError(f"{directory} does not hold a breakout-artists model")
-    if sidecar.get("format_version") != FORMAT_VERSION:
-        raise ModelFormatError(
-            f"model format version {sidecar.get('format_version')} is not supported "
-            f"(expected {FORMAT_VERSION}); run `breakout rebuild`"
-        )
-    # Checked before unpickling: only the exact file we wrote is ever loaded.
-    if not model_path.exists() or _sha256(model_path) != sidecar.get("sha256"):
-        raise ModelFormatError(f"{model_path} does not match its sidecar; run `breakout rebuild`")
-    payload = joblib.load(model_path)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ModelFormatError(f"{model_path} is not a breakout-artists model")
-    bundle = payload["bundle"]
-    if not isinstance(bundle, ModelBundle):
-        raise ModelFormatError(f"{model_path} is not a breakout-artists model")
-    return bundle

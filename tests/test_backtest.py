@@ -20,7 +20,17 @@ from pipeline.simulate import simulate_listener
 from tests.conftest import shared_history
 
 CFG = PipelineConfig()
-MODELS = {"project", "naive_share", "naive_plays", "seed_lr", "seed_xgb"}
+MODELS = {"project", "naive_share", "naive_plays", "fallback", "seed_lr", "seed_xgb"}
+COLUMNS = [
+    "month",
+    "artist_key",
+    "artist",
+    "probability",
+    "above_threshold",
+    "label",
+    "score",
+    "fitted",
+]
 METRICS = {"average_precision", "prevalence", "lift", "roc_auc", "precision_at_3"}
 
 
@@ -33,7 +43,7 @@ def test_backtest_rows_columns_and_report() -> None:
     frame = scrobbles()
     result = run_backtest(frame, CFG)
     preds = result.predictions
-    assert list(preds.columns) == ["month", "artist", "score"]
+    assert list(preds.columns) == COLUMNS
     table = add_labels(build_artist_months(frame, CFG), CFG)
     last = table["period"].max() - CFG.horizon
     expected = table[
@@ -44,6 +54,15 @@ def test_backtest_rows_columns_and_report() -> None:
     assert pairs == set(zip(expected["month"], expected["artist"], strict=True))
     assert preds["month"].min() == expected["month"].min()
     assert np.isfinite(preds["score"]).all()
+    fitted = preds["fitted"].to_numpy()
+    assert fitted.any() and preds["probability"][~fitted].isna().all()
+    assert preds["probability"][fitted].between(0, 1).all()
+    assert not preds["above_threshold"][~fitted].any() and preds["above_threshold"].any()
+    assert set(preds["label"].unique()) <= {0.0, 1.0}
+    cal = result.report["calibration"]
+    assert cal["rows"] == int(fitted.sum()) and 0 <= cal["ece"] < 0.5
+    flagged = result.report["flagged"]
+    assert flagged["count"] == int(preds["above_threshold"].sum())
     assert set(result.report["models"]) == MODELS
     for metrics in result.report["models"].values():
         assert set(metrics) == METRICS
@@ -82,11 +101,33 @@ def test_cli_backtest_writes_predictions_report_and_chart(tmp_path: Path, capsys
     )
     assert code == 0
     preds = pd.read_csv(out)
-    assert list(preds.columns) == ["month", "artist", "score"] and len(preds) > 0
+    assert list(preds.columns) == COLUMNS and len(preds) > 0
     data = json.loads(report.read_text())
     assert data["rows"] == len(preds) and set(data["models"]) == MODELS
     assert chart.read_bytes()[:4] == b"\x89PNG"
-    assert "project model" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "project model" in printed.out and "calibration" in printed.out
+    assert "backtest" in printed.err  # the progress bar
+
+
+def test_cli_backtest_writes_default_files_in_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    frame = scrobbles()
+    src = tmp_path / "in" / "my-history.csv"
+    src.parent.mkdir()
+    frame.rename(columns={"ts": "uts"}).assign(utc_time="", artist_mbid="").to_csv(src, index=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["backtest", str(src)]) == 0
+    assert sorted(p.name for p in work.iterdir()) == [
+        "backtest-my-history.csv",
+        "backtest-my-history.json",
+    ]
+    report = json.loads((work / "backtest-my-history.json").read_text())
+    assert report["rows"] == len(pd.read_csv(work / "backtest-my-history.csv"))
+    assert "backtest-my-history.csv" in capsys.readouterr().out
 
 
 def test_cli_backtest_missing_file_is_a_one_line_error(tmp_path: Path, capsys) -> None:

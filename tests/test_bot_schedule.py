@@ -12,6 +12,7 @@ from telegram.error import BadRequest
 from bot.services import push
 from bot.telegram import jobs
 from bot.telegram.state import get_state
+from pipeline.normalize import artist_key
 from tests.bot_harness import (
     OWNER,
     SEEDED_AT,
@@ -69,28 +70,36 @@ async def test_push_arrives_on_the_first_in_every_time_zone(
     assert await sql(data_dir, "SELECT COUNT(*) FROM model_runs") == [(1,)]  # none waited
 
 
-@pytest.mark.parametrize(
-    "offset",
-    [
-        -11,
-        pytest.param(
-            14,
-            marks=pytest.mark.xfail(
-                strict=True, reason="needs the rebuild in the owner's months (issue 8 item 8, R)"
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("name", ["Pacific/Pago_Pago", "Asia/Kolkata", "Pacific/Kiritimati"])
 async def test_a_month_not_scored_yet_is_scored_at_push_time(
-    fake: FakeTelegram, data_dir: Path, offset: int
+    fake: FakeTelegram, data_dir: Path, name: str
 ) -> None:
-    tz = ZoneInfo(zone(offset))
-    settings = bot_settings(fake, data_dir, BREAKOUT_TIMEZONE=zone(offset))
+    # The nightly run has not scored November (UTC-11, UTC+5:30, UTC+14): the push does.
+    tz = ZoneInfo(name)
+    settings = bot_settings(fake, data_dir, BREAKOUT_TIMEZONE=name)
     async with running(settings, Clock(datetime(2026, 12, 1, 9, 0, tzinfo=tz))) as app:
         outcome = await jobs.monthly_push(app)
     assert outcome.startswith("pushed")
     months = await sql(data_dir, "SELECT scored_month FROM model_runs ORDER BY id")
     assert months[-1] == ("2026-11",)
+    pushed = [c for c in fake.calls_of("sendMessage") if "has closed" in c.params["text"]]
+    assert pushed[0].params["text"].startswith("📬 <b>November 2026</b> has closed.")
+
+
+async def seen_breaking_out(data_dir: Path, n: int = 2) -> list[int]:
+    """What a rebuild records when artists become core for the first time: `n` breakouts."""
+    ids = [
+        a for (a,) in await sql(data_dir, "SELECT id FROM artists ORDER BY id DESC LIMIT :n", n=n)
+    ]
+    for artist_id in ids:
+        await sql(
+            data_dir,
+            "INSERT OR REPLACE INTO breakouts (artist_id, month, plays, detected_at, historical) "
+            "VALUES (:a, '2026-11', 13, :at, 0)",
+            a=artist_id,
+            at=SEEDED_AT.replace(tzinfo=None, hour=3),
+        )
+    return ids
 
 
 async def test_breakout_moment_is_sent_once_across_restarts(
@@ -99,13 +108,14 @@ async def test_breakout_moment_is_sent_once_across_restarts(
     def moments() -> list[str]:
         return [c.params["text"] for c in fake.calls_of("sendMessage") if "🎉" in c.params["text"]]
 
+    await seen_breaking_out(data_dir)
     settings = bot_settings(fake, data_dir)
     async with running(settings, Clock(SEEDED_AT)) as app:
         first = await jobs.announce_moments(app)
-        assert first >= 1
+        assert first == 2
         assert await jobs.announce_moments(app) == 0
     sent = moments()
-    assert sent and "just became one of your core artists" in sent[0]
+    assert len(sent) == 2 and "just became one of your core artists — 13 plays" in sent[0]
     assert "I didn't see this one coming" in sent[0] or "I flagged it on" in sent[0]
     async with running(settings, Clock(SEEDED_AT)) as app:
         assert await jobs.announce_moments(app) == 0
@@ -115,6 +125,7 @@ async def test_breakout_moment_is_sent_once_across_restarts(
 
 
 async def test_moments_turned_off_are_recorded_silently(fake: FakeTelegram, data_dir: Path) -> None:
+    await seen_breaking_out(data_dir)
     await sql(
         data_dir,
         "INSERT INTO bot_settings (key, value, updated_at) VALUES ('moments', '0', '2026-11-01')",
@@ -193,7 +204,9 @@ async def test_weekly_digest_only_when_turned_on(fake: FakeTelegram, data_dir: P
 
 async def test_huge_names_fit_messages_and_captions(fake: FakeTelegram, data_dir: Path) -> None:
     name = "Ωmega " * 700  # 4,200 characters
-    await sql(data_dir, "INSERT INTO artists (key, name) VALUES (:k, :n)", k=name.lower(), n=name)
+    await sql(
+        data_dir, "INSERT INTO artists (key, name) VALUES (:k, :n)", k=artist_key(name), n=name
+    )
     await sql(
         data_dir,
         "INSERT INTO scrobbles (ts, artist_id, artist_name, track, album) "

@@ -128,7 +128,8 @@ def test_database_failure_rolls_back_the_whole_import(
     history.write_text("uts,utc_time,artist,artist_mbid,album,album_mbid,track,track_mbid\n")
     with history.open("a") as handle:
         handle.writelines(rows)
-    monkeypatch.setattr(scrobble_store, "CHUNK_ROWS", 2)  # earlier chunks land before the failure
+    # Earlier batches are committed before the failure; the import deletes them again.
+    monkeypatch.setattr(scrobble_store, "IMPORT_BATCH_ROWS", 2)
     code, out, err = _import(capsys, str(history))
     assert code == 1 and out == ""
     assert err == "error: could not write to the database (boom); nothing imported\n"

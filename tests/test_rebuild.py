@@ -44,7 +44,7 @@ async def test_rebuild_stores_a_run_with_ranked_candidates_and_reasons(
     assert report.status == "model" and report.trained
     assert set(report.timings) == {"load", "features", "labels", "train", "score", "store"}
     assert report.candidates["trailing"] > 0 and report.candidates["month"] > 0
-    assert (tmp_path / "models" / "model.joblib").exists()
+    assert (tmp_path / "models" / "model.json").exists()
     n_cands = await _count(stocked, Candidate)
     assert n_cands == sum(report.candidates.values())
     assert await _count(stocked, CandidateReason) == 3 * n_cands

@@ -1,11 +1,19 @@
 """Schema, migrations and the scrobble upsert on a real SQLite file."""
 
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pandas as pd
 from sqlalchemy import text
 
 from bot.db.scrobbles import history_stats, load_scrobbles, store_scrobbles
 from bot.db.session import Database, make_sync_engine
 from pipeline.normalize import artist_key
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _frame(rows: list[tuple[int, str, str, str]]) -> pd.DataFrame:
@@ -76,3 +84,28 @@ async def test_migrations_match_models(db: Database) -> None:
 
     async with db.engine.connect() as connection:
         assert await connection.run_sync(diff) == []
+
+
+def test_processes_starting_together_on_a_fresh_database_all_migrate(tmp_path: Path) -> None:
+    """The first-start race: migrations are serialized, the later processes wait and go on."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh' / 'breakout.sqlite3'}"
+    code = (
+        "import sys, time; from bot.db.session import upgrade_database_sync;"
+        "t = float(sys.argv[2]); time.sleep(max(0.0, t - time.time()));"
+        "upgrade_database_sync(sys.argv[1])"
+    )
+    start = time.time() + 4.0  # every child has imported Alembic by then
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, url, str(start)],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    errors = [child.communicate(timeout=120)[1] for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0], errors
+    with sqlite3.connect(tmp_path / "fresh" / "breakout.sqlite3") as connection:
+        versions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert len(versions) == 1

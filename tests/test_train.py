@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import errno
+import hashlib
+import itertools
 import json
+import os
+import pickle
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -12,7 +18,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import PipelineConfig
-from pipeline.errors import NotEnoughHistory
+from pipeline.errors import NotEnoughHistory, UserError
 from pipeline.features import FEATURES, build_artist_months
 from pipeline.labels import add_labels
 from pipeline.simulate import simulate_listener
@@ -48,14 +54,25 @@ def test_train_model_metadata_and_scores() -> None:
     assert 0.0 < bundle.threshold < 1.0
     for kind in ("logistic", "xgboost", "blend"):
         assert set(meta["metrics"][kind]) == {"validation", "test"}
+        assert meta["metrics"][kind]["validation"]["rows"] > 0
     assert meta["n_positives"] >= CFG.min_positives and meta["n_rows"] > meta["n_positives"]
     assert meta["data_range"]["first_month"] < meta["data_range"]["last_month"]
     assert {"xgboost", "scikit-learn", "pandas"} <= set(meta["versions"])
-    train_end = meta["split_months"]["train"][1]
-    assert train_end < meta["split_months"]["validation"][0]
+    folds = meta["out_of_time_folds"]
+    assert len(folds) >= 2 and all(a[1] < b[0] for a, b in itertools.pairwise(folds))
+    assert meta["probability"] == "calibrated" and 0 < meta["base_rate"] < 1
+    cal = meta["calibration"]
+    assert cal["method"] == "platt" and cal["positives"] > 0 and isinstance(cal["shrunk"], bool)
     rows = table().query("eligible")
     proba = bundle.predict_proba(rows)
     assert proba.shape == (len(rows),) and ((proba > 0) & (proba < 1)).all()
+
+
+def test_calibrated_probabilities_keep_the_ranking_of_the_log_odds() -> None:
+    bundle = train_model(table(), CFG)
+    rows = table().query("eligible")
+    order = np.argsort(bundle.margin(rows), kind="stable")
+    assert (np.diff(bundle.predict_proba(rows)[order]) >= -1e-12).all()
 
 
 def test_contributions_add_up_to_the_log_odds() -> None:
@@ -65,8 +82,6 @@ def test_contributions_add_up_to_the_log_odds() -> None:
     assert list(contrib.columns) == [*FEATURES, "bias"]
     assert contrib.index.equals(rows.index)
     np.testing.assert_allclose(contrib.sum(axis=1), bundle.margin(rows), rtol=1e-4, atol=1e-4)
-    proba = 1 / (1 + np.exp(-contrib.sum(axis=1).to_numpy()))
-    np.testing.assert_allclose(proba, bundle.predict_proba(rows), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["logistic", "xgboost", "blend"])
@@ -79,35 +94,130 @@ def test_every_kind_explains_itself(kind: str) -> None:
     np.testing.assert_allclose(contrib.sum(axis=1), bundle.margin(rows.head(10)), atol=1e-4)
 
 
+@cache
+def _bundle():
+    return train_model(table(), CFG)
+
+
 def test_save_load_round_trip(tmp_path: Path) -> None:
-    bundle = train_model(table(), CFG)
+    bundle = _bundle()
     path = save_bundle(bundle, tmp_path / "model")
-    assert path.exists() and (tmp_path / "model" / "model.json").exists()
+    assert path == tmp_path / "model" / "model.json"
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["model.json"]
     loaded = load_bundle(tmp_path / "model")
     assert loaded is not None
     rows = table().query("eligible")
     np.testing.assert_allclose(loaded.predict_proba(rows), bundle.predict_proba(rows))
-    assert loaded.threshold == bundle.threshold and loaded.metadata == bundle.metadata
-    sidecar = json.loads((tmp_path / "model" / "model.json").read_text())
-    assert (
-        sidecar["format"] == "breakout-artists-model" and sidecar["threshold"] == bundle.threshold
+    np.testing.assert_allclose(
+        loaded.contributions(rows).to_numpy(), bundle.contributions(rows).to_numpy(), atol=1e-6
     )
+    assert loaded.threshold == bundle.threshold and loaded.kind == bundle.kind
+    assert json.loads(json.dumps(loaded.metadata, default=str)) == json.loads(
+        json.dumps(bundle.metadata, default=str)
+    )
+    payload = json.loads(path.read_text())
+    assert payload["format"] == "breakout-artists-model" and payload["format_version"] == 2
+    assert {item["type"] for item in payload["learners"]} <= {"logistic", "xgboost"}
 
 
-def test_load_refuses_foreign_or_tampered_files(tmp_path: Path) -> None:
+def test_load_refuses_foreign_or_damaged_files(tmp_path: Path) -> None:
     assert load_bundle(tmp_path / "nothing") is None
-    bundle = train_model(table(), CFG)
-    save_bundle(bundle, tmp_path / "m")
-    model = tmp_path / "m" / "model.joblib"
-    model.write_bytes(model.read_bytes() + b"x")
-    with pytest.raises(ModelFormatError, match="does not match"):
+    save_bundle(_bundle(), tmp_path / "m")
+    model = tmp_path / "m" / "model.json"
+    payload = json.loads(model.read_text())
+    payload["learners"][0]["type"] = "pickle"
+    model.write_text(json.dumps(payload))
+    with pytest.raises(ModelFormatError, match="damaged"):
         load_bundle(tmp_path / "m")
-    (tmp_path / "m" / "model.json").write_text('{"format": "something-else"}')
+    payload["learners"] = [{"type": "xgboost", "features": FEATURES, "offset": None,
+                            "rounds": 1, "best_rounds": 1, "nthread": 1, "weight": 1.0,
+                            "booster_ubj": "bm90IGEgYm9vc3Rlcg=="}]  # fmt: skip
+    model.write_text(json.dumps(payload))
+    with pytest.raises(ModelFormatError, match="damaged"):
+        load_bundle(tmp_path / "m")
+    model.write_text('{"format": "something-else"}')
     with pytest.raises(ModelFormatError, match="does not hold"):
         load_bundle(tmp_path / "m")
-    (tmp_path / "m" / "model.json").write_text("not json")
+    model.write_text("not json")
     with pytest.raises(ModelFormatError):
         load_bundle(tmp_path / "m")
+    model.write_text('{"format": "breakout-artists-model", "format_version": 1}')
+    with pytest.raises(ModelFormatError, match="version 1"):
+        load_bundle(tmp_path / "m")
+
+
+class _Planted:
+    """Unpickling this runs code: it would create the file `marker`."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_planted_pickle_with_a_matching_checksum_is_never_unpickled(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    models = tmp_path / "models"
+    models.mkdir()
+    blob = pickle.dumps({"format": "breakout-artists-model", "bundle": _Planted(marker)})
+    (models / "model.joblib").write_bytes(blob)
+    sidecar = {
+        "format": "breakout-artists-model",
+        "format_version": 1,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+    }
+    (models / "model.json").write_text(json.dumps(sidecar))
+    with pytest.raises(ModelFormatError):
+        load_bundle(models)
+    (models / "model.json").unlink()  # the pickle alone: still refused, still not run
+    with pytest.raises(ModelFormatError, match="pickle"):
+        load_bundle(models)
+    assert not marker.exists()
+    save_bundle(_bundle(), models)  # the next save replaces it and removes the pickle
+    assert not (models / "model.joblib").exists() and load_bundle(models) is not None
+    assert not marker.exists()
+
+
+def test_a_planted_temporary_symlink_is_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("model.json.tmp", ".model.json.tmp", "model.joblib.tmp", "model.tmp"):
+        (models / name).symlink_to(victim)
+    (models / "model.json.link").symlink_to(victim)
+    save_bundle(_bundle(), models)
+    assert victim.read_text() == "precious"
+    assert not (models / "model.json").is_symlink() and load_bundle(models) is not None
+
+
+def test_a_symlinked_model_file_is_replaced_not_written_through(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "model.json").symlink_to(victim)
+    save_bundle(_bundle(), models)
+    assert victim.read_text() == "precious" and not (models / "model.json").is_symlink()
+
+
+def test_a_failed_save_keeps_the_old_model_and_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = tmp_path / "models"
+    save_bundle(_bundle(), models)
+    before = (models / "model.json").read_bytes()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    newer = dataclasses.replace(_bundle(), threshold=0.5)
+    with pytest.raises(UserError, match=r"cannot save the model .*No space left on device"):
+        save_bundle(newer, models)
+    assert sorted(p.name for p in models.iterdir()) == ["model.json"]
+    assert (models / "model.json").read_bytes() == before
 
 
 def test_not_enough_history_and_fallback() -> None:

@@ -1,21 +1,21 @@
-"""`breakout backtest HISTORY --out CSV [--report JSON] [--chart PNG] [--format F]`."""
+"""`breakout backtest HISTORY [--out CSV] [--report JSON] [--chart PNG] [--format F]`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
-from pipeline.backtest import BacktestResult, run_backtest
-from pipeline.config import PipelineConfig
 from pipeline.errors import UserError
-from pipeline.importers import read_history
 
 LABELS = {
     "project": "project model",
     "naive_share": "naive: share_t",
     "naive_plays": "naive: plays_t",
+    "fallback": "fallback: core_progress_t",
     "seed_lr": "seed 13 features, LR",
     "seed_xgb": "seed 13 features, XGBoost",
 }
@@ -26,7 +26,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def format_table(report: dict) -> str:
-    """The report as a fixed-width text table."""
+    """The report as a fixed-width text table, then calibration and alerts."""
     lines = [
         f"{report['rows']} eligible artist-months, {report['positives']} breakouts, "
         f"{report['months']} months ({report['first_month']} .. {report['last_month']}), "
@@ -39,10 +39,24 @@ def format_table(report: dict) -> str:
             f"{_fmt(m['lift'], 2):>6} {_fmt(m['roc_auc'], 2):>6} {_fmt(m['precision_at_3']):>6}"
         )
     lines.append(f"prevalence {_fmt(report['models']['project']['prevalence'])}")
+    cal = report.get("calibration")
+    if cal and cal["rows"]:
+        lines.append(
+            f"calibration ({cal['rows']} rows scored by a model): mean predicted "
+            f"{cal['mean_predicted']:.3f} vs observed {cal['observed_rate']:.3f}, "
+            f"ECE {cal['ece']:.3f}, Brier {cal['brier']:.4f} "
+            f"(constant base rate {cal['brier_constant']:.4f})"
+        )
+    flagged = report.get("flagged")
+    if flagged and flagged["count"]:
+        lines.append(
+            f"flagged above threshold: {flagged['count']}, became core {flagged['became_core']} "
+            f"({flagged['hit_rate']:.0%}; base rate {flagged['base_rate']:.0%})"
+        )
     return "\n".join(lines)
 
 
-def write_chart(result: BacktestResult, path: Path) -> None:
+def write_chart(result, path: Path) -> None:
     """Bar chart of the lift of each ranking (matplotlib, Agg backend)."""
     import matplotlib
 
@@ -66,29 +80,60 @@ def write_chart(result: BacktestResult, path: Path) -> None:
     plt.close(fig)
 
 
+def _targets(args: argparse.Namespace) -> tuple[Path, Path, Path | None]:
+    """Predictions, report and chart paths (defaults in the current directory)."""
+    out = Path(args.out) if args.out else Path(f"backtest-{Path(args.history).stem}.csv")
+    report = Path(args.report) if args.report else out.with_suffix(".json")
+    chart = Path(args.chart) if args.chart else None
+    for target in (out, report, chart):
+        if target is not None and not target.resolve().parent.is_dir():
+            raise UserError(f"cannot write {target}: its directory does not exist")
+    return out, report, chart
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Read a history file, run the walk-forward backtest, write predictions/report/chart."""
+    from tqdm import tqdm
+
+    from pipeline.backtest import run_backtest
+    from pipeline.config import PipelineConfig
+    from pipeline.importers import read_history
+
     started = time.perf_counter()
+    out, report_path, chart = _targets(args)
     imported = read_history(args.history, args.format)
-    out = Path(args.out)
-    for target in (args.out, args.report, args.chart):
-        if target is not None and not Path(target).resolve().parent.is_dir():
-            raise UserError(f"cannot write {target}: its directory does not exist")
-    result = run_backtest(imported.frame, PipelineConfig())
+    bar = tqdm(total=0, unit="month", desc="backtest", file=sys.stderr, leave=False)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        result = run_backtest(imported.frame, PipelineConfig(), progress=progress)
+    finally:
+        bar.close()
     if result.predictions.empty:
         raise UserError(
             f"{args.history}: too short for a backtest (no eligible artist-month after the "
             "cold start with a known outcome)"
         )
-    tmp = out.with_name(out.name + ".tmp")
-    result.predictions.to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(out)
-    if args.report:
-        report = {"history": str(args.history), "format": imported.format, **result.report}
-        Path(args.report).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    if args.chart:
-        write_chart(result, Path(args.chart))
+    _write_text(out, result.predictions.to_csv(index=False, float_format="%.6g"))
+    report = {"history": str(args.history), "format": imported.format, **result.report}
+    _write_text(report_path, json.dumps(report, indent=2, default=float) + "\n")
+    if chart:
+        write_chart(result, chart)
     print(format_table(result.report))
     elapsed = time.perf_counter() - started
-    print(f"{len(result.predictions)} predictions written to {out} in {elapsed:.1f} s")
+    written = ", ".join(str(p) for p in (out, report_path, chart) if p)
+    print(f"{len(result.predictions)} predictions; wrote {written} in {elapsed:.1f} s")
     return 0

@@ -1,9 +1,10 @@
-"""`breakout import FILE [--format F]`: parse a history file fully, then store it in one go."""
+"""`breakout import FILE [--format F]`: parse a history file fully, then store all of it."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +14,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
 from bot.config import load_settings
-from bot.db.scrobbles import store_scrobbles
-from bot.db.session import Database
+from bot.db.scrobbles import import_scrobbles
+from bot.db.session import DISK_ERRNOS, Database, describe_database_error
 from pipeline.errors import UserError
 from pipeline.importers import ImportResult, read_history
+from pipeline.plausible import MAX_NAME_CHARS
 
 # Below these sizes the import is over before a progress bar is worth drawing.
 PROGRESS_MIN_ROWS = 20_000
@@ -36,7 +38,7 @@ class StoreOutcome:
 
 
 async def store_import(url: str, frame: pd.DataFrame, *, show_progress: bool) -> StoreOutcome:
-    """Migrate the database and write every row in one transaction."""
+    """Migrate the database and write every row; readers see all of it or none of it."""
     bar = tqdm(
         total=len(frame),
         unit="scrobble",
@@ -46,10 +48,12 @@ async def store_import(url: str, frame: pd.DataFrame, *, show_progress: bool) ->
         disable=not show_progress,
     )
     try:
-        async with await Database.open(url) as db, db.sessions() as session, session.begin():
-            new = await store_scrobbles(session, frame, progress=bar.update)
-    except SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        async with await Database.open(url) as db:
+            new = await import_scrobbles(db.sessions, frame, progress=bar.update)
+    except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno not in DISK_ERRNOS:
+            raise
+        detail = describe_database_error(exc)
         raise ImportWriteError(
             f"could not write to the database ({detail}); nothing imported"
         ) from None
@@ -66,6 +70,8 @@ def summary_lines(path: str, result: ImportResult, outcome: StoreOutcome) -> lis
         f"{result.duplicates:,} duplicate rows collapsed, {result.bad_rows:,} bad rows, "
         f"{result.skipped_now_playing:,} now-playing rows skipped"
     )
+    if result.capped:
+        line += f", {result.capped:,} names cut to {MAX_NAME_CHARS:,} characters"
     lines = [line]
     if result.bad_examples:
         lines.append(f"first bad rows (of {result.bad_rows:,}):")
@@ -80,7 +86,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if interactive and path.is_file() and path.stat().st_size >= PROGRESS_MIN_BYTES:
         print(f"reading {path} ...", file=sys.stderr, flush=True)
-    result = read_history(path, args.format)
+    cap = settings.BREAKOUT_MAX_ZIP_MEMBER_MB * 1024 * 1024
+    result = read_history(path, args.format, max_zip_member_bytes=cap)
     show_progress = interactive and len(result.frame) >= PROGRESS_MIN_ROWS
     outcome = asyncio.run(
         store_import(settings.DATABASE_URL, result.frame, show_progress=show_progress)

@@ -11,7 +11,7 @@ from pathlib import Path
 from bot import render
 from bot.config import load_settings
 from bot.db.scrobbles import store_scrobbles
-from bot.db.session import Database, upgrade_database_sync
+from bot.db.session import Database, database_errors, upgrade_database_sync
 from bot.services import queries
 from bot.services.rebuild import STAGES, RebuildReport, rebuild
 from pipeline.simulate import simulate_listener
@@ -36,8 +36,11 @@ def print_report(report: RebuildReport) -> None:
 def cmd_rebuild(args: argparse.Namespace) -> int:
     """Migrate, rebuild, print stage timings and the outcome."""
     settings = load_settings()
-    upgrade_database_sync(settings.DATABASE_URL)
-    report = rebuild(settings.DATABASE_URL, settings.BREAKOUT_MODEL_DIR)
+    with database_errors("rebuild (the previous candidates and model are kept)"):
+        upgrade_database_sync(settings.DATABASE_URL)
+        report = rebuild(
+            settings.DATABASE_URL, settings.BREAKOUT_MODEL_DIR, tz=settings.BREAKOUT_TIMEZONE
+        )
     print_report(report)
     return 0
 

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from bot.config import Settings, load_settings
-from bot.db.session import Database
+from bot.db.session import Database, database_errors
 from bot.lastfm.client import LastfmClient, RetryPolicy, make_http_client
 from bot.lastfm.sync import SyncReport, sync_history
 from bot.logs import setup_logging
@@ -75,7 +75,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
     assert settings.LASTFM_API_KEY is not None
     setup_logging(settings.LOG_LEVEL, secrets=[settings.LASTFM_API_KEY.get_secret_value()])
     # Retry warnings go through tqdm.write, above the bar instead of through it.
-    with logging_redirect_tqdm():
+    with (
+        logging_redirect_tqdm(),
+        database_errors("sync (progress up to the last stored page is kept)"),
+    ):
         report = asyncio.run(run_sync(settings, full=args.full))
     if not report.done:
         print(f"error: {report.message}", file=sys.stderr)

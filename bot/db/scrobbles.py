@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from bot.services import jobruns
 from pipeline.normalize import artist_key
 
 if TYPE_CHECKING:  # imported where used: `breakout status` must start fast
@@ -23,6 +26,15 @@ _KEY_CHUNK = 500
 # (artist_id, ts) index, which grows in random order, stays in memory instead of spilling.
 _LARGE_FRAME = 100_000
 _LARGE_CACHE_KIB = 256 * 1024
+# An import commits this many rows per transaction (~100-250 ms of write lock each) and
+# pauses between them, so bot writes waiting on the lock get their turn.
+IMPORT_BATCH_ROWS = 10_000
+IMPORT_PAUSE_SECONDS = 0.02
+# Scrobbles of an import in progress (ids above its watermark) are not shown to readers.
+VISIBLE = (
+    "s.id <= COALESCE((SELECT MIN(CAST(detail AS INTEGER)) FROM job_runs "
+    f"WHERE job = '{jobruns.IMPORT}' AND outcome = '{jobruns.RUNNING}'), 9223372036854775807)"
+)
 
 # A known artist keeps its name; an mbid arriving later fills a missing one.
 _INSERT_ARTISTS = (
@@ -160,7 +172,10 @@ async def history_stats(session: AsyncSession) -> HistoryStats:
     """Count scrobbles and artists that have scrobbles; first and last timestamps."""
     row = (
         await session.execute(
-            text("SELECT COUNT(*), COUNT(DISTINCT artist_id), MIN(ts), MAX(ts) FROM scrobbles")
+            text(
+                "SELECT COUNT(*), COUNT(DISTINCT artist_id), MIN(ts), MAX(ts) FROM scrobbles s "
+                f"WHERE {VISIBLE}"
+            )
         )
     ).one()
     return HistoryStats(int(row[0]), int(row[1]), row[2], row[3])
@@ -174,7 +189,103 @@ def load_scrobbles(connection: Connection) -> pd.DataFrame:
     return pd.read_sql_query(
         "SELECT s.ts AS ts, a.name AS artist, a.key AS artist_key, s.track AS track, "
         "s.album AS album FROM scrobbles s JOIN artists a ON a.id = s.artist_id "
-        "ORDER BY s.ts, s.artist_id, s.track, s.album",
+        f"WHERE {VISIBLE} ORDER BY s.ts, s.artist_id, s.track, s.album",
         connection.connection.driver_connection,
         dtype={"ts": "int64"},
     )
+
+
+def _time_ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    ts = frame["ts"].to_numpy(dtype="int64")
+    if len(ts) < 2 or np.all(ts[:-1] <= ts[1:]):
+        return frame
+    return frame.iloc[np.argsort(ts, kind="stable")]
+
+
+async def _max_id(session: AsyncSession) -> int:
+    conn = await session.connection()
+    return int(await _scalar(conn, "SELECT COALESCE(MAX(id), 0) FROM scrobbles"))
+
+
+async def _delete_ranges(
+    sessions: async_sessionmaker, ranges: list[tuple[int, int]], first_artist: int
+) -> None:
+    """Remove the rows a failed import committed, each range in its own short transaction,
+    then the artists it created that nothing refers to."""
+    for low, high in ranges:
+        for start in range(low, high + 1, IMPORT_BATCH_ROWS):
+            async with sessions() as session, session.begin():
+                await session.execute(
+                    text("DELETE FROM scrobbles WHERE id BETWEEN :a AND :b"),
+                    {"a": start, "b": min(high, start + IMPORT_BATCH_ROWS - 1)},
+                )
+    async with sessions() as session, session.begin():
+        await session.execute(
+            text(
+                "DELETE FROM artists WHERE id >= :first AND NOT EXISTS "
+                "(SELECT 1 FROM scrobbles s WHERE s.artist_id = artists.id)"
+            ),
+            {"first": first_artist},
+        )
+
+
+async def import_scrobbles(
+    sessions: async_sessionmaker,
+    frame: pd.DataFrame,
+    *,
+    progress: Callable[[int], None] | None = None,
+    batch_rows: int | None = None,
+    stats: dict[str, float] | None = None,
+) -> int:
+    """Store a whole import in short transactions; readers see all of it or none; new rows.
+
+    Each batch holds the write lock briefly. Until the last batch is in, the import's
+    job_runs row hides every scrobble above the watermark from `load_scrobbles` and
+    `history_stats`; a failure deletes the rows this import added (their ids are known:
+    within one write transaction new ids are consecutive).
+    """
+    batch_rows = batch_rows or IMPORT_BATCH_ROWS
+    frame = _time_ordered(frame)
+    now = datetime.now(UTC)
+    async with sessions() as session, session.begin():
+        await jobruns.close_dead_imports(session, now)
+        run_id = await jobruns.begin_import(session, now, await _max_id(session))
+        conn = await session.connection()
+        first_artist = int(await _scalar(conn, "SELECT COALESCE(MAX(id), 0) + 1 FROM artists"))
+    ranges: list[tuple[int, int]] = []
+    new = 0
+    longest = 0.0
+    try:
+        for start in range(0, len(frame), batch_rows):
+            chunk = frame.iloc[start : start + batch_rows]
+            began = time.perf_counter()
+            async with sessions() as session, session.begin():
+                before = await _max_id(session)
+                added = await store_scrobbles(session, chunk)
+            longest = max(longest, time.perf_counter() - began)
+            if added:
+                ranges.append((before + 1, before + added))
+            new += added
+            if progress is not None:
+                progress(len(chunk))
+            await asyncio.sleep(IMPORT_PAUSE_SECONDS)
+        async with sessions() as session, session.begin():
+            await jobruns.finish(session, run_id, jobruns.OK, f"{new} new", datetime.now(UTC))
+    except BaseException:
+        await asyncio.shield(_abandon(sessions, run_id, ranges, first_artist))
+        raise
+    if stats is not None:
+        stats["longest_batch_seconds"] = longest
+    return new
+
+
+async def _abandon(
+    sessions: async_sessionmaker, run_id: int, ranges: list[tuple[int, int]], first_artist: int
+) -> None:
+    """Undo a failed import as far as the database still allows; the marker goes last."""
+    try:
+        await _delete_ranges(sessions, ranges, first_artist)
+        async with sessions() as session, session.begin():
+            await jobruns.finish(session, run_id, jobruns.ERROR, "rolled back", datetime.now(UTC))
+    except Exception:  # e.g. the disk is still full: the hidden rows stay hidden
+        return

@@ -3,17 +3,118 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import fcntl
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from pipeline.errors import UserError
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 BUSY_TIMEOUT_MS = 10_000
+T = TypeVar("T")
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+DISK_ERRNOS = (*_DISK_FULL, errno.EROFS, errno.EACCES)
+# What SQLite and the OS say, and the one line the user reads instead.
+_PROBLEMS = [
+    ("readonly", "the database is read-only"),
+    ("read-only", "the database is read-only"),
+    ("disk is full", "the disk is full"),
+    ("disk full", "the disk is full"),
+    ("no space left", "the disk is full"),
+    ("unable to open", "the database file cannot be opened"),
+    ("locked", "the database is busy (another process is writing)"),
+    ("busy", "the database is busy (another process is writing)"),
+    ("disk i/o error", "the disk reported an I/O error"),
+    ("malformed", "the database file is damaged"),
+    ("not a database", "the file is not a SQLite database"),
+]
+
+
+class DatabaseError(UserError):
+    """The database refused a read or write; the transaction was rolled back."""
+
+
+def describe_database_error(exc: BaseException) -> str:
+    """One line saying what went wrong with the database (or the disk under it)."""
+    original = getattr(exc, "orig", None) or exc
+    if isinstance(original, OSError) and original.errno in _DISK_FULL:
+        return "the disk is full"
+    if isinstance(original, OSError) and original.errno == errno.EROFS:
+        return "the database is read-only"
+    text = str(original).strip().splitlines()[0] if str(original).strip() else ""
+    lowered = text.lower()
+    for needle, problem in _PROBLEMS:
+        if needle in lowered:
+            return problem
+    return text or type(original).__name__
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked/busy": worth retrying."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).lower()
+    return isinstance(original, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+@contextlib.contextmanager
+def database_errors(action: str) -> Iterator[None]:
+    """Turn database and disk failures inside the block into one DatabaseError line."""
+    try:
+        yield
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        raise DatabaseError(f"could not {action}: {describe_database_error(exc)}") from None
+    except OSError as exc:
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        raise DatabaseError(f"could not {action}: {describe_database_error(exc)}") from None
+
+
+async def write_with_retry(
+    sessions: async_sessionmaker,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    deadline: float = 30.0,
+    base_delay: float = 0.05,
+) -> T:
+    """Run `work` in its own transaction, again (with jittered backoff) while SQLite is busy.
+
+    Gives up with the last error once `deadline` seconds have passed.
+    """
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            async with sessions() as session, session.begin():
+                return await work(session)
+        except DBAPIError as exc:
+            waited = time.monotonic() - started
+            if not is_busy(exc) or waited >= deadline:
+                raise
+            delay = min(random.uniform(0, base_delay * 2**attempt), 1.0, deadline - waited)
+            log.info("database busy (attempt %d); retrying in %.2f s", attempt, delay)
+            await asyncio.sleep(max(delay, 0.0))
 
 
 def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -63,10 +164,41 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+def database_file(url: str) -> Path | None:
+    """The SQLite file of `url` (None for in-memory databases)."""
+    parsed = make_url(url)
+    path = parsed.database or ""
+    if parsed.query.get("uri") == "true":  # sqlite URI form: file:/path?mode=ro
+        path = path.removeprefix("file:")
+    return None if not path or path.startswith(":memory:") else Path(path).expanduser()
+
+
+@contextlib.contextmanager
+def migration_lock(url: str) -> Iterator[None]:
+    """Serialize migrations of one database across processes (a lock file beside it)."""
+    path = database_file(url)
+    if path is None:
+        yield
+        return
+    lock_path = path.with_name(path.name + ".migrate.lock")
+    try:
+        handle = lock_path.open("a")
+    except OSError:  # a read-only directory: nobody can migrate there anyway
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # the second process waits here, then goes on
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def upgrade_database_sync(url: str) -> None:
-    """Migrate the database at `url` to the newest schema (blocking)."""
+    """Migrate the database at `url` to the newest schema (blocking, one process at a time)."""
     ensure_parent_dir(url)
-    command.upgrade(alembic_config(url), "head")
+    with migration_lock(url):
+        command.upgrade(alembic_config(url), "head")
 
 
 async def upgrade_database(url: str) -> None:

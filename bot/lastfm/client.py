@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import UserError
+from pipeline.plausible import MAX_MBID_CHARS, MAX_NAME_CHARS, clean_names, implausible_ts
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ class Page:
     frame: pd.DataFrame  # FRAME_COLUMNS, one row per dated scrobble
     listed: int  # track entries on the page, now-playing and invalid ones included
     skipped_now_playing: int
-    skipped_invalid: int  # uts missing, "0" or not a number; or no artist name
+    skipped_invalid: int  # uts missing or implausible, no artist name, values of a wrong type
+    capped: int = 0  # names cut to MAX_NAME_CHARS
 
 
 class RateLimiter:
@@ -110,29 +112,45 @@ class RateLimiter:
             self._next = time.monotonic() + self.interval
 
 
-def _text(value: Any, *keys: str) -> str:
-    """A string field that Last.fm gives either plainly or as {"#text": ...} / {"name": ...}."""
+def _text(value: Any, *keys: str) -> str | None:
+    """A string field given plainly or as {"#text": ...} / {"name": ...}; None if mistyped."""
+    if value is None:
+        return ""
     if isinstance(value, dict):
         for key in keys:
-            if isinstance(value.get(key), str):
-                return value[key]
+            if key in value and value[key] is not None:
+                return value[key] if isinstance(value[key], str) else None
         return ""
-    return value if isinstance(value, str) else ""
+    return value if isinstance(value, str) else None
 
 
 def _mbid(value: Any) -> str:
-    """The mbid of an artist or album object; "" when absent or not an object."""
-    return _text(value, "mbid") if isinstance(value, dict) else ""
+    """The mbid of an artist or album object; "" when absent, mistyped or not an object."""
+    return (_text(value, "mbid") or "") if isinstance(value, dict) else ""
 
 
 def _int(value: Any) -> int | None:
+    if isinstance(value, bool | float):
+        return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
-def parse_page(payload: Any) -> Page:
+def _scrobble(track: dict[str, Any]) -> tuple[Any, ...] | None:
+    """(ts, artist, track, album, mbids...) of one dated entry; None when it is not valid."""
+    ts = _int(track["date"].get("uts")) if isinstance(track.get("date"), dict) else None
+    artist, album = track.get("artist"), track.get("album")
+    name = _text(artist, "#text", "name")
+    title, album_name = _text(track.get("name")), _text(album, "#text", "name")
+    mbid = _text(track.get("mbid"))
+    if ts is None or not name or title is None or album_name is None or mbid is None:
+        return None
+    return ts, name, title, album_name, _mbid(artist), mbid, _mbid(album)
+
+
+def parse_page(payload: Any, now: float | None = None) -> Page:
     """Parse a `user.getRecentTracks` JSON body; raise _Transient when it is not one."""
     recent = payload.get("recenttracks") if isinstance(payload, dict) else None
     if not isinstance(recent, dict) or not isinstance(recent.get("@attr"), dict):
@@ -152,26 +170,23 @@ def parse_page(payload: Any) -> Page:
         if _text(track.get("@attr"), "nowplaying") == "true":
             now_playing += 1
             continue
-        ts = _int(track["date"].get("uts")) if isinstance(track.get("date"), dict) else None
-        artist = track.get("artist")
-        name = _text(artist, "#text", "name")
-        if not ts or ts < 0 or not name:
+        fields = _scrobble(track)
+        if fields is None:
             invalid += 1
             continue
-        album = track.get("album")
-        columns["ts"].append(ts)
-        columns["artist"].append(name)
-        columns["track"].append(_text(track.get("name")))
-        columns["album"].append(_text(album, "#text", "name"))
-        columns["artist_mbid"].append(_mbid(artist))
-        columns["track_mbid"].append(_text(track.get("mbid")))
-        columns["album_mbid"].append(_mbid(album))
-    frame = pd.DataFrame(
-        {
-            name: np.array(values, dtype=np.int64 if name == "ts" else object)
-            for name, values in columns.items()
-        }
-    )
+        for column, value in zip(FRAME_COLUMNS, fields, strict=True):
+            columns[column].append(value)
+    ts = np.array(columns["ts"], dtype="float64")
+    plausible = ~implausible_ts(ts, time.time() if now is None else now)
+    invalid += int((~plausible).sum())
+    frame = pd.DataFrame({"ts": ts[plausible].astype(np.int64)})
+    capped = 0
+    for column in FRAME_COLUMNS[1:]:
+        values = pd.Series(np.array(columns[column], dtype=object)[plausible], dtype=object)
+        limit = MAX_MBID_CHARS if column.endswith("mbid") else MAX_NAME_CHARS
+        frame[column], cut = clean_names(values, limit)
+        capped += cut
+    frame = frame[frame["artist"] != ""].reset_index(drop=True)
     page = _int(attr.get("page")) or 1
     total_pages = _int(attr.get("totalPages")) or 0
     dated = len(tracks) - now_playing
@@ -185,8 +200,22 @@ def parse_page(payload: Any) -> Page:
         frame=frame,
         listed=len(tracks),
         skipped_now_playing=now_playing,
-        skipped_invalid=invalid,
+        skipped_invalid=invalid + int(plausible.sum()) - len(frame),
+        capped=capped,
     )
+
+
+def check_api_url(url: str) -> None:
+    """Raise LastfmError when `url` cannot be requested (bad syntax, port out of range)."""
+    try:
+        parsed = httpx.URL(url)
+        port = parsed.port
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise LastfmError(f"LASTFM_API_URL is not a valid URL ({exc}): check it") from None
+    if parsed.scheme not in ("http", "https"):
+        raise LastfmError("LASTFM_API_URL must start with http:// or https://")
+    if port is not None and not 0 < port < 65536:
+        raise LastfmError(f"LASTFM_API_URL has port {port}, outside 1-65535: check it")
 
 
 def _retryable_status(status: int) -> bool:
@@ -262,6 +291,7 @@ class LastfmClient:
                 await self._sleep(delay)
 
     async def _attempt(self, params: dict[str, str], user: str) -> Page:
+        check_api_url(self.api_url)
         await self.limiter.wait()
         try:
             response = await self.http.get(self.api_url, params=params, timeout=self.timeout)
@@ -269,6 +299,10 @@ class LastfmClient:
             raise _Transient("timeout") from None
         except httpx.UnsupportedProtocol:
             raise LastfmError("LASTFM_API_URL must start with http:// or https://") from None
+        except (httpx.InvalidURL, OverflowError, ValueError, UnicodeError) as exc:
+            raise LastfmError(
+                f"LASTFM_API_URL is not a usable URL ({type(exc).__name__}): check it"
+            ) from None
         except httpx.RequestError as exc:
             # The message of a request error may quote the URL, which carries the key.
             raise _Transient(f"connection error: {type(exc).__name__}") from None

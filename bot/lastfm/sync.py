@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import SyncState, utcnow
@@ -43,7 +44,8 @@ class SyncReport:
     fetched: int = 0  # dated scrobbles read
     new: int = 0  # rows that were not stored yet
     skipped_now_playing: int = 0
-    skipped_invalid: int = 0  # uts missing or 0, no artist name
+    skipped_invalid: int = 0  # implausible or missing date, no artist name, mistyped values
+    capped: int = 0  # names cut to the length limit
     done: bool = False  # False: interrupted, the cursor is saved and the next run resumes
     message: str = ""
 
@@ -60,6 +62,7 @@ class SyncReport:
             f"{self.mode} sync of {self.username} {state}: {self.pages} pages{resumed}, "
             f"{self.fetched:,} scrobbles read, {self.new:,} new"
             f" (skipped {self.skipped_now_playing} now playing, {self.skipped_invalid} invalid)"
+            + (f", {self.capped:,} names cut to length" if self.capped else "")
         )
 
 
@@ -159,9 +162,12 @@ async def sync_history(
     LastfmFatalError and other LastfmErrors are recorded in `last_error` and raised.
     """
     key = username.lower()  # Last.fm user names are case-insensitive
-    async with sessions() as session, session.begin():
-        state, mode = await _begin_walk(session, key, full, int(clock()))
-        page, from_ts, to_ts = state.cursor_page or 1, state.cursor_from, state.cursor_to or 0
+    try:
+        async with sessions() as session, session.begin():
+            state, mode = await _begin_walk(session, key, full, int(clock()))
+            page, from_ts, to_ts = state.cursor_page or 1, state.cursor_from, state.cursor_to or 0
+    except IntegrityError:  # two first syncs at once: the other one created the state row
+        raise SyncConflict(f"another sync of {key} moved the cursor; this one stopped") from None
     report = SyncReport(username, mode, start_page=page, total_pages=state.cursor_total_pages or 0)
     log.info(
         "Last.fm %s sync of %s from page %d (from=%s, to=%s)", mode, username, page, from_ts, to_ts
@@ -195,6 +201,7 @@ async def sync_history(
             report.new += new
             report.skipped_now_playing += result.skipped_now_playing
             report.skipped_invalid += result.skipped_invalid
+            report.capped += result.capped
             if progress is not None:
                 outcome = progress(page, max(result.total_pages, page), report.new)
                 if inspect.isawaitable(outcome):

@@ -8,8 +8,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.render import CoreProgress, Watched
-from bot.services.record_shim import artist_status
-from bot.timeutil import add_months, month_of, month_start
+from bot.services import queries
+from bot.timeutil import month_of, month_start
 from pipeline.config import PipelineConfig
 
 CHART_DAYS = 60
@@ -39,13 +39,24 @@ async def daily_plays(
 
 async def core_progress(
     session: AsyncSession, artist_id: int, now: datetime, tz: tzinfo
-) -> CoreProgress:
-    """The artist's plays this (owner's) month against the month's core bar."""
+) -> CoreProgress | None:
+    """Plays this (owner's) month so far against the core bar the latest rebuild computed.
+
+    None when the rebuild has not looked at this month yet (the bar would be last month's).
+    """
+    status = await queries.artist_status(session, artist_id)
     month = month_of(now.astimezone(tz))
+    if status is None or status.month != month:
+        return None
     start = int(month_start(month, tz).timestamp())
-    end = int(month_start(add_months(month, 1), tz).timestamp())
-    status = await artist_status(session, artist_id, start, end, month)
-    return CoreProgress(month, status.plays, status.needed, status.bar)
+    plays = (
+        await session.execute(
+            text("SELECT COUNT(*) FROM scrobbles WHERE artist_id = :a AND ts >= :lo"),
+            {"a": artist_id, "lo": start},
+        )
+    ).scalar()
+    plays = max(int(plays or 0), status.plays_month)
+    return CoreProgress(month, plays, max(status.plays_needed - plays, 0), status.plays_needed)
 
 
 async def month_total(session: AsyncSession, now: datetime, tz: tzinfo) -> tuple[str, int]:

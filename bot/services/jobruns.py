@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
@@ -13,6 +14,9 @@ from bot.db.models import JobRun
 RUNNING, OK, ERROR, INTERRUPTED = "running", "ok", "error", "interrupted"
 # A run that failed before anything reached the user: its period may be claimed again.
 UNDELIVERED = "undelivered"
+# A `breakout import` in progress: its detail is the highest scrobble id before it began,
+# and readers of scrobbles see nothing above that id until the import finishes.
+IMPORT = "import"
 
 
 async def claim(session: AsyncSession, job: str, period: str, now: datetime) -> int | None:
@@ -58,15 +62,55 @@ async def interrupt_stale(session: AsyncSession, now: datetime) -> list[JobRun]:
     """Mark runs left `running` by a previous process as interrupted; return them.
 
     Only one bot process runs per database, so at start-up every `running` row is stale.
+    Imports run in CLI processes: only those whose process is gone are closed (silently).
     """
-    stale = list((await session.execute(select(JobRun).where(JobRun.outcome == RUNNING))).scalars())
+    await close_dead_imports(session, now)
+    running = (JobRun.outcome == RUNNING) & (JobRun.job != IMPORT)  # imports are the CLI's
+    stale = list((await session.execute(select(JobRun).where(running))).scalars())
     if stale:
         await session.execute(
             update(JobRun)
-            .where(JobRun.outcome == RUNNING)
+            .where(running)
             .values(outcome=INTERRUPTED, finished_at=now, detail="the bot stopped during the run")
         )
     return stale
+
+
+async def begin_import(session: AsyncSession, now: datetime, watermark: int) -> int:
+    """Record an import starting in this process; scrobbles above `watermark` stay hidden."""
+    period = f"{now.isoformat()} pid {os.getpid()}"
+    stmt = insert(JobRun).values(
+        job=IMPORT, period=period, started_at=now, outcome=RUNNING, detail=str(watermark)
+    )
+    return (await session.execute(stmt.returning(JobRun.id))).scalar_one()
+
+
+def _alive(period: str) -> bool:
+    pid = int(period.rsplit(" pid ", 1)[-1]) if " pid " in period else 0
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def close_dead_imports(session: AsyncSession, now: datetime) -> int:
+    """Mark imports whose process is gone (kill -9) as interrupted; their rows show again."""
+    rows = await session.execute(
+        select(JobRun.id, JobRun.period).where(JobRun.job == IMPORT, JobRun.outcome == RUNNING)
+    )
+    dead = [run_id for run_id, period in rows.all() if not _alive(period)]
+    if dead:
+        await session.execute(
+            update(JobRun)
+            .where(JobRun.id.in_(dead))
+            .values(outcome=INTERRUPTED, finished_at=now, detail="the import process died")
+        )
+    return len(dead)
 
 
 async def prune(session: AsyncSession, job: str, before: datetime) -> int:

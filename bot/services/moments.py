@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.sqlite import insert
@@ -10,33 +11,49 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import BreakoutMoment
 from bot.services.chat_settings import load_chat_settings
-from bot.services.record_shim import NewBreakout, new_breakouts
-
-__all__ = ["NewBreakout", "claim_moments", "mark_moment", "recent_moments"]
+from bot.services.record import BreakoutView, new_breakouts
 from bot.services.runtime import Runtime
-from bot.timeutil import month_of, month_start
 
 SENT, MUTED, CLAIMED, UNDELIVERED = "sent", "muted", "claimed", "undelivered"
+LOOKBACK = timedelta(days=35)  # breakouts detected longer ago are old news
 
 
-async def claim_moments(rt: Runtime) -> list[NewBreakout]:
-    """New first-time breakouts of this month, each claimed once; [] when turned off.
+@dataclass(frozen=True)
+class Moment:
+    """One breakout to announce: who, plays, and what we had said before."""
+
+    artist_id: int
+    artist: str
+    month: str
+    plays: int
+    probability: float | None  # our earlier score, None when we had none
+    flagged_at: datetime | None  # when we flagged it, None when we did not
+
+    @classmethod
+    def of(cls, b: BreakoutView) -> Moment:
+        """From the rebuild's breakout record."""
+        p = b.prediction
+        flagged = p.made_at if p is not None and p.above_threshold else None
+        return cls(b.artist_id, b.artist, b.month, b.plays, p.probability if p else None, flagged)
+
+
+async def claim_moments(rt: Runtime) -> list[Moment]:
+    """Breakouts the rebuilds saw lately and nobody announced, each claimed once.
 
     The claim is committed before anything is sent (at most once, across restarts). With
     moments turned off the artists are recorded as muted, so turning them on later does not
     bring a flood of old news.
     """
-    since = month_start(month_of(rt.local_now()), rt.settings.tz)
     async with rt.db.sessions() as session, session.begin():
         chat = await load_chat_settings(session, rt.settings)
-        found = await new_breakouts(session, since)
+        found = [Moment.of(b) for b in await new_breakouts(session, rt.now() - LOOKBACK)]
         claimed = await _claim(session, found, CLAIMED if chat.moments else MUTED, rt.now())
-    return claimed if chat.moments else []
+    return claimed if chat.moments else []  # []: turned off
 
 
 async def _claim(
-    session: AsyncSession, found: list[NewBreakout], outcome: str, now: datetime
-) -> list[NewBreakout]:
+    session: AsyncSession, found: list[Moment], outcome: str, now: datetime
+) -> list[Moment]:
     if not found:
         return []
     known = set(

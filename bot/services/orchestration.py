@@ -10,8 +10,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -109,15 +110,22 @@ async def run_rebuild(rt: Runtime) -> RebuildReport:
     """Features, training when needed and scoring, off the event loop, one at a time."""
     async with rt.rebuild_lock:
         return await asyncio.to_thread(
-            _rebuild, rt.db.url, rt.settings.BREAKOUT_MODEL_DIR, PipelineConfig(), rt.now()
+            _rebuild,
+            rt.db.url,
+            rt.settings.BREAKOUT_MODEL_DIR,
+            PipelineConfig(),
+            rt.now(),
+            rt.settings.BREAKOUT_TIMEZONE,
         )
 
 
-def _rebuild(*args: Any) -> RebuildReport:
-    """The rebuild, imported in the worker thread: pandas/sklearn/xgboost take seconds to load."""
+def _rebuild(
+    url: str, model_dir: Path, cfg: PipelineConfig, now: datetime, tz: str
+) -> RebuildReport:
+    """The rebuild in the owner's months, imported in this worker thread (seconds of imports)."""
     from bot.services.rebuild import rebuild
 
-    return rebuild(*args)
+    return rebuild(url, model_dir, cfg, now, tz=tz)
 
 
 async def scheduled_sync(rt: Runtime) -> SyncReport | None:

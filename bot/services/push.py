@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import ArtistStatus, Prediction
 from bot.services import jobruns, queries
 from bot.services.chat_settings import load_chat_settings
 from bot.services.orchestration import MONTHLY_PUSH, run_rebuild
 from bot.services.queries import CandidateView, RunView
-from bot.services.record_shim import ResolvedPrediction, load_track_record
 from bot.services.runtime import Runtime
 from bot.timeutil import add_months, clock_time, push_month
+from pipeline.record import CORE, Resolved
 
 READY, ALREADY, NOT_SCORED, OFF = "ready", "already pushed", "not scored yet", "turned off"
 
@@ -23,7 +27,7 @@ class PushPlan:
     state: str
     picks: list[CandidateView] = field(default_factory=list)
     run: RunView | None = None
-    previous: list[ResolvedPrediction] = field(default_factory=list)
+    previous: list[Resolved] = field(default_factory=list)
 
 
 def due_month(rt: Runtime) -> str:
@@ -55,7 +59,27 @@ async def plan_push(rt: Runtime, month: str | None = None) -> PushPlan:
     async with rt.db.sessions() as session:
         run = await queries.latest_run(session)
         picks = await queries.monthly_candidates(session, month, chat.push_size)
-        record = await load_track_record(session)
-    before = add_months(month, -1)
-    previous = [p for p in record.recent if p.month == before]
+        previous = await previous_picks(session, add_months(month, -1))
     return PushPlan(month, READY, picks, run, previous)
+
+
+async def previous_picks(session: AsyncSession, month: str) -> list[Resolved]:
+    """The artists flagged for `month` and where they stand: core since, didn't, or open.
+
+    An artist core in a later month has already come true, before its horizon has passed.
+    """
+    rows = await session.execute(
+        select(Prediction, ArtistStatus.first_core_month)
+        .outerjoin(ArtistStatus, ArtistStatus.artist_id == Prediction.artist_id)
+        .where(
+            Prediction.window == "month",
+            Prediction.month == month,
+            Prediction.above_threshold.is_(True),
+        )
+        .order_by(Prediction.probability.desc())
+    )
+    out = []
+    for p, first_core in rows:
+        outcome = p.outcome or (CORE if first_core and first_core > month else "open")
+        out.append(Resolved(p.artist_name, p.month, float(p.probability), outcome))
+    return out

@@ -9,13 +9,15 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 from sqlalchemy import case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot.db.models import Artist, Candidate, CandidateReason, Feedback, ModelRun
+from bot.db.models import Artist, ArtistStatus, Candidate, CandidateReason, Feedback, ModelRun
 from pipeline.config import PipelineConfig
 from pipeline.normalize import artist_key
+from pipeline.periods import month_code, month_codes, month_name, month_of
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -38,6 +40,7 @@ class RunView:
     scored_month: str | None
     metrics_json: str
     trained_at: datetime | None
+    timezone: str = "UTC"  # whose calendar months the run scored
 
     @property
     def metrics(self) -> dict:
@@ -96,6 +99,39 @@ class FeedbackView:
 
 
 @dataclass(frozen=True)
+class StatusView:
+    """Where an artist stood under the rules at the latest rebuild (see pipeline/status.py)."""
+
+    month: str  # the month in progress
+    plays_month: int  # plays so far this month
+    month_total: int  # the listener's scrobbles so far this month
+    plays_needed: int  # plays that make an artist core this month
+    core_now: bool  # already core this month
+    core_prev1: bool  # core last month
+    core_prev2: bool  # core the month before
+    plays_last_month: int
+    plays_30d: int
+    months_since_discovery: int
+    first_seen: datetime
+    last_played: datetime
+    eligible_month: bool  # a candidate of the last complete month
+    eligible_trailing: bool  # a candidate of the last 30 days
+    first_core_month: str | None  # first (complete or current) month it was core
+    last_core_month: str | None  # latest complete month it was core
+    verdict: str  # pipeline.status.VERDICTS
+
+    @property
+    def eligible(self) -> bool:
+        """A candidate in either window."""
+        return self.eligible_month or self.eligible_trailing
+
+    @property
+    def plays_to_core(self) -> int:
+        """Plays still needed this month to count as core (0 when it already does)."""
+        return max(self.plays_needed - self.plays_month, 0)
+
+
+@dataclass(frozen=True)
 class Explanation:
     """Everything `/why` shows about one artist."""
 
@@ -108,6 +144,7 @@ class Explanation:
     monthly_plays: list[tuple[str, int]]
     feedback: FeedbackView | None
     run: RunView | None
+    status: StatusView | None = None
 
 
 def _run_view(run: ModelRun) -> RunView:
@@ -121,6 +158,7 @@ def _run_view(run: ModelRun) -> RunView:
         scored_month=run.scored_month,
         metrics_json=run.metrics_json or "{}",
         trained_at=_utc(run.trained_at),
+        timezone=run.timezone or "UTC",
     )
 
 
@@ -289,57 +327,113 @@ def _fold(key: str) -> str:
 
 
 async def _monthly_plays(
-    session: AsyncSession, artist_id: int, until: datetime
+    session: AsyncSession, artist_id: int, until: datetime, tz: str
 ) -> list[tuple[str, int]]:
-    rows = (
-        await session.execute(
-            text(
-                "SELECT strftime('%Y-%m', ts, 'unixepoch') AS m, COUNT(*) FROM scrobbles "
-                "WHERE artist_id = :a GROUP BY m ORDER BY m"
-            ),
-            {"a": artist_id},
+    """Plays per calendar month (the run's time zone), zero months included, up to `until`."""
+    ts = (
+        (
+            await session.execute(
+                text("SELECT ts FROM scrobbles WHERE artist_id = :a ORDER BY ts"), {"a": artist_id}
+            )
         )
-    ).all()
-    if not rows:
-        return []
-    counts = dict(rows)
-    first = datetime.strptime(rows[0][0], "%Y-%m")
-    last = max(datetime.strptime(rows[-1][0], "%Y-%m"), until.replace(tzinfo=None, day=1))
-    out: list[tuple[str, int]] = []
-    year, month = first.year, first.month
-    while (year, month) <= (last.year, last.month):
-        label = f"{year:04d}-{month:02d}"
-        out.append((label, int(counts.get(label, 0))))
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return out
-
-
-def _why_not(
-    monthly: list[tuple[str, int]],
-    totals: dict[str, int],
-    first_seen: datetime,
-    at: datetime,
-    cfg: PipelineConfig,
-) -> str:
-    """Which eligibility rule keeps an artist out (checked on calendar months up to `at`)."""
-    recent = monthly[-(cfg.eligible_not_core_lookback + 2) :]
-    for month, plays in reversed(recent):
-        total = totals.get(month, 0)
-        if plays >= cfg.core_plays or (total and plays / total >= cfg.core_share):
-            return f"already a core artist ({plays} plays in {month})"
-    age_months = (at.year - first_seen.year) * 12 + at.month - first_seen.month
-    if age_months > cfg.eligible_max_age:
-        return f"not eligible: discovered more than {cfg.eligible_max_age} months ago"
-    return (
-        f"not eligible: fewer than {cfg.eligible_min_plays} plays in the last 30 days "
-        "and in the last complete month"
+        .scalars()
+        .all()
     )
+    if not ts:
+        return []
+    codes = month_codes(np.asarray(ts, dtype="int64"), tz)
+    first = int(codes[0])
+    last = max(int(codes[-1]), month_code(month_of(int(until.timestamp()), tz)))
+    counts = np.bincount(codes - first, minlength=last - first + 1)
+    return [(month_name(first + i), int(n)) for i, n in enumerate(counts.tolist())]
+
+
+def _status_view(row: ArtistStatus) -> StatusView:
+    return StatusView(
+        month=row.month,
+        plays_month=row.plays_month,
+        month_total=row.month_total,
+        plays_needed=row.plays_needed,
+        core_now=row.core_now,
+        core_prev1=row.core_prev1,
+        core_prev2=row.core_prev2,
+        plays_last_month=row.plays_last_month,
+        plays_30d=row.plays_30d,
+        months_since_discovery=row.months_since_discovery,
+        first_seen=datetime.fromtimestamp(row.first_seen_ts, UTC),
+        last_played=datetime.fromtimestamp(row.last_played_ts, UTC),
+        eligible_month=row.eligible_month,
+        eligible_trailing=row.eligible_trailing,
+        first_core_month=row.first_core_month,
+        last_core_month=row.last_core_month,
+        verdict=row.verdict,
+    )
+
+
+async def artist_status(session: AsyncSession, artist_id: int) -> StatusView | None:
+    """The artist's stored status from the latest rebuild; None if it was not there yet."""
+    row = (
+        await session.execute(select(ArtistStatus).where(ArtistStatus.artist_id == artist_id))
+    ).scalar_one_or_none()
+    return None if row is None else _status_view(row)
+
+
+def why_not(status: StatusView, cfg: PipelineConfig) -> str:
+    """Why an artist is not a candidate, in words, from its stored verdict."""
+    if status.verdict == "core":
+        return (
+            f"already a core artist ({status.plays_month} plays this month; "
+            f"{status.plays_needed} make an artist core)"
+        )
+    if status.verdict == "recently_core":
+        return f"already a core artist (core in {status.last_core_month})"
+    if status.verdict == "too_old":
+        return f"not eligible: discovered more than {cfg.eligible_max_age} months ago"
+    if status.verdict == "too_few_plays":
+        return (
+            f"not eligible: fewer than {cfg.eligible_min_plays} plays in the last 30 days "
+            "and in the last complete month"
+        )
+    if status.verdict == "candidate":
+        return "not among the latest candidates"
+    return "not eligible in the latest rebuild"
+
+
+async def _latest_feedback(session: AsyncSession, artist_id: int) -> FeedbackView | None:
+    fb = (
+        (
+            await session.execute(
+                select(Feedback)
+                .where(Feedback.artist_id == artist_id)
+                .order_by(Feedback.updated_at.desc())
+            )
+        )
+        .scalars()
+        .first()
+    )
+    return None if fb is None else FeedbackView(fb.verdict, fb.month, _utc(fb.updated_at))
+
+
+async def _latest_candidate(
+    session: AsyncSession, run: RunView | None, artist_id: int
+) -> CandidateView | None:
+    if run is None:
+        return None
+    stmt = (
+        select(Candidate, Artist.name)
+        .join(Artist, Artist.id == Candidate.artist_id)
+        .where(Candidate.run_id == run.id, Candidate.artist_id == artist_id)
+        .order_by(_window_order())
+        .limit(1)
+    )
+    views = await _views(session, stmt)
+    return views[0] if views else None
 
 
 async def artist_explanation(
     session: AsyncSession, artist_id: int, cfg: PipelineConfig | None = None
 ) -> Explanation:
-    """Name, discovery, the latest candidate view or why not, threshold, monthly plays.
+    """Name, discovery, the latest candidate view or why not, status, threshold, monthly plays.
 
     Raises sqlalchemy.exc.NoResultFound for an unknown artist id.
     """
@@ -352,64 +446,31 @@ async def artist_explanation(
     ).scalar()
     first_seen = None if first_ts is None else datetime.fromtimestamp(first_ts, UTC)
     run = await latest_run(session)
-    candidate = None
-    if run is not None:
-        stmt = (
-            select(Candidate, Artist.name)
-            .join(Artist, Artist.id == Candidate.artist_id)
-            .where(Candidate.run_id == run.id, Candidate.artist_id == artist_id)
-            .order_by(_window_order())
-            .limit(1)
-        )
-        views = await _views(session, stmt)
-        candidate = views[0] if views else None
-    fb = (
-        (
-            await session.execute(
-                select(Feedback)
-                .where(Feedback.artist_id == artist_id)
-                .order_by(Feedback.updated_at.desc())
-            )
-        )
-        .scalars()
-        .first()
-    )
-    feedback = None if fb is None else FeedbackView(fb.verdict, fb.month, _utc(fb.updated_at))
+    candidate = await _latest_candidate(session, run, artist_id)
+    feedback = await _latest_feedback(session, artist_id)
+    status = await artist_status(session, artist_id)
     at = run.created_at if run else datetime.now(UTC)
-    monthly = await _monthly_plays(session, artist_id, at)
-    why_not = None
+    monthly = await _monthly_plays(session, artist_id, at, run.timezone if run else "UTC")
+    reason = None
     if feedback is not None:
-        why_not = f"{feedback.word} by you on {feedback.at:%Y-%m-%d}"
+        reason = f"{feedback.word} by you on {feedback.at:%Y-%m-%d}"
     elif candidate is None and run is None:
-        why_not = "no rebuild yet: run `breakout rebuild`"
-    elif candidate is None and first_seen is not None:
-        months = [m for m, _ in monthly[-(cfg.eligible_not_core_lookback + 2) :]]
-        totals = dict(
-            (
-                await session.execute(
-                    text(
-                        "SELECT strftime('%Y-%m', ts, 'unixepoch') AS m, COUNT(*) FROM scrobbles "
-                        "WHERE ts >= :lo GROUP BY m"
-                    ),
-                    {
-                        "lo": int(
-                            datetime.strptime(months[0], "%Y-%m").replace(tzinfo=UTC).timestamp()
-                        )
-                    },
-                )
-            ).all()
-        )
-        why_not = _why_not(monthly, totals, first_seen, at, cfg)
+        reason = "no rebuild yet: run `breakout rebuild`"
+    elif candidate is None and status is not None:
+        reason = why_not(status, cfg)
+    elif candidate is None:
+        reason = "not scored yet: first played after the latest rebuild"
     return Explanation(
         artist_id=artist_id,
         artist=name,
         first_seen=first_seen,
         candidate=candidate,
-        why_not=why_not,
+        why_not=reason,
         threshold=run.threshold if run else None,
         monthly_plays=monthly,
         feedback=feedback,
         run=run,
+        status=status,
     )
 
 

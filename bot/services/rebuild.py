@@ -1,11 +1,10 @@
-"""Rebuild: scrobbles and feedback → features → labels → (re)train → score → stored run.
+"""Rebuild: load the inputs, let `pipeline.rebuild.plan_rebuild` decide, store its results.
 
 Synchronous on purpose: the bot runs it in `asyncio.to_thread`, the CLI calls it directly.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -23,14 +22,17 @@ from bot.db.models import ModelRun
 from bot.db.scrobbles import load_scrobbles
 from bot.db.session import make_sync_engine
 from pipeline.config import PipelineConfig
-from pipeline.errors import NotEnoughHistory, UserError
-from pipeline.labels import add_labels
-from pipeline.score import Scored, as_unix, empty_scored, monthly_table, score_artists
-from pipeline.train import ModelBundle, load_bundle, save_bundle, train_model, training_rows
+from pipeline.errors import UserError
+from pipeline.periods import add_months
+from pipeline.rebuild import RebuildResult, plan_rebuild
+from pipeline.record import backtest_key, backtest_record
+from pipeline.score import Scored, as_unix
+from pipeline.status import STATUS_COLUMNS
+from pipeline.train import ModelBundle, load_bundle, save_bundle
 
 log = logging.getLogger(__name__)
 KEEP_RUNS = 50
-STAGES = ("load", "features", "labels", "train", "score", "store")
+STAGES = ("load", "features", "labels", "train", "score", "store", "backtest")
 
 
 @dataclass
@@ -71,16 +73,23 @@ def load_feedback(conn: Connection) -> pd.DataFrame:
     )
 
 
-def fingerprint(labelled: pd.DataFrame, feedback: pd.DataFrame, cfg: PipelineConfig) -> str:
-    """Hash of what training sees: the labelled eligible rows, the feedback and the config."""
-    rows = training_rows(labelled, cfg)
-    digest = hashlib.sha256()
-    digest.update(repr(cfg).encode())
-    last = str(rows["month"].max()) if len(rows) else "-"
-    digest.update(f"{last}|{len(rows)}|{int(np.nansum(rows['label']))}".encode())
-    digest.update(pd.util.hash_pandas_object(rows.drop(columns=["artist"]), index=False).to_numpy())
-    digest.update(pd.util.hash_pandas_object(feedback, index=False).to_numpy())
-    return digest.hexdigest()
+def load_open_predictions(conn: Connection) -> pd.DataFrame:
+    """Stored predictions not resolved yet: id, window, artist_key, month."""
+    return pd.read_sql_query(
+        "SELECT p.id AS id, p.window AS window, a.key AS artist_key, p.month AS month "
+        "FROM predictions p JOIN artists a ON a.id = p.artist_id WHERE p.outcome IS NULL",
+        conn.connection.driver_connection,
+        dtype={"id": "int64"},
+    )
+
+
+def load_previous_model(model_dir: Path) -> ModelBundle | None:
+    """The saved model; a foreign or damaged artifact is never loaded (it gets replaced)."""
+    try:
+        return load_bundle(model_dir)
+    except UserError as exc:
+        log.warning("ignoring the saved model: %s", exc)
+        return None
 
 
 def _metrics(bundle: ModelBundle) -> dict:
@@ -94,27 +103,27 @@ def _trained_at(bundle: ModelBundle) -> datetime | None:
     return datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None
 
 
-def _prepare(
-    conn: Connection, run_id: int, scored: Scored
-) -> tuple[list[tuple], list[tuple], dict[str, int]]:
-    """Candidate and reason rows with explicit ids (allocated under the write lock)."""
+def _artist_ids(conn: Connection) -> dict[str, int]:
+    """key -> id of every artist (one query; the pipeline's frames carry keys)."""
+    return dict(conn.exec_driver_sql("SELECT key, id FROM artists").all())
+
+
+def _ids(keys: pd.Series, ids: dict[str, int]) -> list[int]:
+    return keys.map(ids).astype("int64").tolist()
+
+
+def _store_candidates(
+    conn: Connection, run_id: int, scored: Scored, ids: dict[str, int]
+) -> dict[str, int]:
+    """Candidate and reason rows, with explicit ids allocated under the write lock."""
     cands = scored.candidates
-    keys = cands["artist_key"].drop_duplicates().tolist()
-    ids: dict[str, int] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        result = conn.exec_driver_sql(
-            f"SELECT key, id FROM artists WHERE key IN ({marks})", tuple(chunk)
-        )
-        ids.update((key, ident) for key, ident in result)
     next_id = int(conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM candidates").scalar()) + 1
     cand_ids = np.arange(next_id, next_id + len(cands), dtype="int64")
     cand_rows = list(
         zip(
             cand_ids.tolist(),
             [run_id] * len(cands),
-            cands["artist_key"].map(ids).astype("int64").tolist(),
+            _ids(cands["artist_key"], ids),
             cands["month"].tolist(),
             cands["window"].tolist(),
             cands["probability"].astype("float64").tolist(),
@@ -140,40 +149,6 @@ def _prepare(
             strict=True,
         )
     )
-    counts = cands["window"].value_counts().to_dict()
-    return cand_rows, reason_rows, {w: int(counts.get(w, 0)) for w in ("trailing", "month")}
-
-
-def _run_fields(bundle: ModelBundle | None) -> dict[str, Any]:
-    """How a run is described, in the table and in the report: model or fallback."""
-    return {
-        "status": "model" if bundle else "fallback",
-        "model_name": bundle.kind if bundle else None,
-        "threshold": float(bundle.threshold) if bundle else None,
-    }
-
-
-def _store(
-    conn: Connection,
-    scored: Scored,
-    bundle: ModelBundle | None,
-    message: str,
-    created_at: datetime,
-) -> tuple[int, dict[str, int]]:
-    """Insert the run, its candidates and reasons, and prune old runs (caller's transaction)."""
-    run_id = conn.execute(
-        insert(ModelRun)
-        .values(
-            created_at=created_at,
-            message=message,
-            scored_month=scored.month,
-            metrics_json=json.dumps(_metrics(bundle) if bundle else {}),
-            trained_at=_trained_at(bundle) if bundle else None,
-            **_run_fields(bundle),
-        )
-        .returning(ModelRun.id)
-    ).scalar_one()
-    cand_rows, reason_rows, counts = _prepare(conn, run_id, scored)
     if cand_rows:
         conn.exec_driver_sql(
             "INSERT INTO candidates (id, run_id, artist_id, month, window, probability, rank, "
@@ -186,6 +161,135 @@ def _store(
             "sentence) VALUES (?, ?, ?, ?, ?, ?)",
             reason_rows,
         )
+    counts = cands["window"].value_counts().to_dict()
+    return {w: int(counts.get(w, 0)) for w in ("trailing", "month")}
+
+
+def _store_predictions(
+    conn: Connection, run_id: int, result: RebuildResult, ids: dict[str, int], at: str
+) -> None:
+    """New predictions (the first one per window, artist and month wins), then resolutions."""
+    preds, bundle = result.predictions, result.bundle
+    if len(preds) and bundle is not None:
+        rows = zip(
+            _ids(preds["artist_key"], ids),
+            preds["artist"].tolist(),
+            preds["window"].tolist(),
+            preds["month"].tolist(),
+            preds["probability"].astype("float64").tolist(),
+            preds["above_threshold"].astype(bool).tolist(),
+            preds["plays"].astype("int64").tolist(),
+            strict=True,
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO predictions (artist_id, artist_name, window, month, probability, "
+            "above_threshold, plays, threshold, model_name, run_id, made_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (window, artist_id, month) DO NOTHING",
+            [(*r, float(bundle.threshold), bundle.kind, run_id, at) for r in rows],
+        )
+    res = result.resolutions
+    if len(res):
+        conn.exec_driver_sql(
+            "UPDATE predictions SET outcome = ?, core_month = ?, resolved_at = ? "
+            "WHERE id = ? AND outcome IS NULL",
+            list(
+                zip(
+                    res["outcome"].tolist(),
+                    res["core_month"].tolist(),
+                    [at] * len(res),
+                    res["id"].astype("int64").tolist(),
+                    strict=True,
+                )
+            ),
+        )
+
+
+def _store_status(
+    conn: Connection, run_id: int, result: RebuildResult, ids: dict[str, int], at: str
+) -> None:
+    """Replace the per-artist status; add first-time core artists to `breakouts`."""
+    status = result.status
+    conn.exec_driver_sql("DELETE FROM artist_status")
+    if len(status):
+        cols = [c for c in STATUS_COLUMNS if c != "artist_key"]
+        values = [status[c].tolist() for c in cols]
+        conn.exec_driver_sql(
+            f"INSERT INTO artist_status (artist_id, run_id, {', '.join(cols)}) "
+            f"VALUES ({', '.join('?' * (len(cols) + 2))})",
+            [
+                (a, run_id, *(_plain(v) for v in r))
+                for a, *r in zip(_ids(status["artist_key"], ids), *values, strict=True)
+            ],
+        )
+    found = result.breakouts
+    if not len(found):
+        return
+    # The first rebuild that sees any core artist only takes stock: nothing is news yet.
+    first_time = not conn.exec_driver_sql("SELECT 1 FROM breakouts LIMIT 1").first()
+    recent = add_months(str(status["month"].iloc[0]), -1)
+    historical = first_time | (found["month"] < recent).to_numpy()
+    conn.exec_driver_sql(
+        "INSERT INTO breakouts (artist_id, month, plays, detected_at, run_id, historical) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (artist_id) DO NOTHING",
+        list(
+            zip(
+                _ids(found["artist_key"], ids),
+                found["month"].tolist(),
+                found["plays"].astype("int64").tolist(),
+                [at] * len(found),
+                [run_id] * len(found),
+                historical.tolist(),
+                strict=True,
+            )
+        ),
+    )
+
+
+def sql_time(value: datetime) -> str:
+    """A UTC datetime as SQLAlchemy stores DateTime in SQLite (naive, UTC)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _plain(value: object) -> object:
+    """numpy scalars and NaN as SQLite values."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _run_fields(bundle: ModelBundle | None) -> dict[str, Any]:
+    """How a run is described, in the table and in the report: model or fallback."""
+    return {
+        "status": "model" if bundle else "fallback",
+        "model_name": bundle.kind if bundle else None,
+        "threshold": float(bundle.threshold) if bundle else None,
+    }
+
+
+def _store(
+    conn: Connection, result: RebuildResult, created_at: datetime, tz: str
+) -> tuple[int, dict[str, int]]:
+    """Insert the run and everything it decided, prune old runs (caller's transaction)."""
+    bundle = result.bundle
+    run_id = conn.execute(
+        insert(ModelRun)
+        .values(
+            created_at=created_at,
+            message=result.message,
+            scored_month=result.scored.month,
+            metrics_json=json.dumps(_metrics(bundle) if bundle else {}),
+            trained_at=_trained_at(bundle) if bundle else None,
+            timezone=tz,
+            **_run_fields(bundle),
+        )
+        .returning(ModelRun.id)
+    ).scalar_one()
+    ids = _artist_ids(conn)
+    at = sql_time(created_at)
+    counts = _store_candidates(conn, run_id, result.scored, ids)
+    _store_predictions(conn, run_id, result, ids, at)
+    _store_status(conn, run_id, result, ids, at)
     conn.exec_driver_sql(
         "DELETE FROM model_runs WHERE id NOT IN "
         f"(SELECT id FROM model_runs ORDER BY id DESC LIMIT {KEEP_RUNS})"
@@ -193,29 +297,31 @@ def _store(
     return int(run_id), counts
 
 
-def _model(
-    labelled: pd.DataFrame,
-    feedback: pd.DataFrame,
-    cfg: PipelineConfig,
-    model_dir: Path,
-    force_train: bool,
-) -> tuple[ModelBundle | None, bool, str]:
-    """The saved model when its fingerprint matches, else a fresh one; (bundle, trained, msg)."""
-    fp = fingerprint(labelled, feedback, cfg)
-    try:
-        saved = load_bundle(model_dir)
-    except UserError as exc:  # not our artifact or damaged: never loaded, replaced below
-        log.warning("ignoring the saved model: %s", exc)
-        saved = None
-    if saved is not None and not force_train and saved.metadata.get("fingerprint") == fp:
-        return saved, False, ""
-    try:
-        bundle = train_model(labelled, cfg)
-    except NotEnoughHistory as exc:
-        return None, False, str(exc)
-    bundle.metadata["fingerprint"] = fp
-    save_bundle(bundle, model_dir)
-    return bundle, True, ""
+def _live_resolved(conn: Connection) -> int:
+    """How many stored month-window predictions are resolved."""
+    sql = "SELECT COUNT(*) FROM predictions WHERE window = 'month' AND outcome IS NOT NULL"
+    return int(conn.exec_driver_sql(sql).scalar())
+
+
+def refresh_backtest_record(conn: Connection, scrobbles: pd.DataFrame, now: int, cfg) -> bool:
+    """Store the backtest track record unless live results exist or it is up to date."""
+    if _live_resolved(conn):
+        return False
+    key = backtest_key(scrobbles, now, cfg)
+    cached = conn.exec_driver_sql(
+        "SELECT fingerprint FROM track_record_cache WHERE kind = 'backtest'"
+    ).scalar()
+    if cached == key:
+        return False
+    record = backtest_record(scrobbles, now, cfg)
+    conn.exec_driver_sql(
+        "INSERT INTO track_record_cache (kind, fingerprint, created_at, payload) "
+        "VALUES ('backtest', ?, ?, ?) ON CONFLICT (kind) DO UPDATE SET "
+        "fingerprint = excluded.fingerprint, created_at = excluded.created_at, "
+        "payload = excluded.payload",
+        (key, sql_time(datetime.fromtimestamp(now, UTC)), json.dumps(record.to_json())),
+    )
+    return True
 
 
 def rebuild(
@@ -224,49 +330,60 @@ def rebuild(
     cfg: PipelineConfig | None = None,
     now: datetime | float | None = None,
     force_train: bool = False,
+    *,
+    tz: str | None = None,
+    track_record: bool = False,
 ) -> RebuildReport:
-    """Features, labels, training when the data or feedback changed, scoring, one stored run."""
+    """Load, plan (pipeline.rebuild.plan_rebuild), store one run; months in `tz` (the owner's).
+
+    `track_record`: also refresh the backtest track record (seconds to minutes; the nightly
+    job asks for it, `breakout record` computes it when missing).
+    """
     cfg = cfg or PipelineConfig()
+    tz_name = tz or "UTC"
     now_ts = as_unix(time.time() if now is None else now)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        timings[stage] = time.perf_counter() - clock
-        clock = time.perf_counter()
-
     engine = make_sync_engine(db_url)
     try:
         with engine.connect() as conn:
             scrobbles = load_scrobbles(conn)
             feedback = load_feedback(conn)
-        lap("load")
-        if scrobbles.empty:
-            bundle, trained, message = None, False, "not enough history yet: 0 months, 0 breakouts"
-            scored = empty_scored(now_ts, cfg)
-        else:
-            table = monthly_table(scrobbles, cfg, now_ts)
-            lap("features")
-            labelled = add_labels(table, cfg, feedback)
-            lap("labels")
-            bundle, trained, message = _model(labelled, feedback, cfg, Path(model_dir), force_train)
-            lap("train")
-            scored = score_artists(scrobbles, bundle, cfg, now_ts, monthly=labelled)
-        lap("score")
+            open_preds = load_open_predictions(conn)
+        previous = load_previous_model(Path(model_dir))
+        timings["load"] = time.perf_counter() - clock
+        result = plan_rebuild(
+            scrobbles,
+            feedback,
+            previous,
+            now_ts,
+            tz_name,
+            cfg,
+            open_predictions=open_preds,
+            force_train=force_train,
+        )
+        timings.update(result.timings)
+        clock = time.perf_counter()
+        if result.trained and result.bundle is not None:
+            save_bundle(result.bundle, model_dir)
         created = datetime.fromtimestamp(now_ts, UTC)
         with engine.begin() as conn:
-            run_id, counts = _store(conn, scored, bundle, message, created)
-        lap("store")
+            run_id, counts = _store(conn, result, created, tz_name)
+        timings["store"] = time.perf_counter() - clock
+        if track_record:
+            clock = time.perf_counter()
+            with engine.begin() as conn:
+                refresh_backtest_record(conn, scrobbles, now_ts, cfg)
+            timings["backtest"] = time.perf_counter() - clock
     finally:
         engine.dispose()
     return RebuildReport(
         run_id=run_id,
-        message=message,
-        scored_month=scored.month,
-        trained=trained,
+        message=result.message,
+        scored_month=result.scored.month,
+        trained=result.trained,
         scrobbles=len(scrobbles),
         candidates=counts,
         timings=timings,
-        **_run_fields(bundle),
+        **_run_fields(result.bundle),
     )

@@ -12,8 +12,9 @@ from bot.db.models import ModelRun, SyncState
 from bot.db.scrobbles import HistoryStats, history_stats
 from bot.db.session import Database
 from bot.services import jobruns
-from bot.services.record_shim import TrackRecord, load_track_record
+from bot.services.record import load_track_record
 from bot.timeutil import as_utc
+from pipeline.record import TrackRecord
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -106,9 +107,9 @@ def _when(moment: datetime, tz: tzinfo, now: datetime) -> str:
 
 def record_line(record: TrackRecord) -> str:
     """The track record in one line."""
-    resolved = record.became_core + record.didnt
-    if not record.flagged:
-        return "Track record: nothing flagged has resolved yet."
+    resolved = record.became_core + record.did_not
+    if not resolved:
+        return "Track record: no flagged artist has resolved yet."
     source = "" if record.source == "live" else " (backtest of your history)"
     base = f"; {record.base_rate:.0%} without a flag" if record.base_rate is not None else ""
     return (

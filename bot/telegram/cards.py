@@ -50,7 +50,7 @@ async def build_card(rt: Runtime, artist_id: int, meta: str | None = None) -> Ca
         keyboard,
         [d for d, _ in daily],
         [n for _, n in daily],
-        progress.bar,
+        progress.bar if progress else None,
     )
 
 

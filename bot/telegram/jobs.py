@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from html import escape
 
 from telegram import Message
@@ -90,13 +90,15 @@ async def resend_undelivered(app: Application) -> None:
         await monthly_push(app, month)
 
 
-def moment_text(b: moments.NewBreakout, tz: object) -> str:
+def moment_text(b: moments.Moment, tz: tzinfo) -> str:
     """One breakout moment in words: who, how many plays, whether we saw it coming."""
     f = render.Fmt(True)
     text = messages.MOMENT.format(artist=f.esc(render.clip(b.artist, 200)), plays=b.plays)
     if b.flagged_at is not None and b.probability is not None:
         when = short_date(b.flagged_at, tz)
         return text + messages.MOMENT_FLAGGED.format(date=when, odds=render.odds(b.probability))
+    if b.probability is not None:
+        return text + messages.MOMENT_LOW.format(odds=render.odds(b.probability))
     return text + messages.MOMENT_MISSED
 
 

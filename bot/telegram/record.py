@@ -5,8 +5,8 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, filters
 
-from bot.render import render_record
-from bot.services.record_shim import load_track_record
+from bot.render import render_track_record
+from bot.services.record import load_track_record
 from bot.telegram.state import Context, get_state
 
 
@@ -15,7 +15,7 @@ async def record(update: Update, context: Context) -> None:
     rt = get_state(context)
     async with rt.db.sessions() as session:
         track = await load_track_record(session)
-    await update.effective_message.reply_text(render_record(track, html=True))
+    await update.effective_message.reply_text(render_track_record(track, html=True))
 
 
 def handlers() -> list[BaseHandler]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,13 +10,14 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import InputFormatError
+from pipeline.normalize import artist_key
+from pipeline.plausible import MAX_MBID_CHARS, MAX_NAME_CHARS, clean_names, implausible_ts
 
 SCROBBLE_COLUMNS = ["ts", "artist", "track", "album", "artist_mbid", "track_mbid", "album_mbid"]
 TEXT_COLUMNS = SCROBBLE_COLUMNS[1:]
 DEDUP_COLUMNS = ["ts", "artist", "album", "track"]
+NAME_COLUMNS = ["artist", "track", "album"]
 MAX_EXAMPLES = 5
-# Plausible scrobble times: after 1970-01-01 and before 2100-01-01.
-MIN_TS, MAX_TS = 1, 4_102_444_800
 
 # Reason codes, in priority order; 0 means a good row.
 _GOOD, _ERROR, _NOW_PLAYING, _NO_DATE, _BAD_DATE, _RANGE, _NO_ARTIST, _NO_TRACK = range(8)
@@ -32,6 +34,7 @@ class ImportResult:
     bad_examples: list[tuple[int, str]] = field(default_factory=list)
     skipped_now_playing: int = 0
     duplicates: int = 0
+    capped: int = 0  # name fields cut to MAX_NAME_CHARS (mbids to MAX_MBID_CHARS)
     location: str = "line"  # what bad_examples numbers count: "line" or "record"
 
     def describe_bad(self) -> list[str]:
@@ -87,7 +90,7 @@ def _reason_texts(codes: np.ndarray, bad: pd.DataFrame) -> list[str]:
             _ERROR: error,
             _NO_DATE: "missing date",
             _BAD_DATE: f"unparseable date {date!r}",
-            _RANGE: f"timestamp out of range {date!r}",
+            _RANGE: f"implausible date {date!r} (before 2002 or in the future)",
             _NO_ARTIST: "empty artist",
             _NO_TRACK: "empty track",
         }[int(code)]
@@ -101,10 +104,16 @@ def finish(
     *,
     now_playing_when_dateless: bool = False,
     location: str = "line",
+    now: float | None = None,
 ) -> ImportResult:
     """Validate raw rows (line, ts float, date text, names, optional error/src) into a result."""
-    for column in ("date", *TEXT_COLUMNS):
-        raw[column] = text(raw[column]) if column in raw else ""
+    raw["date"] = text(raw["date"]) if "date" in raw else ""
+    capped = 0
+    for column in TEXT_COLUMNS:
+        limit = MAX_NAME_CHARS if column in NAME_COLUMNS else MAX_MBID_CHARS
+        values = text(raw[column]) if column in raw else pd.Series("", index=raw.index)
+        raw[column], cut = clean_names(values, limit)
+        capped += cut
     if "error" in raw:
         raw["error"] = text(raw["error"])
     # Fully blank lines are not rows at all.
@@ -126,7 +135,7 @@ def finish(
             dateless & now_playing_when_dateless,
             dateless,
             np.isnan(ts),
-            (ts < MIN_TS) | (ts >= MAX_TS),
+            implausible_ts(ts, time.time() if now is None else now),
             blank_artist,
             blank_track,
         ],
@@ -145,7 +154,14 @@ def finish(
     )
     good = codes == _GOOD
     good_ts = np.floor(ts[good]).astype("int64")
-    key = pd.DataFrame({"ts": good_ts} | {c: codes_of[c][0][good] for c in DEDUP_COLUMNS[1:]})
+    # Spellings of one artist are one artist in the database, so they are duplicates here too.
+    artist_codes = pd.factorize(
+        np.array([artist_key(n) for n in codes_of["artist"][1]], dtype=object)
+    )[0]
+    key = pd.DataFrame(
+        {"ts": good_ts, "artist": artist_codes[codes_of["artist"][0][good]]}
+        | {c: codes_of[c][0][good] for c in DEDUP_COLUMNS[2:]}
+    )
     duplicated = key.duplicated().to_numpy()
     keep = np.flatnonzero(good)[~duplicated]
     keep = keep[np.argsort(good_ts[~duplicated], kind="stable")]
@@ -159,6 +175,7 @@ def finish(
         bad_examples=examples,
         skipped_now_playing=int((codes == _NOW_PLAYING).sum()),
         duplicates=int(duplicated.sum()),
+        capped=capped,
         location=location,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import warnings
 from pathlib import Path
@@ -14,6 +15,7 @@ from pipeline.errors import InputFormatError
 from pipeline.importers.base import ImportResult, error_rows, finish, unix_seconds
 
 _SKIPPED = re.compile(r"Skipping line (\d+): (.*)")
+_EOF_IN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 LASTFM_TO_CSV_DATE = "%d %b %Y %H:%M"
 GHAN_DATE = "%d %b %Y, %H:%M"
 
@@ -46,8 +48,10 @@ def read_csv_rows(
             raise InputFormatError(f"{path}: not UTF-8 text") from None
         except EmptyDataError:
             raise InputFormatError(f"{path}: file is empty") from None
-        except (ParserError, ValueError) as exc:
-            detail = str(exc).strip().splitlines()[0]
+        except (ParserError, ValueError, OverflowError) as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if quote := _EOF_IN_QUOTE.search(detail):  # pandas counts rows from 0
+                detail = f"unterminated quote starting at line {int(quote[1]) + 1}"
             raise InputFormatError(f"{path}: cannot parse as CSV: {detail}") from None
     skipped: list[tuple[int, str]] = []
     for warning in caught:
@@ -66,10 +70,45 @@ def read_csv_rows(
         lines = lines[~np.isin(lines, [line for line, _ in skipped])]
     frame.insert(0, "line", lines[: len(frame)])
     frame.columns = [str(c).strip().lower() if c != "line" else c for c in frame.columns]
+    fields = list(frame.columns[1:])
     if skipped:
         frame = pd.concat([frame, error_rows(skipped)], ignore_index=True)
         frame = frame.sort_values("line", kind="stable", ignore_index=True)
+    frame.attrs["fields"] = fields  # the file's own columns, in order
     return frame
+
+
+def mark_short_lines(frame: pd.DataFrame, path: Path, sep: str, required: list[str]) -> None:
+    """Give rows read from lines with too few fields a "malformed line" error.
+
+    pandas pads short lines with empty fields. Only rows whose last and some required
+    field are empty can be short, so only those lines are read again (and only if any).
+    """
+    fields = [c for c in frame.attrs["fields"] if not c.startswith("_spare")]
+    expected = len(fields)
+    empty = frame[fields[-1]].fillna("") == ""
+    empty &= (frame[[c for c in required if c in frame]].fillna("") == "").any(axis=1)
+    suspects = frame["line"][empty]
+    if "error" in frame:
+        suspects = suspects[frame["error"].fillna("").loc[suspects.index] == ""]
+    if suspects.empty:
+        return
+    wanted = set(suspects.tolist())
+    found: dict[int, int] = {}
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number in wanted:
+                found[number] = len(next(csv.reader([line], delimiter=sep), []))
+    short = suspects[suspects.map(lambda n: 0 < found.get(n, expected) < expected)]
+    if short.empty:
+        return
+    if "error" not in frame:
+        frame["error"] = pd.Series("", index=frame.index, dtype="str")
+    frame["error"] = frame["error"].fillna("").astype("str")
+    for index, number in short.items():
+        frame.loc[index, "error"] = (
+            f"malformed line: expected {expected} fields, found {found[number]}"
+        )
 
 
 def _require(frame: pd.DataFrame, path: Path, fmt: str, columns: list[str]) -> None:
@@ -98,6 +137,7 @@ def read_lastfm_to_csv(path: Path) -> ImportResult:
         frame["error"] = pd.Series("", index=frame.index, dtype="str").mask(
             extra, "malformed line: expected 4 fields"
         )
+    mark_short_lines(frame, path, ",", ["artist", "track", "date"])
     frame["date"] = _fill(frame, "date")
     stamps = pd.to_datetime(frame["date"], format=LASTFM_TO_CSV_DATE, errors="coerce", utc=True)
     frame["ts"] = unix_seconds(stamps)
@@ -108,6 +148,7 @@ def read_ghan(path: Path) -> ImportResult:
     """lastfm.ghan.nl: `uts,utc_time,artist,artist_mbid,album,album_mbid,track,track_mbid`."""
     frame = read_csv_rows(path)  # every column, so lines with extra fields are caught
     _require(frame, path, "ghan", ["uts", "artist", "track"])
+    mark_short_lines(frame, path, ",", ["uts", "artist", "track"])
     uts = _fill(frame, "uts")
     seconds = pd.to_numeric(uts, errors="coerce")
     utc_time = _fill(frame, "utc_time")
@@ -127,6 +168,7 @@ def read_lastfmstats_csv(path: Path) -> ImportResult:
     _require(frame, path, "lastfmstats-csv", ["artist", "track"])
     if not date_columns:
         raise InputFormatError(f"{path}: not a lastfmstats-csv file: missing column Date#user")
+    mark_short_lines(frame, path, ";", ["artist", "track", date_columns[0]])
     frame["date"] = _fill(frame, date_columns[0])
     frame["ts"] = pd.to_numeric(frame["date"], errors="coerce") / 1000
     return finish(frame, "lastfmstats-csv")
@@ -144,6 +186,7 @@ def read_seed(path: Path) -> ImportResult:
     """The original analysis's scrobbles.csv: `artist_name,track_name,date` (UTC)."""
     frame = read_csv_rows(path)
     _require(frame, path, "seed", ["artist_name", "track_name", "date"])
+    mark_short_lines(frame, path, ",", ["artist_name", "track_name", "date"])
     frame["date"] = _fill(frame, "date")
     frame["artist"] = _fill(frame, "artist_name")
     frame["track"] = _fill(frame, "track_name")

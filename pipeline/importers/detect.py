@@ -116,7 +116,9 @@ def detect_format(path: Path) -> str:
     return found
 
 
-def read_history(path: str | Path, fmt: str = "auto") -> ImportResult:
+def read_history(
+    path: str | Path, fmt: str = "auto", *, max_zip_member_bytes: int | None = None
+) -> ImportResult:
     """Parse a listening-history file into the scrobbles frame (pure: no database)."""
     path = Path(path)
     if fmt != "auto" and fmt not in READERS:
@@ -125,4 +127,6 @@ def read_history(path: str | Path, fmt: str = "auto") -> ImportResult:
         fmt = detect_format(path)
     elif _readable_head(path).startswith(ZIP_MAGIC) and fmt != "listenbrainz":
         raise InputFormatError(f"{path}: a ZIP file cannot be read as {fmt}")
+    if fmt == "listenbrainz" and max_zip_member_bytes is not None:
+        return require_valid(read_listenbrainz(path, max_zip_member_bytes), path)
     return require_valid(READERS[fmt](path), path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,27 @@ ZIP_MAGIC = b"PK\x03\x04"
 # listens/YYYY/M.jsonl, possibly under one top-level folder if the user re-zipped it.
 _LISTENS_MEMBER = re.compile(r"(?:^|/)listens/(\d{4})/(\d{1,2})\.jsonl$")
 _FIELDS = ["line", "date", "artist", "track", "album", "artist_mbid", "track_mbid", "album_mbid"]
+# Uncompressed size above which a ZIP member is refused before it is read.
+DEFAULT_MAX_MEMBER_BYTES = 512 * 1024 * 1024
+_JSON_TYPES = {dict: "an object", list: "a list", bool: "true/false", int: "a number"}
+_JSON_TYPES |= {float: "a number", str: "text"}
+
+
+def _kind(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def type_error(date: Any, names: dict[str, Any]) -> str:
+    """Why a record's values have the wrong JSON types ("" when they are fine).
+
+    A date is a number or text (never true/false); names and mbids are text or null.
+    """
+    if isinstance(date, bool) or not isinstance(date, int | float | str | None):
+        return f"date is {_kind(date)}, not a number"
+    for field, value in names.items():
+        if value is not None and not isinstance(value, str):
+            return f"{field} is {_kind(value)}, not text"
+    return ""
 
 
 def _load_json(path: Path) -> Any:
@@ -30,6 +52,8 @@ def _load_json(path: Path) -> Any:
         ) from None
     except UnicodeDecodeError:
         raise InputFormatError(f"{path}: not UTF-8 text") from None
+    except RecursionError:
+        raise InputFormatError(f"{path}: JSON nested too deeply to be a history") from None
 
 
 def _raw_frame(columns: dict[str, list[Any]], errors: list[str]) -> pd.DataFrame:
@@ -79,8 +103,11 @@ def read_lastfmstats_json(path: Path) -> ImportResult:
         columns["album"].append(record.get("album"))
         for name in ("artist_mbid", "track_mbid", "album_mbid"):
             columns[name].append(None)
-        errors.append("" if isinstance(item, dict) else "not a scrobble object")
+        names = {k: record.get(k) for k in ("artist", "track", "album")}
+        wrong = type_error(record.get("date"), names)
+        errors.append(wrong if isinstance(item, dict) else "not a scrobble object")
     frame = _raw_frame(columns, errors)
+    frame["date"] = frame["date"].where(frame["error"] == "", None)
     frame["ts"] = _seconds(frame["date"], divisor=1000)
     frame["date"] = _date_text(frame["date"])
     return finish(frame, "lastfmstats-json", location="record")
@@ -108,6 +135,16 @@ def _listen_fields(listen: Any) -> tuple[Any, ...] | None:
     )
 
 
+_LISTEN_NAMES = [
+    "artist_name",
+    "track_name",
+    "release_name",
+    "artist_mbids",
+    "recording_mbid",
+    "release_mbid",
+]
+
+
 def _collect(listens: Iterable[tuple[int, str, Any]]) -> pd.DataFrame:
     """Raw rows from (line, source, listen-or-error-text) triples."""
     columns: dict[str, list[Any]] = {name: [] for name in _FIELDS}
@@ -119,6 +156,8 @@ def _collect(listens: Iterable[tuple[int, str, Any]]) -> pd.DataFrame:
             fields, error = empty, listen
         elif (found := _listen_fields(listen)) is None:
             fields, error = empty, "not a listen (no track_metadata)"
+        elif wrong := type_error(found[0], dict(zip(_LISTEN_NAMES, found[1:], strict=True))):
+            fields, error = empty, wrong
         else:
             fields, error = found, ""
         columns["line"].append(line)
@@ -141,12 +180,14 @@ def _jsonl(lines: Iterable[bytes], source: str) -> Iterator[tuple[int, str, Any]
             yield number, source, json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             yield number, source, f"invalid JSON: {getattr(exc, 'msg', exc)}"
+        except RecursionError:
+            yield number, source, "invalid JSON: nested too deeply"
 
 
-def _zip_listens(path: Path) -> Iterator[tuple[int, str, Any]]:
+def _zip_listens(path: Path, max_member_bytes: int) -> Iterator[tuple[int, str, Any]]:
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, OSError, ValueError):
         raise InputFormatError(f"{path}: damaged or unreadable ZIP file") from None
     with archive:
         members = []
@@ -158,20 +199,33 @@ def _zip_listens(path: Path) -> Iterator[tuple[int, str, Any]]:
             raise InputFormatError(
                 f"{path}: ZIP has no listens/YYYY/M.jsonl files (not a ListenBrainz export)"
             )
+        _check_sizes(path, archive, [name for _, name in members], max_member_bytes)
         for _, name in sorted(members):
             try:
                 with archive.open(name) as member:
                     yield from _jsonl(member, name)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise InputFormatError(f"{path}: damaged ZIP member {name}: {exc}") from None
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError) as exc:
+                detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise InputFormatError(f"{path}: damaged ZIP member {name}: {detail}") from None
 
 
-def read_listenbrainz(path: Path) -> ImportResult:
+def _check_sizes(path: Path, archive: zipfile.ZipFile, names: list[str], limit: int) -> None:
+    """Refuse members whose declared uncompressed size exceeds `limit` (reads stop there)."""
+    for name in names:
+        size = archive.getinfo(name).file_size
+        if size > limit:
+            raise InputFormatError(
+                f"{path}: ZIP member {name} expands to {size / 1e6:,.0f} MB, over the "
+                f"{limit / 1e6:,.0f} MB limit (BREAKOUT_MAX_ZIP_MEMBER_MB)"
+            )
+
+
+def read_listenbrainz(path: Path, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES) -> ImportResult:
     """ListenBrainz export: ZIP of listens/YYYY/M.jsonl, a JSON array of listens, or JSONL."""
     with path.open("rb") as handle:
         head = handle.read(4096)
     if head.startswith(ZIP_MAGIC):
-        return finish(_collect(_zip_listens(path)), "listenbrainz")
+        return finish(_collect(_zip_listens(path, max_member_bytes)), "listenbrainz")
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(b"["):
         listens = _load_json(path)
@@ -199,7 +253,7 @@ def _first_line_is_listen(path: Path) -> bool:
             if line.strip():
                 try:
                     first = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError):
+                except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                     return False
                 return isinstance(first, dict) and "listened_at" in first
     return False
@@ -210,5 +264,5 @@ def zip_has_listens(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
             return any(_LISTENS_MEMBER.search(name) for name in archive.namelist())
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, OSError, ValueError):
         return False

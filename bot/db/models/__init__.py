@@ -4,20 +4,33 @@ from bot.db.models.base import Base, utcnow
 from bot.db.models.chat import BotSetting, BreakoutMoment
 from bot.db.models.core import Artist, Scrobble
 from bot.db.models.jobs import JobRun
-from bot.db.models.predictions import Candidate, CandidateReason, Feedback, ModelRun
+from bot.db.models.predictions import (
+    ArtistStatus,
+    Breakout,
+    Candidate,
+    CandidateReason,
+    Feedback,
+    ModelRun,
+    Prediction,
+    TrackRecordCache,
+)
 from bot.db.models.sync import SyncState
 
 __all__ = [
     "Artist",
+    "ArtistStatus",
     "Base",
     "BotSetting",
+    "Breakout",
     "BreakoutMoment",
     "Candidate",
     "CandidateReason",
     "Feedback",
     "JobRun",
     "ModelRun",
+    "Prediction",
     "Scrobble",
     "SyncState",
+    "TrackRecordCache",
     "utcnow",
 ]

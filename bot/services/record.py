@@ -1,0 +1,159 @@
+"""Track record and breakout moments, read from the stored predictions (milliseconds).
+
+Never runs a backtest: the backtest track record is computed by the rebuild (nightly, or
+`breakout record` once) and read here from `track_record_cache`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Artist, Breakout, Prediction, TrackRecordCache
+from pipeline.config import PipelineConfig
+from pipeline.periods import add_months
+from pipeline.record import TrackRecord, empty_record, track_record
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; every stored one is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+async def live_track_record(session: AsyncSession, recent: int = 10) -> TrackRecord:
+    """The record of the stored month-window predictions (open ones included)."""
+    rows = (
+        await session.execute(
+            select(
+                Prediction.artist_name,
+                Prediction.month,
+                Prediction.probability,
+                Prediction.above_threshold,
+                Prediction.outcome,
+            ).where(Prediction.window == "month")
+        )
+    ).all()
+    frame = pd.DataFrame(
+        rows, columns=["artist", "month", "probability", "above_threshold", "outcome"]
+    )
+    return track_record(frame, "live", recent)
+
+
+async def cached_backtest_record(session: AsyncSession) -> TrackRecord | None:
+    """The backtest track record the last rebuild stored, None when there is none."""
+    payload = (
+        await session.execute(
+            select(TrackRecordCache.payload).where(TrackRecordCache.kind == "backtest")
+        )
+    ).scalar_one_or_none()
+    return None if payload is None else TrackRecord.from_json(json.loads(payload))
+
+
+async def load_track_record(session: AsyncSession, recent: int = 10) -> TrackRecord:
+    """Live once a stored prediction has resolved; before that the cached backtest record;
+    `source` "none" when neither exists yet."""
+    live = await live_track_record(session, recent)
+    if live.scored:
+        return live
+    cached = await cached_backtest_record(session)
+    if cached is not None:
+        return cached
+    return live if live.flagged else empty_record()
+
+
+@dataclass(frozen=True)
+class PredictionView:
+    """What we had said about an artist before it broke out."""
+
+    window: str  # "month" | "trailing"
+    month: str
+    probability: float
+    above_threshold: bool
+    made_at: datetime
+
+
+@dataclass(frozen=True)
+class BreakoutView:
+    """An artist seen core for the first time, with our earlier prediction (or None)."""
+
+    artist_id: int
+    artist: str
+    month: str  # its first core month
+    plays: int  # its plays in that month when seen
+    detected_at: datetime
+    run_id: int | None
+    prediction: PredictionView | None  # the first flag, else the highest unflagged score
+
+
+def _best(rows: list[Prediction]) -> PredictionView | None:
+    """The earliest flagged prediction, else the highest-probability one."""
+    if not rows:
+        return None
+    flagged = sorted((p for p in rows if p.above_threshold), key=lambda p: _utc(p.made_at))
+    pick = flagged[0] if flagged else max(rows, key=lambda p: p.probability)
+    return PredictionView(
+        pick.window,
+        pick.month,
+        float(pick.probability),
+        bool(pick.above_threshold),
+        _utc(pick.made_at),
+    )
+
+
+async def new_breakouts(
+    session: AsyncSession,
+    since: datetime | None = None,
+    run_id: int | None = None,
+    cfg: PipelineConfig | None = None,
+) -> list[BreakoutView]:
+    """Artists first seen core after `since` (or by run `run_id`; all when both are None),
+    oldest first, each with the prediction made within the label horizon before it."""
+    cfg = cfg or PipelineConfig()
+    stmt = (
+        select(Breakout, Artist.name)
+        .join(Artist, Artist.id == Breakout.artist_id)
+        .where(Breakout.historical.is_(False))
+        .order_by(Breakout.detected_at, Breakout.artist_id)
+    )
+    if since is not None:
+        stmt = stmt.where(Breakout.detected_at > since.astimezone(UTC).replace(tzinfo=None))
+    if run_id is not None:
+        stmt = stmt.where(Breakout.run_id == run_id)
+    found = (await session.execute(stmt)).all()
+    if not found:
+        return []
+    preds = (
+        await session.execute(
+            select(Prediction).where(Prediction.artist_id.in_([b.artist_id for b, _ in found]))
+        )
+    ).scalars()
+    by_artist: dict[int, list[Prediction]] = {}
+    for p in preds:
+        by_artist.setdefault(p.artist_id, []).append(p)
+    out = []
+    for b, name in found:
+        earliest = add_months(b.month, -cfg.horizon)
+        before = [
+            p
+            for p in by_artist.get(b.artist_id, [])
+            if earliest <= p.month <= b.month and (p.month < b.month or p.window == "trailing")
+        ]
+        out.append(
+            BreakoutView(
+                b.artist_id, name, b.month, b.plays, _utc(b.detected_at), b.run_id, _best(before)
+            )
+        )
+    return out
+
+
+async def prediction_counts(session: AsyncSession) -> dict[str, int]:
+    """How many predictions are stored, by outcome ("open" for unresolved)."""
+    rows = await session.execute(
+        select(Prediction.outcome, func.count()).group_by(Prediction.outcome)
+    )
+    return {outcome or "open": int(n) for outcome, n in rows}

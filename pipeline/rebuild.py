@@ -1,0 +1,244 @@
+"""The rebuild's decisions as one pure function: history in, everything to store out.
+
+(scrobbles, feedback, previous model, open predictions, now, time zone) → fingerprint,
+train-or-reuse, scored candidates and reasons, per-artist status, predictions to record,
+resolutions of open predictions, first-time core artists. No I/O: `bot/services/rebuild.py`
+loads the inputs and stores the results.
+
+Predictions recorded: every scored artist of the "month" window (the complete month, the rows
+the model is trained, thresholded and calibrated on), flagged or not, so the track record has
+its base rate; and the trailing window's flagged artists, so a breakout within the month can
+say "I flagged it on 3 Nov". One per (window, artist, month): the store keeps the first.
+Fallback runs (no model) record nothing: their scores are rankings, not probabilities.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import PipelineConfig
+from pipeline.errors import NotEnoughHistory
+from pipeline.labels import add_labels, rule_labels
+from pipeline.normalize import artist_keys
+from pipeline.periods import Zone, month_of, month_start, zone
+from pipeline.record import CORE, outcomes
+from pipeline.score import (
+    Scored,
+    before,
+    empty_scored,
+    monthly_table,
+    score_artists,
+    trailing_table,
+)
+from pipeline.status import STATUS_COLUMNS, artist_status
+from pipeline.train import ModelBundle, train_model
+
+PREDICTION_COLUMNS = [
+    "window",
+    "month",
+    "artist_key",
+    "artist",
+    "probability",
+    "above_threshold",
+    "plays",
+]
+NO_HISTORY = "not enough history yet: 0 months, 0 breakouts"
+
+
+@dataclass
+class RebuildResult:
+    """Everything one rebuild decided; the service stores it as it is."""
+
+    fingerprint: str
+    bundle: ModelBundle | None
+    trained: bool
+    message: str  # why there is no model ("" when there is one)
+    scored: Scored
+    status: pd.DataFrame  # STATUS_COLUMNS, one row per artist
+    predictions: pd.DataFrame  # PREDICTION_COLUMNS
+    resolutions: pd.DataFrame  # id, outcome, core_month
+    breakouts: pd.DataFrame  # artist_key, month (first core month), plays
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def fingerprint(
+    labelled: pd.DataFrame, feedback: pd.DataFrame, cfg: PipelineConfig, tz: Zone
+) -> str:
+    """Hash of everything training reads: every labelled row of the training pool and of the
+    eligible rows after the cold start (features, labels, months), the feedback, the config."""
+    pool = labelled[cfg.train_pool].to_numpy(dtype=bool) | labelled["eligible"].to_numpy(dtype=bool)
+    keep = pool & labelled["label"].notna().to_numpy()
+    keep &= labelled["period"].to_numpy() >= cfg.cold_start_months
+    rows = labelled[keep].drop(columns=["artist"])
+    digest = hashlib.sha256()
+    digest.update(f"{cfg!r}|{zone(tz)}|{len(rows)}|{list(rows.columns)}".encode())
+    digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy())
+    digest.update(pd.util.hash_pandas_object(feedback, index=False).to_numpy())
+    return digest.hexdigest()
+
+
+def choose_model(
+    labelled: pd.DataFrame, previous: ModelBundle | None, fp: str, cfg: PipelineConfig, force: bool
+) -> tuple[ModelBundle | None, bool, str]:
+    """(bundle, trained, message): the previous model if its fingerprint matches, else a new one."""
+    if previous is not None and not force and previous.metadata.get("fingerprint") == fp:
+        return previous, False, ""
+    try:
+        bundle = train_model(labelled, cfg)
+    except NotEnoughHistory as exc:
+        return None, False, str(exc)
+    bundle.metadata["fingerprint"] = fp
+    return bundle, True, ""
+
+
+def to_record(scored: Scored, bundle: ModelBundle | None) -> pd.DataFrame:
+    """The predictions a run records: the whole month window, the trailing window's flags."""
+    cands = scored.candidates
+    if bundle is None or cands.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTION_COLUMNS})
+    keep = (cands["window"] == "month").to_numpy() | cands["above_threshold"].to_numpy(dtype=bool)
+    return cands.loc[keep, PREDICTION_COLUMNS].reset_index(drop=True)
+
+
+def _month_codes(months: pd.Series) -> np.ndarray:
+    return np.asarray(months.astype(str).to_numpy(), dtype="datetime64[M]").astype("int64")
+
+
+def resolve(
+    open_predictions: pd.DataFrame, monthly: pd.DataFrame, cfg: PipelineConfig
+) -> pd.DataFrame:
+    """Outcomes of the open predictions whose horizon has passed: id, outcome, core_month."""
+    empty = pd.DataFrame({"id": pd.Series(dtype="int64"), "outcome": [], "core_month": []})
+    if open_predictions is None or open_predictions.empty or monthly.empty:
+        return empty
+    cells = monthly[["artist_key", "month", "is_core"]].assign(rule=rule_labels(monthly, cfg))
+    merged = open_predictions.merge(cells, on=["artist_key", "month"], how="inner")
+    outcome = outcomes(merged["rule"], merged["is_core"], merged["window"])
+    merged = merged.assign(outcome=outcome)[pd.notna(outcome)]
+    if merged.empty:
+        return empty
+    core = monthly.loc[monthly["is_core"].to_numpy(), ["artist_key", "month"]]
+    core_keys = core["artist_key"].astype(str) + "|" + core["month"].astype(str)
+    base = _month_codes(merged["month"])
+    core_month = np.full(len(merged), None, dtype=object)
+    for step in range(cfg.horizon, -1, -1):  # the earliest core month wins
+        month = pd.Series(
+            np.datetime_as_string((base + step).astype("datetime64[M]")).astype(object)
+        )
+        key = merged["artist_key"].astype(str).to_numpy() + "|" + month.to_numpy()
+        hit = np.isin(key, core_keys.to_numpy()) & (merged["outcome"] == CORE).to_numpy()
+        if step == 0:
+            hit &= (merged["window"] == "trailing").to_numpy()
+        core_month = np.where(hit, month.to_numpy(), core_month)
+    return pd.DataFrame(
+        {
+            "id": merged["id"].to_numpy(dtype="int64"),
+            "outcome": merged["outcome"].to_numpy(dtype=object),
+            "core_month": pd.Series(core_month, dtype=object).where(pd.notna(core_month), None),
+        }
+    )
+
+
+def first_cores(status: pd.DataFrame, monthly: pd.DataFrame) -> pd.DataFrame:
+    """Every artist ever core: its first core month and its plays in that month."""
+    hit = status[status["first_core_month"].notna().to_numpy()]
+    plays = monthly[["artist_key", "month", "plays_t"]].rename(
+        columns={"month": "first_core_month"}
+    )
+    out = hit[["artist_key", "first_core_month", "plays_month", "month"]].merge(
+        plays, on=["artist_key", "first_core_month"], how="left"
+    )
+    current = (out["first_core_month"] == out["month"]).to_numpy()
+    return pd.DataFrame(
+        {
+            "artist_key": out["artist_key"].to_numpy(dtype=object),
+            "month": out["first_core_month"].to_numpy(dtype=object),
+            "plays": np.where(current, out["plays_month"], out["plays_t"].fillna(0)).astype(
+                "int64"
+            ),
+        }
+    )
+
+
+def _status(scrobbles: pd.DataFrame, monthly, trailing, now: int, tz: Zone, cfg) -> pd.DataFrame:
+    keys = (
+        scrobbles["artist_key"] if "artist_key" in scrobbles else artist_keys(scrobbles["artist"])
+    )
+    last_played = pd.Series(scrobbles["ts"].to_numpy(dtype="int64")).groupby(keys.to_numpy()).max()
+    start = month_start(month_of(now - 1, tz), tz)
+    so_far = int(np.count_nonzero(scrobbles["ts"].to_numpy(dtype="int64") >= start))
+    return artist_status(monthly, trailing, last_played, so_far, cfg)
+
+
+def _empty_result(now: int, cfg: PipelineConfig, tz: Zone) -> RebuildResult:
+    none = pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTION_COLUMNS})
+    return RebuildResult(
+        fingerprint="",
+        bundle=None,
+        trained=False,
+        message=NO_HISTORY,
+        scored=empty_scored(now, cfg, tz),
+        status=pd.DataFrame({c: pd.Series(dtype=object) for c in STATUS_COLUMNS}),
+        predictions=none,
+        resolutions=resolve(None, pd.DataFrame(), cfg),
+        breakouts=pd.DataFrame({"artist_key": [], "month": [], "plays": []}),
+    )
+
+
+def plan_rebuild(
+    scrobbles: pd.DataFrame,
+    feedback: pd.DataFrame,
+    previous: ModelBundle | None,
+    now: int,
+    tz: Zone = None,
+    cfg: PipelineConfig | None = None,
+    *,
+    open_predictions: pd.DataFrame | None = None,
+    force_train: bool = False,
+) -> RebuildResult:
+    """Features → labels → train or reuse → score → status, predictions, resolutions.
+
+    `feedback`: artist_key, month, verdict. `open_predictions`: id, window, artist_key, month
+    of the stored predictions not resolved yet. Months are calendar months in `tz`.
+    """
+    cfg = cfg or PipelineConfig()
+    recent = before(scrobbles, now)
+    if recent.empty:
+        return _empty_result(now, cfg, tz)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        timings[stage] = time.perf_counter() - clock
+        clock = time.perf_counter()
+
+    monthly = monthly_table(recent, cfg, now, tz)
+    trailing = trailing_table(recent, cfg, now)
+    lap("features")
+    labelled = add_labels(monthly, cfg, feedback)
+    lap("labels")
+    fp = fingerprint(labelled, feedback, cfg, tz)
+    bundle, trained, message = choose_model(labelled, previous, fp, cfg, force_train)
+    lap("train")
+    scored = score_artists(recent, bundle, cfg, now, monthly=labelled, trailing=trailing, tz=tz)
+    status = _status(recent, monthly, trailing, now, tz, cfg)
+    result = RebuildResult(
+        fingerprint=fp,
+        bundle=bundle,
+        trained=trained,
+        message=message,
+        scored=scored,
+        status=status,
+        predictions=to_record(scored, bundle),
+        resolutions=resolve(open_predictions, monthly, cfg),
+        breakouts=first_cores(status, monthly),
+    )
+    lap("score")
+    result.timings = timings
+    return result
