@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 from bot.services.queries import CandidateView, Explanation, RunView
 from bot.timeutil import month_name, short_date
-from pipeline.record import Resolved, TrackRecord
 
 if TYPE_CHECKING:
     from bot.services.digest import Digest
+    from pipeline.record import Resolved, TrackRecord
 
 TELEGRAM_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -236,14 +236,11 @@ def render_track_record(record: TrackRecord, html: bool = True) -> str:
     if record.source == "none":
         return f.esc("No track record yet: each rebuild records its predictions.")
     span = f"{month_name(record.first_month or '')} – {month_name(record.last_month or '')}"
-    lines = [f.bold("Track record") + f.esc(f" · {span}")]
-    if record.source == "backtest":
-        lines.append(
-            f.italic(
-                "From a backtest: no live prediction has resolved yet, so this replays your "
-                "history month by month, as if I had been running all along."
-            )
-        )
+    if record.source == "backtest":  # no live prediction has resolved yet
+        head = f"Track record (backtest: what I would have said each month, {span})"
+    else:
+        head = f"Track record ({span})"
+    lines = [f.bold(head)]
     lines.append(
         f.esc(
             f"Flagged {record.flagged} artist{'s' if record.flagged != 1 else ''}: "

@@ -124,7 +124,7 @@ async def test_a_session_as_the_owner_sees_it(
         assert pick.params["text"] == messages.WHY_PICK and len(buttons(pick)) == 5
 
         record = await ask(fake, "/record")
-        assert record.params["text"].startswith("<b>Track record</b>")
+        assert record.params["text"].startswith("<b>Track record")
 
         status = await ask(fake, "/status")
         assert "History: " in status.params["text"] and "Model:" not in status.params["text"]

@@ -7,17 +7,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bot.services import jobruns
 from pipeline.normalize import artist_key
-
-if TYPE_CHECKING:  # imported where used: `breakout status` must start fast
-    import numpy as np
-    import pandas as pd
 
 SCROBBLE_COLUMNS = ["ts", "artist", "track", "album", "artist_mbid", "track_mbid", "album_mbid"]
 CHUNK_ROWS = 50_000
@@ -49,9 +47,6 @@ _INSERT_SCROBBLES = (
 
 def _strings(frame: pd.DataFrame, column: str) -> np.ndarray:
     """A column as an object array of str ("" when absent or missing)."""
-    import numpy as np
-    import pandas as pd
-
     if column not in frame:
         return np.full(len(frame), "", dtype=object)
     values = frame[column]
@@ -71,9 +66,6 @@ def _blank_to_none(values: np.ndarray) -> np.ndarray:
 
 async def _artist_ids(conn: AsyncConnection, names: np.ndarray, mbids: np.ndarray) -> np.ndarray:
     """Insert unknown artists (one normalization per distinct name); the id of every row."""
-    import numpy as np
-    import pandas as pd
-
     name_codes, unique_names = pd.factorize(names)
     unique_keys = np.array([artist_key(n) for n in unique_names], dtype=object)
     key_of_name, keys = pd.factorize(unique_keys)  # keys in order of first appearance
@@ -113,8 +105,6 @@ async def store_scrobbles(
     Rows go in chunks of `chunk_rows` (default CHUNK_ROWS), all inside the caller's
     transaction; `progress` is called with the number of rows of each chunk once written.
     """
-    import numpy as np
-
     if frame.empty:
         return 0
     chunk_rows = chunk_rows or CHUNK_ROWS
@@ -183,8 +173,6 @@ async def history_stats(session: AsyncSession) -> HistoryStats:
 
 def load_scrobbles(connection: Connection) -> pd.DataFrame:
     """All scrobbles as a frame: ts, artist (display name), artist_key, track, album."""
-    import pandas as pd
-
     # The ORDER BY is the unique index's, which also covers the scan: no sort, no table reads.
     return pd.read_sql_query(
         "SELECT s.ts AS ts, a.name AS artist, a.key AS artist_key, s.track AS track, "

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import CallbackQuery, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
+from bot.db.session import describe_database_error, write_with_retry
 from bot.services.feedback import UnknownCandidate, record_feedback, undo_feedback
 from bot.telegram import messages
 from bot.telegram.cards import refresh_card
@@ -16,6 +18,8 @@ from bot.telegram.state import Context, get_state, now
 from bot.telegram.verdicts import verdicts_view
 
 log = logging.getLogger(__name__)
+# Telegram shows a spinner until the answer, and drops answers to queries older than ~15 s.
+FEEDBACK_DEADLINE_SECONDS = 8.0
 
 
 def _on_message(query: CallbackQuery) -> bool:
@@ -49,11 +53,20 @@ async def on_feedback(update: Update, context: Context) -> None:
         return
     verdict, candidate_id = parsed
     state = get_state(context)
+    when = now(context)
     try:
-        async with state.db.sessions() as session, session.begin():
-            result = await record_feedback(session, candidate_id, verdict, now(context))
+        result = await write_with_retry(
+            state.db.sessions,
+            lambda session: record_feedback(session, candidate_id, verdict, when),
+            deadline=FEEDBACK_DEADLINE_SECONDS,
+        )
     except UnknownCandidate:
         await query.answer(messages.STALE_BUTTON)
+        return
+    except SQLAlchemyError as exc:
+        log.warning("verdict on candidate %d not stored: %s", candidate_id, exc)
+        problem = describe_database_error(exc)
+        await query.answer(messages.NOT_STORED.format(problem=problem), show_alert=True)
         return
     await query.answer(
         messages.verdict_answer(result.verdict, result.artist, result.month, result.changed)
@@ -71,8 +84,17 @@ async def on_undo(update: Update, context: Context) -> None:
         return
     where, feedback_id = parsed
     state = get_state(context)
-    async with state.db.sessions() as session, session.begin():
-        removed = await undo_feedback(session, feedback_id)
+    try:
+        removed = await write_with_retry(
+            state.db.sessions,
+            lambda session: undo_feedback(session, feedback_id),
+            deadline=FEEDBACK_DEADLINE_SECONDS,
+        )
+    except SQLAlchemyError as exc:
+        log.warning("undo of verdict %d not stored: %s", feedback_id, exc)
+        problem = describe_database_error(exc)
+        await query.answer(messages.UNDO_NOT_STORED.format(problem=problem), show_alert=True)
+        return
     if removed is None:
         await query.answer(messages.ALREADY_UNDONE)
     else:
