@@ -220,7 +220,7 @@ def _progress_sentence(p: CoreProgress) -> str:
     if p.needed <= 0:
         return f"Core this month already: {p.plays} plays in {month_name(p.month)}."
     more = f"{p.needed} more play{'s' if p.needed != 1 else ''}"
-    return f"Needs {more} this month to count as core ({p.plays} of {p.bar} so far)."
+    return f"Needs {more} this month to count as core ({p.plays} so far, {p.bar} needed)."
 
 
 OUTCOME_MARK = {"core": "✅ became core", "not_core": "❌ didn't", "open": "⏳ still open"}

@@ -69,6 +69,15 @@ async def month_total(session: AsyncSession, now: datetime, tz: tzinfo) -> tuple
     return month, int(total or 0)
 
 
+async def month_bar(session: AsyncSession, month: str) -> int | None:
+    """Plays that make an artist core in `month`, as the latest rebuild set it (None: not yet)."""
+    return (
+        await session.execute(
+            text("SELECT plays_needed FROM artist_status WHERE month = :m LIMIT 1"), {"m": month}
+        )
+    ).scalar()
+
+
 async def watched(
     session: AsyncSession, now: datetime, broke_out: list[str], cfg: PipelineConfig | None = None
 ) -> Watched:

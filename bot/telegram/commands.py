@@ -61,10 +61,16 @@ async def help_text(rt: Runtime) -> str:
     """/help, with the core bar of this month in the listener's own numbers."""
     cfg = PipelineConfig()
     async with rt.db.sessions() as session:
-        _, total = await cards.month_total(session, rt.now(), rt.settings.tz)
+        month, total = await cards.month_total(session, rt.now(), rt.settings.tz)
+        needed = await cards.month_bar(session, month)
     share = max(1, math.ceil(total * cfg.core_share))
     bar = f"this month {cfg.core_plays} plays"
-    if total:
+    if needed is not None:
+        bar = (
+            f"this month {needed} plays ({cfg.core_plays}, or {cfg.core_share:.0%} of a month of "
+            f"your listening, whichever is fewer; {total:,} plays so far this month)"
+        )
+    elif total:
         bar += (
             f", or {share} play{'s' if share != 1 else ''} = {cfg.core_share:.0%} of your "
             f"{total:,} so far"
