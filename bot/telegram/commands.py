@@ -41,7 +41,7 @@ async def sync_state_text(rt: Runtime) -> str:
         summary = await load_summary(session)
     if summary.last_sync is None:
         return f"The first {rt.source.name} sync (backfill) has not completed yet."
-    return status_lines(summary, rt.settings.tz, rt.now(), [])[1] + "."
+    return status_lines(summary, rt.settings.tz, rt.now(), [])[1] + f" ({rt.source.name})."
 
 
 async def start(update: Update, context: Context) -> None:
