@@ -235,7 +235,7 @@ async def test_fresh_start_backfills_then_answers(fake: FakeTelegram, tmp_path: 
             await fake.wait_for(
                 "sendMessage",
                 start=start,
-                where=lambda c: c.params["text"] == messages.SYNC_STARTED,
+                where=lambda c: c.params["text"] == messages.SYNC_STARTED.format(source="Last.fm"),
             )
             done = await fake.wait_for(
                 "sendMessage", start=start, where=lambda c: "incremental sync" in c.params["text"]
