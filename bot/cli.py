@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -16,8 +17,8 @@ COMMANDS: dict[str, str] = {
     "status": "bot.commands.status:cmd_status",
     "db": "bot.commands.status:cmd_db",
     "rebuild": "bot.commands.model:cmd_rebuild",
-    "candidates": "bot.commands.model:cmd_candidates",
-    "why": "bot.commands.model:cmd_why",
+    "candidates": "bot.commands.read:cmd_candidates",
+    "why": "bot.commands.read:cmd_why",
     "record": "bot.commands.record:cmd_record",
     "demo": "bot.commands.model:cmd_demo",
     "backtest": "bot.commands.backtest:cmd_backtest",
@@ -39,45 +40,118 @@ IMPORT_FORMATS = [
 ]
 
 
+def _command(
+    sub: argparse._SubParsersAction, name: str, summary: str, description: str, example: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help has a description and an example."""
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command-line interface."""
     parser = argparse.ArgumentParser(
-        prog="breakout", description="Predict which new artists become your core artists."
+        prog="breakout",
+        description="Predict which newly discovered artists become your core artists.",
+        epilog="example:\n  breakout demo\n\n`breakout COMMAND --help` describes each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("import", help="import a listening-history file into the database")
+    p = _command(
+        sub,
+        "import",
+        "import a listening-history file into the database",
+        "Read a Last.fm or ListenBrainz export and store its scrobbles; re-importing "
+        "the same file adds nothing.",
+        "breakout import ~/Downloads/scrobbles.csv",
+    )
     p.add_argument("file", help="history file (CSV, JSON or ListenBrainz ZIP)")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS, help="force a format")
 
-    p = sub.add_parser("sync", help="fetch new scrobbles from Last.fm or ListenBrainz")
+    p = _command(
+        sub,
+        "sync",
+        "fetch new scrobbles from Last.fm or ListenBrainz (LISTENS_SOURCE)",
+        "Fetch the listening history from the source LISTENS_SOURCE names: Last.fm "
+        "(LASTFM_API_KEY, LASTFM_USERNAME) or ListenBrainz (LISTENBRAINZ_USERNAME). The whole "
+        "history the first time, then only what is new. Interrupted syncs resume.",
+        "breakout sync",
+    )
     p.add_argument("--full", action="store_true", help="re-read the whole history")
 
-    p = sub.add_parser("status", help="what is stored and when it was synced")
-    p.add_argument("--json", action="store_true", help="one JSON object")
-
-    p = sub.add_parser("db", help="database maintenance")
-    p.add_argument("action", choices=["upgrade"], help="upgrade: apply migrations")
-
-    sub.add_parser("rebuild", help="features, training when needed, scoring, stored candidates")
-
-    p = sub.add_parser("candidates", help="the artists most likely to break out")
-    p.add_argument("--json", action="store_true", help="JSON output")
-    p.add_argument("--limit", type=int, default=None, help="how many (default 10)")
-
-    p = sub.add_parser("why", help="why an artist is (or is not) a candidate")
-    p.add_argument("artist", nargs="+", help="artist name (case-insensitive, fuzzy)")
-    p.add_argument("--json", action="store_true", help="JSON output")
-
-    p = sub.add_parser(
-        "record",
-        help="how past predictions turned out: flagged artists, hit rate, calibration",
-        description="The track record of stored predictions; before any has resolved, a "
-        "backtest of the stored history (computed once). Example: breakout record --json",
+    p = _command(
+        sub,
+        "status",
+        "what is stored and when it was synced",
+        "Scrobbles and artists stored, the last sync and the latest rebuild.",
+        "breakout status --json",
     )
     p.add_argument("--json", action="store_true", help="one JSON object")
 
-    p = sub.add_parser("backtest", help="month-by-month honest evaluation of a history file")
+    p = _command(
+        sub,
+        "db",
+        "database maintenance",
+        "Apply the database migrations (the bot and the other commands do it too).",
+        "breakout db upgrade",
+    )
+    p.add_argument("action", choices=["upgrade"], help="upgrade: apply migrations")
+
+    _command(
+        sub,
+        "rebuild",
+        "features, training when needed, scoring, stored candidates",
+        "Rebuild the artist-month features, retrain when the data changed, score recent "
+        "discoveries and store the candidates the bot shows.",
+        "breakout rebuild",
+    )
+
+    p = _command(
+        sub,
+        "candidates",
+        "the artists most likely to break out",
+        "The candidates of the latest rebuild, most likely first.",
+        "breakout candidates --limit 5",
+    )
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--limit", type=int, default=None, help="how many (default 10)")
+
+    p = _command(
+        sub,
+        "why",
+        "why an artist is (or is not) a candidate",
+        "Odds, reasons, discovery date and feedback for one artist; the name is "
+        "matched ignoring case and accents, else the closest name is shown.",
+        "breakout why Simon & Garfunkel",
+    )
+    p.add_argument("artist", nargs="+", help="artist name")
+    p.add_argument("--json", action="store_true", help="JSON output")
+
+    p = _command(
+        sub,
+        "record",
+        "how past predictions turned out",
+        "Flagged artists and what became of them, the hit rate beside the base rate and "
+        "calibration; before any prediction has resolved, a backtest of the stored history "
+        "(computed once).",
+        "breakout record --json",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object")
+
+    p = _command(
+        sub,
+        "backtest",
+        "month-by-month honest evaluation of a history file",
+        "Replay a history file month by month, predicting each month from the past "
+        "only, and report how the predictions did.",
+        "breakout backtest scrobbles.csv",
+    )
     p.add_argument("history", help="history file in any importable format")
     p.add_argument(
         "--out",
@@ -92,23 +166,66 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chart", default=None, help="PNG chart of the report")
     p.add_argument("--format", default="auto", choices=IMPORT_FORMATS, help="force a format")
 
-    p = sub.add_parser("demo", help="run everything on a simulated listener, no credentials needed")
+    p = _command(
+        sub,
+        "demo",
+        "run everything on a simulated listener, no credentials needed",
+        "Simulate a listener, rebuild, and print candidates and one explanation; nothing is kept.",
+        "breakout demo --seed 7",
+    )
     p.add_argument("--seed", type=int, default=7, help="simulator seed")
 
-    sub.add_parser("bot", help="run the Telegram bot (long polling, scheduler)")
+    _command(
+        sub,
+        "bot",
+        "run the Telegram bot (long polling, scheduler)",
+        "Run the bot for TELEGRAM_OWNER_ID with TELEGRAM_BOT_TOKEN: commands, buttons, "
+        "the 15-minute sync, the nightly rebuild and the monthly push.",
+        "breakout bot",
+    )
+    _service_commands(sub)
+    return parser
 
-    p = sub.add_parser("serve", help="run the HTTP API (FastAPI on uvicorn)")
+
+def _service_commands(sub: argparse._SubParsersAction) -> None:
+    """serve, backup, restore and export-feedback."""
+    p = _command(
+        sub,
+        "serve",
+        "run the HTTP API (FastAPI on uvicorn)",
+        "Serve candidates, explanations, the track record and status over HTTP, with docs "
+        "at /docs. Off loopback it needs BREAKOUT_API_TOKEN.",
+        "breakout serve --port 9696",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=9696, help="port (default 9696)")
-    p = sub.add_parser("backup", help="copy the database (safe while the bot runs)")
+
+    p = _command(
+        sub,
+        "backup",
+        "copy the database (safe while the bot runs)",
+        "Write a consistent copy of the database, checked before it is kept.",
+        "breakout backup ~/breakout-backups/",
+    )
     p.add_argument("path", nargs="?", help="file or folder (default: backups/ beside the database)")
 
-    p = sub.add_parser("restore", help="replace the database with a backup")
+    p = _command(
+        sub,
+        "restore",
+        "replace the database with a backup",
+        "Check a backup and put it in place of the database; the current one is kept beside it.",
+        "breakout restore backups/breakout-20260131-030000.db",
+    )
     p.add_argument("path", help="a backup made by `breakout backup`")
 
-    p = sub.add_parser("export-feedback", help="your Confirm/Dismiss verdicts as CSV")
+    p = _command(
+        sub,
+        "export-feedback",
+        "your Confirm/Dismiss verdicts as CSV",
+        "Every Confirm/Dismiss verdict given in the bot, one CSV row each.",
+        "breakout export-feedback --out verdicts.csv",
+    )
     p.add_argument("--out", default=None, help="CSV file (default: standard output)")
-    return parser
 
 
 def _resolve(spec: str) -> Callable[[argparse.Namespace], int]:
@@ -116,11 +233,22 @@ def _resolve(spec: str) -> Callable[[argparse.Namespace], int]:
     return getattr(importlib.import_module(module), name)
 
 
+def _quiet_broken_pipe() -> int:
+    """`breakout demo | head`: the reader left; exit like other tools, without a traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    return 141  # 128 + SIGPIPE, what a shell reports
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `breakout` console script."""
     args = build_parser().parse_args(argv)
     try:
-        return int(_resolve(COMMANDS[args.command])(args) or 0)
+        code = int(_resolve(COMMANDS[args.command])(args) or 0)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -1,34 +1,53 @@
-"""How candidates and explanations read, in Telegram HTML or plain text for the CLI."""
+"""How the bot and the CLI talk: Telegram HTML or plain text, in words a listener reads."""
 
 from __future__ import annotations
 
 import html as _html
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING
 
 from bot.services.queries import CandidateView, Explanation, RunView
-from pipeline.record import TrackRecord
+from bot.timeutil import month_name, short_date
 
-HOT = "🔥"
+if TYPE_CHECKING:
+    from bot.services.digest import Digest
+    from pipeline.record import Resolved, TrackRecord
+
 TELEGRAM_LIMIT = 4096
+CAPTION_LIMIT = 1024
+NAME_LIMIT = 200  # an artist name inside a message; the rest becomes "…"
 _TAG = re.compile(r"<(/?)([a-zA-Z-]+)[^>]*>")
 
 
-class _Fmt:
+class Fmt:
     """Escaping and emphasis for one output mode."""
 
     def __init__(self, html: bool) -> None:
         self.html = html
 
     def esc(self, value: object) -> str:
+        """Escaped text."""
         return _html.escape(str(value), quote=False) if self.html else str(value)
 
     def bold(self, value: object) -> str:
+        """Bold, escaped."""
         return f"<b>{self.esc(value)}</b>" if self.html else str(value)
 
     def italic(self, value: object) -> str:
+        """Italic, escaped."""
         return f"<i>{self.esc(value)}</i>" if self.html else str(value)
+
+    def name(self, value: str) -> str:
+        """An artist name, bold, clipped to NAME_LIMIT."""
+        return self.bold(clip(value, NAME_LIMIT))
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending in "…" when cut."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
 def percent(probability: float) -> str:
@@ -37,109 +56,273 @@ def percent(probability: float) -> str:
     return "<1%" if value < 1 and probability > 0 else f"{value}%"
 
 
-def _month_name(month: str) -> str:
-    try:
-        return datetime.strptime(month, "%Y-%m").strftime("%B %Y")
-    except ValueError:
-        return month
+def odds(probability: float) -> str:
+    """A calibrated probability as a frequency: 'about 1 in 4'."""
+    if probability >= 0.95:
+        return "nearly all"
+    if probability >= 0.45:
+        return f"about {max(5, min(9, round(probability * 10)))} in 10"
+    if probability < 0.01:
+        return "fewer than 1 in 100"
+    return f"about 1 in {max(2, round(1 / probability))}"
 
 
-def _section(window: str, month: str, f: _Fmt) -> str:
-    if window == "trailing":
-        return f.italic("Last 30 days")
-    return f.italic(f"In {_month_name(month)}")
+def odds_sentence(probability: float) -> str:
+    """'about 1 in 4 artists like this became core for you (26%)'."""
+    return f"{odds(probability)} artists like this became core for you ({percent(probability)})"
+
+
+def shrunk_note(run: RunView | None) -> str | None:
+    """A plain warning when the model pulled its odds toward the base rate (few breakouts)."""
+    if run is None or not run.metrics.get("shrunk_to_base_rate"):
+        return None
+    return (
+        "Few of your artists have broken out so far, so these odds lean toward how often "
+        "any new artist of yours becomes core."
+    )
+
+
+def _line(n: int, c: CandidateView, run: RunView, f: Fmt) -> list[str]:
+    odds_text = "" if run.is_fallback else f" — {odds(c.probability)} ({percent(c.probability)})"
+    lines = [f"{n}. {f.name(c.artist)}{f.esc(odds_text)}"]
+    if c.reasons:
+        lines.append(f"    {f.esc(clip(c.reasons[0], 300))}")
+    return lines
 
 
 def render_candidates(
-    candidates: Sequence[CandidateView], run: RunView | None, html: bool = True
+    candidates: Sequence[CandidateView],
+    run: RunView | None,
+    html: bool = True,
+    *,
+    offset: int = 0,
+    total: int | None = None,
 ) -> str:
-    """The candidate list: status line, then each artist with probability and its top reason."""
-    f = _Fmt(html)
+    """One header, then each artist with its odds and main reason (one page of them)."""
+    f = Fmt(html)
     if run is None:
         return "No predictions yet: the first rebuild has not run."
-    lines: list[str] = []
+    total = len(candidates) if total is None else total
+    shown = f" · {offset + 1}–{offset + len(candidates)} of {total}" if candidates else ""
+    lines = [f.bold("Breakout candidates") + f.esc(shown)]
     if run.is_fallback:
-        lines.append(f.bold(f"⏳ {run.message or 'not enough history yet'}"))
         lines.append(
             f.esc(
-                "Until there is enough history for a model, artists are ranked by how close they "
-                "are to becoming a core artist (plays this month against the core bar)."
+                "Not enough of your history has broken out yet to learn odds, so these are "
+                "ranked by how close they are to becoming core this month."
             )
         )
-    else:
-        threshold = "" if run.threshold is None else f", alert threshold {percent(run.threshold)}"
-        lines.append(f.bold("Breakout candidates") + f.esc(f" ({run.model_name}{threshold})"))
-    if not candidates:
-        lines.append(
-            f.esc(
-                "No candidates right now: no recently discovered artist has 3 or more plays "
-                "that are not already yours."
-            )
-        )
-        return "\n".join(lines)
-    window = None
-    for n, c in enumerate(candidates, 1):
-        if c.window != window:
-            window = c.window
-            lines.append("")
-            lines.append(_section(c.window, c.month, f))
-        mark = f" {HOT}" if c.above_threshold else ""
-        score = "" if run.is_fallback else f" — {percent(c.probability)}"
-        lines.append(f"{n}. {f.bold(c.artist)}{f.esc(score)}{mark}")
-        if c.reasons:
-            lines.append(f"    {f.esc(c.reasons[0])}")
-        elif c.concerns:
-            lines.append(f"    {f.esc('not yet convincing: ' + c.concerns[0])}")
-    if not run.is_fallback and any(c.above_threshold for c in candidates):
+    elif note := shrunk_note(run):
+        lines.append(f.italic(note))
+    for n, c in enumerate(candidates, offset + 1):
+        lines.extend(_line(n, c, run, f))
+    if not run.is_fallback and candidates:
         lines.append("")
-        lines.append(f.esc(f"{HOT} above the alert threshold"))
+        lines.append(
+            f.italic("“About 1 in 4”: of past artists that looked like this one, ")
+            + f.italic("about one in four became one of your core artists.")
+        )
     return "\n".join(lines)
 
 
-def _date(value: datetime | None) -> str:
-    return "-" if value is None else value.astimezone(UTC).strftime("%-d %b %Y")
+@dataclass(frozen=True)
+class Watched:
+    """Why a list is empty: recent discoveries below the bar, and recent breakouts."""
+
+    discoveries: list[tuple[str, int]]  # (name, plays in the last 30 days)
+    broke_out: list[str]
+    min_plays: int
 
 
-def render_explanation(explanation: Explanation, html: bool = True) -> str:
-    """Why an artist is (or is not) a candidate, in plain words."""
-    f = _Fmt(html)
-    e = explanation
-    lines = [f.bold(e.artist)]
-    if e.first_seen is not None:
-        lines.append(f.esc(f"First played {_date(e.first_seen)}"))
-    c = e.candidate
-    fallback = e.run is not None and e.run.is_fallback
-    if c is not None:
-        where = "the last 30 days" if c.window == "trailing" else _month_name(c.month)
-        if fallback:
-            lines.append(f.esc(f"Rank {c.rank} by the simple ranking for {where}: {e.run.message}"))
-        else:
-            verdict = (
-                f"{HOT} above the alert threshold"
-                if c.above_threshold
-                else "below the alert threshold"
+def render_empty(run: RunView | None, watched: Watched, html: bool = True) -> str:
+    """What to say instead of a bare "no candidates"."""
+    f = Fmt(html)
+    lines = [f.bold("Breakout candidates")]
+    if run is None:
+        lines.append(f.esc("No predictions yet: the first rebuild has not run."))
+    else:
+        lines.append(
+            f.esc(
+                "Nobody right now: no artist you discovered in the last months has "
+                f"{watched.min_plays} or more plays in the last 30 days and is not core yet."
             )
-            threshold = "" if e.threshold is None else f" (threshold {percent(e.threshold)})"
+        )
+    if watched.discoveries:
+        lines.append("")
+        lines.append(f.italic("Watching (new, below the bar):"))
+        lines.extend(
+            f"• {f.name(n)} — {p} play{'s' if p != 1 else ''}" for n, p in watched.discoveries
+        )
+    if watched.broke_out:
+        lines.append("")
+        lines.append(f.italic("Just broke out:"))
+        lines.extend(f"• {f.name(n)}" for n in watched.broke_out)
+    return "\n".join(lines)
+
+
+def _date(value: datetime | None, tz: tzinfo = UTC) -> str:
+    return "-" if value is None else value.astimezone(tz).strftime("%-d %b %Y")
+
+
+@dataclass(frozen=True)
+class CoreProgress:
+    """Where an artist stands against the core bar of the owner's month."""
+
+    month: str
+    plays: int
+    needed: int  # more plays needed this month (0: already core this month)
+    bar: int  # plays that make an artist core this month
+
+
+def render_explanation(
+    explanation: Explanation,
+    html: bool = True,
+    *,
+    progress: CoreProgress | None = None,
+    meta: str | None = None,
+    tz: tzinfo = UTC,
+) -> str:
+    """The card of one artist (also what /why shows): odds, core bar, reasons, verdict."""
+    f = Fmt(html)
+    e = explanation
+    lines = [f.name(e.artist)]
+    if meta:  # artist metadata, e.g. "shoegaze · dream pop · 41k listeners"
+        lines.append(f.italic(clip(meta, 300)))
+    if e.first_seen is not None:
+        lines.append(f.esc(f"First played {_date(e.first_seen, tz)}"))
+    c = e.candidate
+    if c is not None:
+        where = "the last 30 days" if c.window == "trailing" else month_name(c.month)
+        if e.run is not None and e.run.is_fallback:
+            lines.append(f.esc(f"Rank {c.rank} of the new artists closest to core ({where})."))
+        else:
             lines.append(
                 f.esc(
-                    f"Chance of becoming a core artist: {percent(c.probability)}{threshold}, "
-                    f"{verdict}; rank {c.rank} for {where}"
+                    odds_sentence(c.probability)[0].upper() + odds_sentence(c.probability)[1:] + "."
                 )
             )
-        if c.reasons:
-            lines.append(f.bold("Why:"))
-            lines.extend(f"• {f.esc(r)}" for r in c.reasons)
-        if c.concerns:
-            lines.append(f.bold("Holding it back:"))
-            lines.extend(f"• {f.esc(r)}" for r in c.concerns)
-    if e.why_not:
-        if c is None and e.feedback is None:
-            lines.append(f.esc(f"Not a candidate: {e.why_not}"))
-        else:
-            lines.append(f.esc(e.why_not[0].upper() + e.why_not[1:]))
-    recent = e.monthly_plays[-6:]
-    if recent:
-        lines.append(f.esc("Plays per month: " + ", ".join(f"{m} {p}" for m, p in recent)))
+    if progress is not None:
+        lines.append(f.esc(_progress_sentence(progress)))
+    if c is not None and c.reasons:
+        lines.append(f.bold("What points to it:"))
+        lines.extend(f"• {f.esc(clip(r, 300))}" for r in c.reasons[:3])
+    if c is not None and c.concerns:
+        lines.append(f.bold("What holds it back:"))
+        lines.extend(f"• {f.esc(clip(r, 300))}" for r in c.concerns[:2])
+    if e.feedback is not None:
+        lines.append(f.esc(f"Your verdict: {e.feedback.word} on {short_date(e.feedback.at, tz)}."))
+    elif e.why_not:
+        lines.append(f.esc(("Not a candidate: " if c is None else "") + e.why_not))
+    return "\n".join(lines)
+
+
+def _progress_sentence(p: CoreProgress) -> str:
+    if p.needed <= 0:
+        return f"Core this month already: {p.plays} plays in {month_name(p.month)}."
+    more = f"{p.needed} more play{'s' if p.needed != 1 else ''}"
+    return f"Needs {more} this month to count as core ({p.plays} so far, {p.bar} needed)."
+
+
+OUTCOME_MARK = {"core": "✅ became core", "not_core": "❌ didn't", "open": "⏳ still open"}
+
+
+def _band(low: float, high: float) -> str:
+    return f"{round(low * 100)}–{round(high * 100)}%"
+
+
+def render_track_record(record: TrackRecord, html: bool = True) -> str:
+    """The listener's own track record: flagged artists, what became of them, calibration."""
+    f = Fmt(html)
+    if record.source == "none":
+        return f.esc("No track record yet: each rebuild records its predictions.")
+    span = f"{month_name(record.first_month or '')} – {month_name(record.last_month or '')}"
+    if record.source == "backtest":  # no live prediction has resolved yet
+        head = f"Track record (backtest: what I would have said each month, {span})"
+    else:
+        head = f"Track record ({span})"
+    lines = [f.bold(head)]
+    lines.append(
+        f.esc(
+            f"Flagged {record.flagged} artist{'s' if record.flagged != 1 else ''}: "
+            f"{record.became_core} became core ✅, {record.did_not} didn't, "
+            f"{record.still_open} still open."
+        )
+    )
+    if record.hit_rate is not None:
+        decided = record.became_core + record.did_not
+        line = f"Hit rate {percent(record.hit_rate)} ({record.became_core} of {decided})"
+        if record.base_rate is not None:
+            line += f"; of all {record.scored} new artists scored, {percent(record.base_rate)}"
+            line += " became core"
+        lines.append(f.esc(line + "."))
+    if record.bands:
+        lines.append(f.bold("How the odds held up:"))
+        lines.extend(
+            f.esc(
+                f"• said {_band(b.low, b.high)} ({b.predictions} artists): "
+                f"{percent(b.observed)} came true"
+            )
+            for b in record.bands
+        )
+    if record.recent:
+        lines.append(f.bold("Recent flags:"))
+        lines.extend(
+            f"{f.esc(OUTCOME_MARK.get(r.outcome, r.outcome))} — {f.name(r.artist)} "
+            + f.esc(f"(flagged for {month_name(r.month)}, {odds(r.probability)})")
+            for r in record.recent[:10]
+        )
+    return "\n".join(lines)
+
+
+def render_previous(previous: Sequence[Resolved], html: bool = True) -> str | None:
+    """How the previous push's picks turned out, in one line (None without picks)."""
+    if not previous:
+        return None
+    f = Fmt(html)
+    parts = [
+        f"{f.name(p.artist)} {f.esc(OUTCOME_MARK.get(p.outcome, p.outcome))}" for p in previous
+    ]
+    return f.esc("Last month's picks: ") + " · ".join(parts)
+
+
+def render_push(
+    month: str,
+    picks: Sequence[CandidateView],
+    run: RunView | None,
+    previous: Sequence[Resolved],
+) -> str:
+    """The monthly push: one header, last push's outcome, this month's picks."""
+    f = Fmt(True)
+    lines = [f"📬 {f.bold(month_name(month))} has closed."]
+    if (before := render_previous(previous)) is not None:
+        lines.append(before)
+    lines.append("")
+    if not picks or run is None:
+        lines.append(
+            f.esc(
+                "No new artist looks likely to break out right now; /candidates shows the closest."
+            )
+        )
+        return "\n".join(lines)
+    lines.append(f.esc("These new artists look most likely to become your core artists:"))
+    for n, c in enumerate(picks, 1):
+        lines.extend(_line(n, c, run, f))
+    lines.append("")
+    lines.append(f.esc("Tap a name for its card, with ✅ Confirm and ❌ Dismiss."))
+    return "\n".join(lines)
+
+
+def render_digest(digest: Digest) -> str:
+    """The weekly digest message."""
+    f = Fmt(True)
+    lines = ["🗓 " + f.bold("Your week")]
+    for title, names, empty in (
+        ("New discoveries", digest.discoveries, "none this week"),
+        ("Rising", digest.rising, "nobody yet"),
+        ("Broke out", digest.broke_out, "nobody this week"),
+    ):
+        shown = ", ".join(f.name(n) for n in names) if names else f.esc(empty)
+        lines.append(f"{f.esc(title)}: {shown}")
     return "\n".join(lines)
 
 
@@ -208,49 +391,3 @@ def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
     if current:
         chunks.append(opening + "\n".join(current))
     return [c for c in chunks if c.strip()] or [text[:limit]]
-
-
-def _band(low: float, high: float) -> str:
-    return f"{round(low * 100)}–{round(high * 100)}%"
-
-
-def render_track_record(record: TrackRecord, html: bool = True) -> str:
-    """How the flagged artists turned out, beside the base rate, with calibration by band."""
-    f = _Fmt(html)
-    if record.source == "none":
-        return "No track record yet: predictions are recorded by each rebuild."
-    span = f"{_month_name(record.first_month or '')} – {_month_name(record.last_month or '')}"
-    if record.source == "backtest":
-        head = f"Track record (backtest: what I would have said each month, {span})"
-    else:
-        head = f"Track record ({span})"
-    lines = [f.bold(head)]
-    lines.append(
-        f"Flagged {record.flagged} artists: {record.became_core} became core, "
-        f"{record.did_not} didn't, {record.still_open} still open."
-    )
-    if record.hit_rate is not None:
-        decided = record.became_core + record.did_not
-        line = f"Hit rate {percent(record.hit_rate)} ({record.became_core} of {decided})"
-        if record.base_rate is not None:
-            line += f", against {percent(record.base_rate)} of all {record.scored} artists scored"
-        if record.lift is not None:
-            line += f" ({record.lift:.1f}× the base rate)"
-        lines.append(f.esc(line + "."))
-    if record.bands:
-        lines.append(f.esc("Calibration (said → came true):"))
-        for b in record.bands:
-            lines.append(
-                f.esc(
-                    f"  {_band(b.low, b.high):>8}  {b.predictions:>5} artists  "
-                    f"said {percent(b.predicted):>4} → {percent(b.observed):>4}"
-                )
-            )
-    if record.recent:
-        lines.append(f.esc("Recent flags:"))
-        for r in record.recent:
-            verdict = "✅ became core" if r.outcome == "core" else "✗ didn't"
-            lines.append(
-                f"  {f.esc(r.month)}  {f.bold(r.artist)}  {percent(r.probability)}  {verdict}"
-            )
-    return "\n".join(lines)

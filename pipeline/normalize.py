@@ -1,9 +1,13 @@
 """Artist-name normalization shared by storage, importers and the pipeline."""
 
+from __future__ import annotations
+
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SPACES = re.compile(r"\s+")
 
@@ -15,6 +19,8 @@ def artist_key(name: str) -> str:
 
 def artist_keys(names: pd.Series) -> pd.Series:
     """Vectorized artist_key: normalizes each distinct name once."""
+    import pandas as pd  # lazily: `breakout why` needs artist_key, not pandas
+
     codes, uniques = pd.factorize(names, use_na_sentinel=False)
     keys = pd.Index([artist_key(str(n)) for n in uniques], dtype=object)
     return pd.Series(keys.take(codes), index=names.index, name="artist_key", dtype=object)

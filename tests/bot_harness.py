@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +156,46 @@ def keyboard(call: Call) -> list[list[dict]]:
     """The inline keyboard a call sent."""
     markup = call.params.get("reply_markup")
     return json.loads(markup)["inline_keyboard"] if markup else []
+
+
+def _buttons(params: dict) -> str:
+    markup = params.get("reply_markup")
+    rows = json.loads(markup)["inline_keyboard"] if isinstance(markup, str) and markup else []
+    return "\n".join("   " + "  ".join(f"[{b['text']}]" for b in row) for row in rows)
+
+
+def transcript(fake: FakeTelegram, user: int = OWNER) -> str:
+    """The chat as the user saw it: what they sent and pressed, what the bot sent or edited."""
+    events: list[tuple[float, str]] = []
+    for at, kind, payload in fake.inbox:
+        if payload.get("from", {}).get("id") != user:
+            continue
+        if kind == "callback_query":
+            events.append((at, f"» presses [{payload['data']}]"))
+        else:
+            prefix = "» edits an old message to" if kind == "edited_message" else "»"
+            sent = payload.get("text", "")
+            shown = sent if len(sent) <= 120 else sent[:119] + f"… ({len(sent)} characters)"
+            events.append((at, f"{prefix} {shown}"))
+    for call in fake.calls:
+        if not call.ok or call.params.get("chat_id", str(user)) != str(user):
+            continue
+        p = call.params
+        if call.method == "sendMessage":
+            body = unescape(re.sub(r"<[^>]+>", "", p["text"]))
+            text = "« " + body.replace("\n", "\n  ")
+        elif call.method == "sendPhoto":
+            body = unescape(re.sub(r"<[^>]+>", "", p.get("caption", "")))
+            text = f"« [chart {len(call.files.get('photo', b''))} bytes PNG] {body}"
+        elif call.method == "editMessageText":
+            body = unescape(re.sub(r"<[^>]+>", "", p["text"]))
+            text = "« (edits its message) " + body.replace("\n", "\n  ")
+        elif call.method == "editMessageReplyMarkup":
+            text = "« (edits the buttons)"
+        elif call.method == "answerCallbackQuery":
+            text = f"« (button answer) {p.get('text', '')}".rstrip()
+        else:
+            continue
+        buttons = _buttons(p)
+        events.append((call.at, text + ("\n" + buttons if buttons else "")))
+    return "\n".join(line for _, line in sorted(events, key=lambda e: e[0]))

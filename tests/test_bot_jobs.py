@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from telegram.error import BadRequest
 
-from bot.services import jobruns
+from bot.services import jobruns, orchestration
 from bot.telegram import jobs, messages
 from bot.telegram.state import get_state
 from pipeline.simulate import simulate_listener
@@ -59,11 +59,14 @@ async def test_missed_push_is_caught_up_and_never_repeated(
         assert push.params["text"].startswith("📬 <b>October 2026</b> has closed")
         rows = keyboard(push)
         assert 1 <= len(rows) <= 3
-        cids = [int(r[1]["callback_data"].removeprefix("fb:c:")) for r in rows]
-        marks = ",".join(map(str, cids))
+        artists = ",".join(r[0]["callback_data"].removeprefix("why:") for r in rows)
         above = await sql(
-            data_dir, f"SELECT above_threshold, month FROM candidates WHERE id IN ({marks})"
+            data_dir,
+            "SELECT above_threshold, month FROM candidates WHERE window = 'month' "
+            f"AND month = '2026-10' AND artist_id IN ({artists}) AND run_id = (SELECT MAX(run_id) "
+            "FROM candidates WHERE window = 'month' AND month = '2026-10')",
         )
+        assert len(above) == len(rows)
         assert all(flag == 1 and month == "2026-10" for flag, month in above)
         await idle(app)
     async with running(settings, clock) as app:
@@ -111,7 +114,7 @@ async def test_crash_between_claim_and_send_is_not_resent(
     )
     async with running(bot_settings(fake, data_dir), Clock(PUSH_DAY)) as app:
         await jobs.catch_up(app)
-    notices = [c.params["text"] for c in fake.calls_of("sendMessage")]
+    notices = [c.params["text"] for c in fake.calls_of("sendMessage") if "push" in c.params["text"]]
     assert notices == [messages.PUSH_INTERRUPTED.format(month="2026-10")]
     assert pushes(fake) == []
     runs = await sql(data_dir, "SELECT outcome FROM job_runs WHERE job = 'monthly_push'")
@@ -160,7 +163,7 @@ async def test_answers_while_a_rebuild_runs(
     shutil.rmtree(data_dir / "models")  # force a full retrain
     async with running(bot_settings(fake, data_dir), Clock(SEEDED_AT)) as app:
         started = time.monotonic()
-        rebuild = asyncio.create_task(jobs.run_rebuild(app))
+        rebuild = asyncio.create_task(orchestration.run_rebuild(get_state(app)))
         await asyncio.sleep(0.05)
         assert get_state(app).rebuild_lock.locked()
         reply = await ask(fake, "/candidates")
@@ -197,7 +200,7 @@ async def test_fresh_start_backfills_then_answers(fake: FakeTelegram, tmp_path: 
         async with running(settings, Clock(now), schedule=True):
             await asyncio.to_thread(lastfm.wait_for_request, lambda r: r.page == 3)
             before = await ask(fake, "/candidates")
-            assert before.params["text"].startswith("Not enough history yet")
+            assert before.params["text"].startswith("No predictions yet")
             progress = await ask(fake, "/start")
             assert re.search(
                 r"Backfill sync in progress: page [12] of \d+", progress.params["text"]
@@ -213,22 +216,20 @@ async def test_fresh_start_backfills_then_answers(fake: FakeTelegram, tmp_path: 
                     "the start-up backfill and rebuild did not finish"
                 )
                 await asyncio.sleep(0.1)
-            # The nightly run ends with the monthly push, which may land before or after a
-            # reply: pick the replies by their text.
-            start = fake.mark()
-            fake.send_text(OWNER, "/candidates")
-            after = await fake.wait_for(
-                "sendMessage",
-                start=start,
-                where=lambda c: c.params["text"].startswith("<b>Breakout candidates</b>"),
+            done = await fake.wait_for(
+                "sendMessage", where=lambda c: c.params["text"].startswith("✅ Your history is in")
             )
+            assert "<b>Breakout candidates</b>" in done.params["text"] and keyboard(done)
+            progress_shown = fake.calls_of("sendMessage")
+            assert any(c.params["text"].startswith("📥 Reading your") for c in progress_shown)
+            after = await ask(fake, "/candidates")
             assert keyboard(after)
             start = fake.mark()
             fake.send_text(OWNER, "/start")
             status = await fake.wait_for(
                 "sendMessage", start=start, where=lambda c: "Breakout Artists" in c.params["text"]
             )
-            assert "Last sync:" in status.params["text"]
+            assert "Last sync: today" in status.params["text"]
             start = fake.mark()
             fake.send_text(OWNER, "/sync")
             await fake.wait_for(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -13,15 +13,19 @@ from bot.db.models import Feedback, JobRun
 from bot.db.session import Database
 from bot.services import jobruns
 from bot.services.feedback import CONFIRM, DISMISS, UnknownCandidate, record_feedback
-from bot.telegram.charts import monthly_plays_png
-from bot.telegram.jobs import nightly_period, push_month
+from bot.telegram.charts import daily_plays_png
 from bot.telegram.keyboards import (
     candidate_keyboard,
+    card_keyboard,
     feedback_data,
-    mark_verdict,
+    parse_details,
     parse_feedback,
+    parse_page,
+    parse_setting,
+    parse_undo,
     parse_why,
 )
+from bot.timeutil import nightly_period, push_month
 from tests.fakes.telegram_server import ApiError, check_html, check_markup
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -34,6 +38,11 @@ def test_callback_data_round_trips_and_rejects_forgeries() -> None:
         assert parse_feedback(forged) is None, forged
     assert parse_why("why:12") == 12
     assert parse_why("why:Simon & Garfunkel") is None
+    assert parse_why("why:١٢") is None  # Arabic-Indic digits are digits to \d, not to us
+    assert parse_undo("un:v:3") == ("v", 3) and parse_undo("un:x:3") is None
+    assert parse_page("pg:10") == 10 and parse_page("pg:99999") is None
+    assert parse_setting("st:push") == "push" and parse_setting("st:owner") is None
+    assert parse_details("sd:1") is True and parse_details("sd:2") is None
 
 
 def test_keyboard_data_is_short_and_never_a_name() -> None:
@@ -46,11 +55,16 @@ def test_keyboard_data_is_short_and_never_a_name() -> None:
     assert markup is not None
     data = [b.callback_data for row in markup.inline_keyboard for b in row]
     assert all(len(d.encode()) <= 64 and "Simon" not in d for d in data)
-    marked = mark_verdict(markup, cands[1].candidate_id, DISMISS)
-    texts = [b.text for b in marked.inline_keyboard[1]]
-    assert texts[1:] == ["✅ Confirm", "❌ Dismissed"]
-    assert [b.text for b in marked.inline_keyboard[0]][1:] == ["✅ Confirm", "❌ Dismiss"]
-    assert mark_verdict(marked, cands[1].candidate_id, DISMISS) == marked  # same keyboard again
+    assert [len(row) for row in markup.inline_keyboard] == [1, 1, 1]  # one button per artist
+    assert all(len(b.text) <= 31 for row in markup.inline_keyboard for b in row)
+    card = card_keyboard(big, DISMISS, big)
+    assert card is not None
+    assert [b.text for row in card.inline_keyboard for b in row] == [
+        "✅ Confirm",
+        "❌ Dismissed",
+        "↩️ Undo",
+    ]
+    assert all(len(b.callback_data.encode()) <= 64 for row in card.inline_keyboard for b in row)
 
 
 @pytest.mark.parametrize(
@@ -169,5 +183,6 @@ def test_fake_accepts_escaped_html_and_counts_visible_text() -> None:
 
 
 def test_chart_is_a_png() -> None:
-    png = monthly_plays_png(["2026-09", "2026-10", "2026-11"], [3, 12, 40], "A & B", threshold=20)
+    days = [NOW - timedelta(days=n) for n in range(59, -1, -1)]
+    png = daily_plays_png(days, [n % 4 for n in range(60)], "$A & B$", core_bar=20)
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000

@@ -1,4 +1,4 @@
-"""Button presses while a big import and a sync run: every verdict is stored, none waits long."""
+"""Card button presses while a big import and a sync run: every verdict stored, none waits long."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from tests.bot_harness import (
     seeded,
 )
 from tests.fakes.lastfm_server import FakeLastfm
-from tests.fakes.telegram_server import FakeTelegram
+from tests.fakes.telegram_server import Call, FakeTelegram
 
 __all__ = ["data_dir", "fake", "seeded"]  # fixtures
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +42,32 @@ def write_big_ghan(path: Path, rows: int) -> Path:
         for i in range(rows):
             handle.write(f"{start + 60 * i},,Imported {i % 5000},,Album {i % 700},,Track {i},\n")
     return path
+
+
+async def open_cards(fake: FakeTelegram, listing: Call, count: int) -> list[tuple[dict, int]]:
+    """Open the first `count` cards of a /candidates page: (card message, 0 Confirm / 1 Dismiss)."""
+    opens = [b["callback_data"] for row in keyboard(listing) for b in row]
+    opens = [data for data in opens if data.startswith("why:")][:count]
+    assert opens, "the candidates page has no cards to open"
+    pressable = []
+    for data in opens:
+        start = fake.mark()
+        fake.press(OWNER, listing.result, data)
+        await fake.wait_for("sendPhoto", start=start, within=30)
+        card = await fake.wait_for(
+            "sendMessage", start=start, where=lambda c: keyboard(c) != [], within=30
+        )
+        pressable += [(card.result, 0), (card.result, 1)]
+    return pressable
+
+
+def on_card(fake: FakeTelegram, card: dict, button: int) -> str:
+    """callback_data of Confirm (0) or Dismiss (1) as the card shows it now.
+
+    The rebuild after the sync makes new candidate rows, and a refreshed card carries their ids.
+    """
+    current = fake.messages[(card["chat"]["id"], card["message_id"])]
+    return current["reply_markup"]["inline_keyboard"][0][button]["callback_data"]
 
 
 def _import_running(path: Path) -> bool:
@@ -70,8 +96,7 @@ async def test_every_press_during_a_long_import_and_a_sync_is_stored(
         )
         async with running(settings, Clock(SEEDED_AT)):
             listing = await ask(fake, "/candidates")
-            buttons = [row[1]["callback_data"] for row in keyboard(listing)]
-            buttons += [row[2]["callback_data"] for row in keyboard(listing)]
+            buttons = await open_cards(fake, listing, 3)
             importer = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -86,20 +111,21 @@ async def test_every_press_during_a_long_import_and_a_sync_is_stored(
             fake.send_text(OWNER, "/sync")
             began = time.monotonic()
             waits: list[float] = []
-            last: dict[str, str] = {}  # candidate id -> the verdict letter pressed last
+            last: list[tuple[str, str]] = []  # (candidate id, verdict letter), in press order
             during_writes = 0
             while importer.returncode is None:  # press, press, press until the import ends
-                data = buttons[len(waits) % len(buttons)]
+                card, button = buttons[len(waits) % len(buttons)]
+                data = on_card(fake, card, button)
                 writing = await asyncio.to_thread(_import_running, db_path)
                 start = fake.mark()
                 pressed = time.monotonic()
-                fake.press(OWNER, listing.result, data)
+                fake.press(OWNER, card, data)
                 answer = await fake.wait_for("answerCallbackQuery", start=start, within=30)
                 waits.append(time.monotonic() - pressed)
                 text = answer.params.get("text", "")
                 assert "NOT saved" not in text and "Sorry" not in text, text
                 _, letter, candidate = data.split(":")
-                last[candidate] = letter
+                last.append((candidate, letter))
                 during_writes += writing
                 await asyncio.sleep(0.1)
             out, err = (b.decode() for b in await importer.communicate())
@@ -113,14 +139,20 @@ async def test_every_press_during_a_long_import_and_a_sync_is_stored(
     assert max(waits) < FEEDBACK_DEADLINE_SECONDS / 2, waits
     assert during_writes >= 3, "no press landed while the import wrote: make it bigger"
     with sqlite3.connect(db_path) as connection:
-        stored = connection.execute(
-            "SELECT c.id, f.verdict FROM feedback f JOIN candidates c "
-            "ON c.artist_id = f.artist_id AND c.month = f.month"
-        ).fetchall()
-    verdict_of = {str(cid): verdict for cid, verdict in stored}
-    assert {cid: verdict_of.get(cid) for cid in last} == {
-        cid: 1 if letter == "c" else 0 for cid, letter in last.items()
-    }
+        verdict_of = dict(
+            connection.execute(
+                "SELECT f.artist_id || ':' || f.month, f.verdict FROM feedback f"
+            ).fetchall()
+        )
+        key_of = dict(
+            connection.execute("SELECT id, artist_id || ':' || month FROM candidates").fetchall()
+        )
+    # A verdict belongs to (artist, month); the card's candidate id changes with a rebuild.
+    expected: dict[str, int] = {}
+    for candidate, letter in last:
+        expected[key_of[int(candidate)]] = 1 if letter == "c" else 0
+    assert len(expected) == 3, expected  # three cards, one (artist, month) each
+    assert {key: verdict_of.get(key) for key in expected} == expected
     sent = [c.params.get("text", "") for c in fake.calls_of("sendMessage")]
     assert not [text for text in sent if text.startswith("Sorry")]
-    assert messages.SYNC_STARTED in sent
+    assert messages.SYNC_STARTED.format(source="Last.fm") in sent

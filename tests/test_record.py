@@ -222,7 +222,7 @@ def test_cli_record_from_an_imported_history(
     assert main(["record"]) == 0
     captured = capsys.readouterr()
     assert captured.err == "" and "Track record (backtest" in captured.out
-    assert f"Flagged {data['flagged']} artists" in captured.out
+    assert f"Flagged {data['flagged']} artist" in captured.out
 
 
 async def test_months_are_the_owners_months(db: Database, tmp_path: Path) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from bot import render
@@ -16,20 +14,7 @@ from bot.db.scrobbles import store_scrobbles
 from bot.db.session import Database, database_errors, upgrade_database_sync
 from bot.services import queries
 from bot.services.rebuild import STAGES, RebuildReport, rebuild
-from pipeline.errors import UserError
 from pipeline.simulate import simulate_listener
-
-
-class UnknownArtist(UserError):
-    """`why` was asked about a name that matches no artist."""
-
-
-def _json_default(value: object) -> object:
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def _dump(value: object) -> str:
-    return json.dumps(value, default=_json_default, ensure_ascii=False)
 
 
 def print_report(report: RebuildReport) -> None:
@@ -57,52 +42,6 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
             settings.DATABASE_URL, settings.BREAKOUT_MODEL_DIR, tz=settings.BREAKOUT_TIMEZONE
         )
     print_report(report)
-    return 0
-
-
-async def _candidates(url: str, limit: int) -> tuple[queries.RunView | None, list]:
-    async with await Database.open(url) as db, db.sessions() as session:
-        return await queries.latest_run(session), await queries.current_candidates(session, limit)
-
-
-def cmd_candidates(args: argparse.Namespace) -> int:
-    """The top candidates of the latest rebuild."""
-    settings = load_settings()
-    limit = args.limit if args.limit is not None else settings.BREAKOUT_CANDIDATES_LIMIT
-    if limit < 1:
-        raise UserError("--limit must be at least 1")
-    run, candidates = asyncio.run(_candidates(settings.DATABASE_URL, limit))
-    if args.json:
-        print(
-            _dump(
-                {
-                    "run": None if run is None else {**asdict(run), "metrics": run.metrics},
-                    "candidates": [asdict(c) for c in candidates],
-                }
-            )
-        )
-    else:
-        print(render.render_candidates(candidates, run, html=False))
-    return 0
-
-
-async def _why(url: str, name: str) -> queries.Explanation:
-    async with await Database.open(url) as db, db.sessions() as session:
-        match = await queries.find_artist(session, name)
-        if match.artist is None:
-            closest = ", ".join(n for _, n in match.suggestions) or "none"
-            raise UnknownArtist(f"no artist matching '{name}'; closest: {closest}")
-        return await queries.artist_explanation(session, match.artist[0])
-
-
-def cmd_why(args: argparse.Namespace) -> int:
-    """Why an artist is (or is not) a candidate."""
-    settings = load_settings()
-    explanation = asyncio.run(_why(settings.DATABASE_URL, " ".join(args.artist)))
-    if args.json:
-        print(_dump(asdict(explanation)))
-    else:
-        print(render.render_explanation(explanation, html=False))
     return 0
 
 

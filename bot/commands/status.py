@@ -45,6 +45,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     else:
         print("model:          none yet (run `breakout rebuild`)")
+    print(status["track_record"])
     return 0
 
 

@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from bot.config import Settings, load_settings
 from bot.db.session import Database, database_errors
@@ -65,7 +66,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.require_source()
     setup_logging(settings.LOG_LEVEL, secrets=settings.secrets)
-    with database_errors("sync (progress up to the last stored page is kept)"):
+    # Retry warnings go through tqdm.write, above the bar instead of through it.
+    with (
+        logging_redirect_tqdm(),
+        database_errors("sync (progress up to the last stored page is kept)"),
+    ):
         report = asyncio.run(run_sync(settings, full=args.full))
     if not report.done:
         print(f"error: {report.message}", file=sys.stderr)

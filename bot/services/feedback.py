@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,3 +62,62 @@ async def record_feedback(
         )
         await session.execute(stmt)
     return FeedbackResult(artist_id, name, month, verdict, changed=previous != verdict)
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    """One stored verdict, for /verdicts."""
+
+    feedback_id: int
+    artist_id: int
+    artist: str
+    month: str
+    verdict: int
+    at: datetime
+
+
+async def list_verdicts(session: AsyncSession, limit: int = 10) -> list[VerdictRow]:
+    """The newest verdicts first."""
+    rows = await session.execute(
+        select(Feedback, Artist.name)
+        .join(Artist, Artist.id == Feedback.artist_id)
+        .order_by(Feedback.updated_at.desc(), Feedback.id.desc())
+        .limit(limit)
+    )
+    return [
+        VerdictRow(f.id, f.artist_id, name, f.month, f.verdict, f.updated_at) for f, name in rows
+    ]
+
+
+async def count_verdicts(session: AsyncSession) -> int:
+    """How many verdicts are stored."""
+    return int((await session.execute(select(func.count(Feedback.id)))).scalar() or 0)
+
+
+async def undo_feedback(session: AsyncSession, feedback_id: int) -> VerdictRow | None:
+    """Delete one verdict (the rule label applies again); the removed row, None if gone."""
+    row = (
+        await session.execute(
+            select(Feedback, Artist.name)
+            .join(Artist, Artist.id == Feedback.artist_id)
+            .where(Feedback.id == feedback_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    f, name = row
+    removed = VerdictRow(f.id, f.artist_id, name, f.month, f.verdict, f.updated_at)
+    await session.execute(delete(Feedback).where(Feedback.id == feedback_id))
+    return removed
+
+
+async def latest_feedback_id(session: AsyncSession, artist_id: int) -> int | None:
+    """Id of the artist's newest verdict, None when not judged."""
+    return (
+        await session.execute(
+            select(Feedback.id)
+            .where(Feedback.artist_id == artist_id)
+            .order_by(Feedback.updated_at.desc(), Feedback.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()

@@ -121,3 +121,13 @@ async def prune(session: AsyncSession, job: str, before: datetime) -> int:
         )
     )
     return int(result.rowcount or 0)
+
+
+async def periods_with(session: AsyncSession, job: str, outcome: str) -> list[str]:
+    """Periods of `job` whose run ended with `outcome`, oldest first."""
+    rows = await session.execute(
+        select(JobRun.period)
+        .where(JobRun.job == job, JobRun.outcome == outcome)
+        .order_by(JobRun.period)
+    )
+    return list(rows.scalars())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -80,6 +81,7 @@ class ArtistMatch:
 
     artist: tuple[int, str] | None
     suggestions: list[tuple[int, str]]
+    exact: bool = False  # the same name up to case and accents
 
 
 @dataclass(frozen=True)
@@ -213,11 +215,7 @@ def _window_order():
     return case((Candidate.window == "trailing", 0), else_=1)
 
 
-async def current_candidates(session: AsyncSession, limit: int = 10) -> list[CandidateView]:
-    """The latest run's candidates, trailing window first, each artist once, minus judged ones."""
-    run_id = (await session.execute(select(func.max(ModelRun.id)))).scalar()
-    if run_id is None:
-        return []
+def _current_filter(run_id: int):
     other = aliased(Candidate)
     in_trailing = (
         select(other.id)
@@ -228,18 +226,38 @@ async def current_candidates(session: AsyncSession, limit: int = 10) -> list[Can
         )
         .exists()
     )
+    return (
+        Candidate.run_id == run_id,
+        (Candidate.window == "trailing") | ~in_trailing,
+        _without_feedback(),
+    )
+
+
+async def current_candidates(
+    session: AsyncSession, limit: int = 10, offset: int = 0
+) -> list[CandidateView]:
+    """The latest run's candidates, trailing window first, each artist once, minus judged ones."""
+    run_id = (await session.execute(select(func.max(ModelRun.id)))).scalar()
+    if run_id is None:
+        return []
     stmt = (
         select(Candidate, Artist.name)
         .join(Artist, Artist.id == Candidate.artist_id)
-        .where(
-            Candidate.run_id == run_id,
-            (Candidate.window == "trailing") | ~in_trailing,
-            _without_feedback(),
-        )
+        .where(*_current_filter(run_id))
         .order_by(_window_order(), Candidate.rank)
+        .offset(offset)
         .limit(limit)
     )
     return await _views(session, stmt)
+
+
+async def count_current_candidates(session: AsyncSession) -> int:
+    """How many artists `current_candidates` can list in all."""
+    run_id = (await session.execute(select(func.max(ModelRun.id)))).scalar()
+    if run_id is None:
+        return 0
+    stmt = select(func.count(Candidate.id)).where(*_current_filter(run_id))
+    return int((await session.execute(stmt)).scalar() or 0)
 
 
 async def monthly_candidates(session: AsyncSession, month: str, limit: int) -> list[CandidateView]:
@@ -293,11 +311,19 @@ async def find_artist(session: AsyncSession, query: str) -> ArtistMatch:
         await session.execute(select(Artist.id, Artist.name).where(Artist.key == key))
     ).one_or_none()
     if exact is not None:
-        return ArtistMatch((exact[0], exact[1]), [])
+        return ArtistMatch((exact[0], exact[1]), [], exact=True)
     rows = (await session.execute(select(Artist.key, Artist.id, Artist.name))).all()
     names = {k: (i, n) for k, i, n in rows}
+    folded = [names[k] for k in names if _fold(k) == _fold(key)]
+    if len(folded) == 1:
+        return ArtistMatch(folded[0], [], exact=True)
     best, others = await asyncio.to_thread(_close, key, names)
     return ArtistMatch(names[best] if best else None, [names[k] for k in others])
+
+
+def _fold(key: str) -> str:
+    """An artist key without accents ('beyoncé' -> 'beyonce')."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", key) if not unicodedata.combining(ch))
 
 
 async def _monthly_plays(
@@ -446,3 +472,10 @@ async def artist_explanation(
         run=run,
         status=status,
     )
+
+
+async def artist_name(session: AsyncSession, artist_id: int) -> str | None:
+    """The display name of an artist id."""
+    return (
+        await session.execute(select(Artist.name).where(Artist.id == artist_id))
+    ).scalar_one_or_none()

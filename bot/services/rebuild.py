@@ -95,7 +95,9 @@ def load_previous_model(model_dir: Path) -> ModelBundle | None:
 def _metrics(bundle: ModelBundle) -> dict:
     """The chosen model's validation and test metrics (JSON-ready)."""
     chosen = bundle.metadata.get("metrics", {}).get(bundle.kind, {})
-    return json.loads(json.dumps(chosen, default=str))
+    # The chat says so plainly when the odds were pulled toward the base rate (few breakouts).
+    shrunk = bool(bundle.metadata.get("calibration", {}).get("shrunk", False))
+    return json.loads(json.dumps({**chosen, "shrunk_to_base_rate": shrunk}, default=str))
 
 
 def _trained_at(bundle: ModelBundle) -> datetime | None:

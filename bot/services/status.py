@@ -1,40 +1,77 @@
-"""What is stored, when it was synced and which model scored last: for `status` and /status."""
+"""What is stored, when it was synced, how predictions fared: one read for `status` and /status."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import ModelRun, SyncState
 from bot.db.scrobbles import HistoryStats, history_stats
 from bot.db.session import Database
+from bot.services import jobruns
+from bot.services.record import load_track_record
+from bot.timeutil import as_utc
+from pipeline.record import TrackRecord
 
 
 def iso_utc(moment: datetime | None) -> str | None:
     """ISO-8601 in UTC with a Z; SQLite hands stored datetimes back without their zone."""
     if moment is None:
         return None
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return as_utc(moment).isoformat().replace("+00:00", "Z")
 
 
-async def collect_status(db: Database) -> dict[str, object]:
-    """Everything `status` reports, as a JSON-ready dict."""
-    async with db.sessions() as session:
-        stats = await history_stats(session)
-        last_sync = (await session.execute(select(func.max(SyncState.last_sync_at)))).scalar()
-        backfill = (await session.execute(select(SyncState))).scalars().first()
-        run = (
-            await session.execute(select(ModelRun).order_by(ModelRun.id.desc()).limit(1))
-        ).scalar_one_or_none()
+@dataclass(frozen=True)
+class Summary:
+    """Everything both status views show, read in one session."""
+
+    stats: HistoryStats
+    last_sync: datetime | None
+    last_error: str | None
+    backfill_done: bool | None
+    run: ModelRun | None
+    record: TrackRecord
+    last_jobs: dict[str, tuple[str, str]]  # job -> (period, outcome)
+
+
+async def load_summary(session: AsyncSession) -> Summary:
+    """The summary from one session."""
+    stats = await history_stats(session)
+    sync = (
+        (await session.execute(select(SyncState).order_by(SyncState.last_sync_at.desc())))
+        .scalars()
+        .first()
+    )
+    last_sync = (await session.execute(select(func.max(SyncState.last_sync_at)))).scalar()
+    run = (
+        await session.execute(select(ModelRun).order_by(ModelRun.id.desc()).limit(1))
+    ).scalar_one_or_none()
+    latest = await jobruns.latest(session)
+    return Summary(
+        stats,
+        as_utc(last_sync),
+        sync.last_error if sync else None,
+        bool(sync.backfill_done) if sync else None,
+        run,
+        await load_track_record(session),
+        {job: (r.period, r.outcome) for job, r in latest.items()},
+    )
+
+
+def as_json(s: Summary) -> dict[str, object]:
+    """The summary as the JSON of `breakout status --json`."""
+    run = s.run
     return {
-        "scrobbles": stats.scrobbles,
-        "artists": stats.artists,
-        "first_scrobble": HistoryStats.iso(stats.first_ts),
-        "last_scrobble": HistoryStats.iso(stats.last_ts),
-        "last_sync": iso_utc(last_sync),
-        "backfill_done": bool(backfill.backfill_done) if backfill else None,
+        "scrobbles": s.stats.scrobbles,
+        "artists": s.stats.artists,
+        "first_scrobble": HistoryStats.iso(s.stats.first_ts),
+        "last_scrobble": HistoryStats.iso(s.stats.last_ts),
+        "last_sync": iso_utc(s.last_sync),
+        "backfill_done": s.backfill_done,
+        "track_record": record_line(s.record),
         "model": None
         if run is None
         else {
@@ -46,3 +83,76 @@ async def collect_status(db: Database) -> dict[str, object]:
             "message": run.message,
         },
     }
+
+
+async def collect_status(db: Database) -> dict[str, object]:
+    """Everything `status --json` reports."""
+    async with db.sessions() as session:
+        return as_json(await load_summary(session))
+
+
+def _day(ts: int | None, tz: tzinfo) -> str:
+    if ts is None:
+        return "-"
+    local = datetime.fromtimestamp(ts, UTC).astimezone(tz)
+    return f"{local.day} {local:%b %Y}"
+
+
+def _when(moment: datetime, tz: tzinfo, now: datetime) -> str:
+    local, today = moment.astimezone(tz), now.astimezone(tz)
+    if local.date() == today.date():
+        return f"today {local:%H:%M}"
+    return f"{local.day} {local:%b} {local:%H:%M}"
+
+
+def record_line(record: TrackRecord) -> str:
+    """The track record in one line."""
+    resolved = record.became_core + record.did_not
+    if not resolved:
+        return "Track record: no flagged artist has resolved yet."
+    source = "" if record.source == "live" else " (backtest of your history)"
+    base = f"; {record.base_rate:.0%} without a flag" if record.base_rate is not None else ""
+    return (
+        f"Track record{source}: {record.became_core} of {resolved} flagged artists became core"
+        f"{base}."
+    )
+
+
+def status_lines(
+    s: Summary, tz: tzinfo, now: datetime, next_runs: list[tuple[str, datetime]]
+) -> list[str]:
+    """The status a person reads (plain text lines; the chat escapes and bolds)."""
+    st = s.stats
+    lines = [
+        f"History: {st.scrobbles:,} scrobbles of {st.artists:,} artists, "
+        f"{_day(st.first_ts, tz)} – {_day(st.last_ts, tz)}",
+        "Last sync: " + (_when(s.last_sync, tz, now) if s.last_sync else "never"),
+    ]
+    if s.last_error:
+        lines.append(f"Last sync problem: {s.last_error}")
+    if next_runs:
+        names = {"sync": "sync", "nightly": "nightly rebuild", "monthly_push": "monthly push"}
+        lines.append(
+            "Next: " + " · ".join(f"{names.get(n, n)} {_when(t, tz, now)}" for n, t in next_runs)
+        )
+    lines.append(record_line(s.record))
+    return lines
+
+
+def detail_lines(s: Summary, tz: tzinfo) -> list[str]:
+    """The technical details behind the "details" button and `status`."""
+    run = s.run
+    if run is None:
+        lines = ["Model: none yet (the nightly rebuild creates it)"]
+    else:
+        lines = [
+            f"Model: {run.status} {run.model_name or ''}, rebuilt "
+            f"{as_utc(run.created_at).astimezone(tz):%Y-%m-%d %H:%M %Z}, "
+            f"scored month {run.scored_month or '-'}".replace("  ", " ")
+        ]
+        if run.message:
+            lines.append(run.message)
+    lines.extend(
+        f"Last {job}: {period} {outcome}" for job, (period, outcome) in sorted(s.last_jobs.items())
+    )
+    return lines

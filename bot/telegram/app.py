@@ -9,15 +9,30 @@ from pathlib import Path
 
 from telegram import BotCommand, LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackContext, Defaults
 
 from bot.config import Settings
 from bot.db.session import Database
 from bot.errors import ConfigError
 from bot.lastfm.client import make_http_client
+from bot.metadata.fetcher import make_fetcher
+from bot.services.runtime import Runtime
 from bot.sources import make_lastfm_client, make_source_sync
-from bot.telegram import candidates, commands, errors, feedback, guard, jobs, messages, why
-from bot.telegram.state import BotState, Clock, get_state, settings_of, system_clock
+from bot.telegram import (
+    candidates,
+    commands,
+    errors,
+    feedback,
+    guard,
+    jobs,
+    messages,
+    preferences,
+    record,
+    verdicts,
+    why,
+)
+from bot.telegram.state import CONTEXT_TYPES, BotData, Clock, get_state, settings_of
+from bot.timeutil import utc_now
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 60
@@ -36,7 +51,7 @@ def file_base_url(base_url: str) -> str:
 
 
 def build_application(
-    settings: Settings, *, clock: Clock = system_clock, schedule: bool = True
+    settings: Settings, *, clock: Clock = utc_now, schedule: bool = True
 ) -> Application:
     """The bot: guard in group -1, one handler module per command group, one error handler."""
     settings.require("TELEGRAM_BOT_TOKEN", "TELEGRAM_OWNER_ID")
@@ -55,13 +70,15 @@ def build_application(
             )
         )
         .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        .context_types(CONTEXT_TYPES)
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()
     )
-    application.bot_data.update(settings=settings, now=clock, schedule=schedule)
+    data: BotData = application.bot_data
+    data.settings, data.clock, data.schedule = settings, clock, schedule
     application.add_handler(guard.handler(), group=-1)
-    for module in (commands, candidates, why, feedback):
+    for module in (commands, candidates, why, feedback, verdicts, record, preferences):
         application.add_handlers(module.handlers())
     application.add_handlers([feedback.unknown_button_handler(), commands.fallback_handler()])
     application.add_error_handler(errors.on_error)
@@ -79,9 +96,18 @@ async def post_init(application: Application) -> None:
     except ConfigError as exc:
         source = None
         log.warning("%s; the bot works on the imported history only", exc)
-    application.bot_data["state"] = BotState(settings, db, http, lastfm, source)
+    data: BotData = application.bot_data
+    data.runtime = Runtime(
+        settings,
+        db,
+        http,
+        lastfm,
+        source=source,
+        fetcher=make_fetcher(settings, http, lastfm),
+        clock=data.clock,
+    )
     await application.bot.set_my_commands([BotCommand(n, d) for n, d in messages.COMMANDS])
-    if application.bot_data["schedule"] and application.job_queue is not None:
+    if data.schedule and application.job_queue is not None:
         jobs.schedule(application, application.job_queue)
         # `first` must lie after the JobQueue starts: a start date in the past skips a run.
         application.job_queue.run_repeating(heartbeat, interval=HEARTBEAT_SECONDS, first=2)
@@ -89,7 +115,7 @@ async def post_init(application: Application) -> None:
 
 async def post_shutdown(application: Application) -> None:
     """Cancel background work, then close the HTTP client and the database."""
-    state: BotState | None = application.bot_data.get("state")
+    state = application.bot_data.runtime
     if state is None:
         return
     for task in list(state.tasks):
@@ -103,7 +129,7 @@ async def post_shutdown(application: Application) -> None:
     await state.db.close()
 
 
-async def heartbeat(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def heartbeat(context: CallbackContext) -> None:
     """Touch the heartbeat file: proof that the event loop and the scheduler run."""
     path = heartbeat_path(get_state(context).settings)
     path.parent.mkdir(parents=True, exist_ok=True)

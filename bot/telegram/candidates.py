@@ -1,47 +1,94 @@
-"""/candidates: the ranked list with probability, top reason and feedback buttons."""
+"""/candidates: a page of artists, one button each (opens its card), "more" edits in place."""
 
 from __future__ import annotations
 
-from telegram import Update
-from telegram.ext import BaseHandler, CommandHandler, ContextTypes
+import logging
+
+from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot import render
-from bot.services import queries
+from bot.services import cards, queries
+from bot.services.moments import recent_moments
+from bot.services.runtime import Runtime
 from bot.telegram import messages
-from bot.telegram.keyboards import candidate_keyboard
-from bot.telegram.send import send_html
-from bot.telegram.state import get_state, settings_of
+from bot.telegram.keyboards import PAGE_PATTERN, PAGE_SIZE, candidate_keyboard, parse_page
+from bot.telegram.state import Context, get_state
+from bot.timeutil import month_of, month_start
 
+log = logging.getLogger(__name__)
 MAX_LIMIT = 50
 
 
 def parse_limit(args: list[str], default: int) -> int | None:
-    """The optional count argument (1..50); None when it is not a number."""
+    """The optional count argument (1..50, ASCII digits only); None when it is not one."""
     if not args:
         return default
-    return min(int(args[0]), MAX_LIMIT) if args[0].isdigit() and int(args[0]) > 0 else None
+    arg = args[0]
+    if not (arg.isascii() and arg.isdigit() and len(arg) <= 6 and int(arg) > 0):
+        return None
+    return min(int(arg), MAX_LIMIT)
 
 
-async def candidates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Reply with the current candidates (artists the owner judged are left out by the query)."""
-    limit = parse_limit(context.args or [], settings_of(context).BREAKOUT_CANDIDATES_LIMIT)
-    if limit is None:
-        await update.effective_message.reply_text(f"Usage: /candidates [1-{MAX_LIMIT}]")
-        return
-    state = get_state(context)
-    async with state.db.sessions() as session:
+async def candidates_page(
+    rt: Runtime, offset: int, size: int = PAGE_SIZE
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """Text and keyboard of one page of the current candidates (or why there are none)."""
+    async with rt.db.sessions() as session:
         run = await queries.latest_run(session)
-        shown = await queries.current_candidates(session, limit)
+        total = await queries.count_current_candidates(session)
+        offset = min(offset, max(0, total - 1))
+        shown = await queries.current_candidates(session, size, offset)
+        if not shown:
+            since = month_start(month_of(rt.local_now()), rt.settings.tz)
+            broke = [aid for aid, _ in await recent_moments(session, since)][:5]
+            names = [await queries.artist_name(session, aid) for aid in broke]
+            watched = await cards.watched(session, rt.now(), [n for n in names if n])
     if run is None:
-        p = state.progress
-        detail = messages.sync_line(p.running, p.pages_done, p.total_pages, p.stored, p.mode)
-        await update.effective_message.reply_text(messages.NOT_ENOUGH_HISTORY.format(detail=detail))
+        p = rt.progress
+        detail = messages.sync_line(p)
+        return messages.NOT_ENOUGH_HISTORY.format(detail=detail), None
+    if not shown:
+        return render.render_empty(run, watched), None
+    text = render.render_candidates(shown, run, html=True, offset=offset, total=total)
+    return text, candidate_keyboard(shown, offset, total)
+
+
+async def candidates(update: Update, context: Context) -> None:
+    """/candidates [n]: the first page (n artists, 5 by default)."""
+    limit = parse_limit(context.args or [], PAGE_SIZE)
+    if limit is None:
+        await update.effective_message.reply_text(messages.CANDIDATES_USAGE.format(max=MAX_LIMIT))
         return
-    # With a run but nobody eligible, the renderer says why (fallback reason, no candidates).
-    text = render.render_candidates(shown, run, html=True)
-    await send_html(context.bot, update.effective_chat.id, text, candidate_keyboard(shown))
+    text, keyboard = await candidates_page(get_state(context), 0, limit)
+    await update.effective_message.reply_text(text, reply_markup=keyboard)
+
+
+async def _edit(query: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
+    try:
+        await query.edit_message_text(text, reply_markup=keyboard)
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
+        log.debug("page already shown")
+
+
+async def page_button(update: Update, context: Context) -> None:
+    """A more/back button: the page at its offset, in the same message."""
+    query = update.callback_query
+    offset = parse_page(query.data)
+    if offset is None:
+        await query.answer(messages.BAD_BUTTON)
+        return
+    await query.answer()
+    text, keyboard = await candidates_page(get_state(context), offset)
+    await _edit(query, text, keyboard)
 
 
 def handlers() -> list[BaseHandler]:
     """Handlers of this module."""
-    return [CommandHandler("candidates", candidates)]
+    return [
+        CommandHandler("candidates", candidates, filters=filters.UpdateType.MESSAGE),
+        CallbackQueryHandler(page_button, pattern=PAGE_PATTERN),
+    ]

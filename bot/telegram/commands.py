@@ -1,154 +1,166 @@
-"""/start, /help, /status and /sync."""
+"""/start, /help, /status (with details) and /sync."""
 
 from __future__ import annotations
 
+import logging
+import math
 from html import escape
 
 from telegram import Update
+from telegram.error import BadRequest
 from telegram.ext import (
     Application,
     BaseHandler,
+    CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     MessageHandler,
     filters,
 )
 
-from bot.db.models import SyncState
 from bot.errors import SourceError
-from bot.render import percent
-from bot.services import jobruns, queries
-from bot.services.status import collect_status
+from bot.render import Fmt
+from bot.services import cards, orchestration
+from bot.services.runtime import Runtime
+from bot.services.status import detail_lines, load_summary, status_lines
 from bot.telegram import jobs, messages
-from bot.telegram.send import send_html
-from bot.telegram.state import BotState, get_state
+from bot.telegram.keyboards import DETAILS_PATTERN, details_keyboard, parse_details
+from bot.telegram.state import Context, get_state
+from pipeline.config import PipelineConfig
+
+log = logging.getLogger(__name__)
+MESSAGES = filters.UpdateType.MESSAGE  # an edited old command must not run again
 
 
-async def sync_state_text(state: BotState) -> str:
-    """Where the sync of the listening source stands, for /start and /status."""
-    progress = state.progress
-    if state.source is None:
+async def sync_state_text(rt: Runtime) -> str:
+    """Where the sync of the listening source stands, for /start."""
+    if rt.source is None:
         return messages.SYNC_NOT_CONFIGURED
-    if progress.running:
-        return messages.sync_line(
-            True, progress.pages_done, progress.total_pages, progress.stored, progress.mode
-        )
-    async with state.db.sessions() as session:
-        sync = await session.get(SyncState, state.source.state_key)
-    if sync is None or sync.last_sync_at is None:
-        return f"The first {state.source.name} sync (backfill) has not completed yet."
-    line = f"Last sync: {sync.last_sync_at:%Y-%m-%d %H:%M} UTC ({state.source.name})."
-    if sync.last_error:
-        line += f"\nLast error: {escape(sync.last_error)}"
-    return line
+    if rt.progress.running:
+        return messages.sync_line(rt.progress)
+    async with rt.db.sessions() as session:
+        summary = await load_summary(session)
+    if summary.last_sync is None:
+        return f"The first {rt.source.name} sync (backfill) has not completed yet."
+    return status_lines(summary, rt.settings.tz, rt.now(), [])[1] + f" ({rt.source.name})."
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def start(update: Update, context: Context) -> None:
     """What the bot does and the sync or backfill state."""
-    state = get_state(context)
-    status = await collect_status(state.db)
+    rt = get_state(context)
+    async with rt.db.sessions() as session:
+        summary = await load_summary(session)
     text = (
-        f"{messages.INTRO}\n\n{await sync_state_text(state)}\n"
-        f"Scrobbles stored: {status['scrobbles']:,}.\n\n/help lists the commands."
+        f"{messages.INTRO}\n\n{escape(await sync_state_text(rt))}\n"
+        f"Scrobbles stored: {summary.stats.scrobbles:,}.\n\n"
+        "/candidates shows who may break out next; /help explains the rest."
     )
     await update.effective_message.reply_text(text)
 
 
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The command list."""
-    await update.effective_message.reply_text(messages.HELP)
-
-
-def _metrics(metrics: dict) -> list[str]:
-    """Numeric metrics, one level of nesting flattened, at most eight."""
-    flat: list[str] = []
-    for key, value in metrics.items():
-        items = value.items() if isinstance(value, dict) else [("", value)]
-        for sub, number in items:
-            if isinstance(number, int | float) and not isinstance(number, bool):
-                name = f"{key} {sub}".strip()
-                flat.append(f"{escape(name)} {number:.3g}")
-    return flat[:8]
-
-
-async def status_text(app: Application, state: BotState) -> str:
-    """Stored history, sync, model, metrics and schedule."""
-    tz = state.settings.tz
-    status = await collect_status(state.db)
-    async with state.db.sessions() as session:
-        run = await queries.latest_run(session)
-        latest = await jobruns.latest(session)
-    lines = [
-        "<b>Status</b>",
-        f"Scrobbles: {status['scrobbles']:,} ({status['artists']:,} artists)",
-        f"Scrobbles from {status['first_scrobble'] or '-'} to {status['last_scrobble'] or '-'}",
-        await sync_state_text(state),
-    ]
-    if run is None:
-        lines.append("Model: none yet (the nightly rebuild creates it).")
-    else:
-        trained = run.trained_at or run.created_at
-        lines.append(
-            f"Model: {escape(run.status)} {escape(run.model_name or '')}, trained "
-            f"{trained.astimezone(tz):%Y-%m-%d %H:%M}, scored {escape(run.scored_month or '-')}, "
-            f"alert threshold {percent(run.threshold) if run.threshold is not None else '-'}"
+async def help_text(rt: Runtime) -> str:
+    """/help, with the core bar of this month in the listener's own numbers."""
+    cfg = PipelineConfig()
+    async with rt.db.sessions() as session:
+        month, total = await cards.month_total(session, rt.now(), rt.settings.tz)
+        needed = await cards.month_bar(session, month)
+    share = max(1, math.ceil(total * cfg.core_share))
+    bar = f"this month {cfg.core_plays} plays"
+    if needed is not None:
+        bar = (
+            f"this month {needed} plays ({cfg.core_plays}, or {cfg.core_share:.0%} of a month of "
+            f"your listening, whichever is fewer; {total:,} plays so far this month)"
         )
-        if run.message:
-            lines.append(escape(run.message))
-        lines.extend(f"  {m}" for m in _metrics(run.metrics))
-    for name, when in jobs.next_runs(app.job_queue):
-        lines.append(f"Next {escape(name)}: {when.astimezone(tz):%Y-%m-%d %H:%M %Z}")
-    for name, job_run in sorted(latest.items()):
-        lines.append(f"Last {escape(name)} ({escape(job_run.period)}): {escape(job_run.outcome)}")
+    elif total:
+        bar += (
+            f", or {share} play{'s' if share != 1 else ''} = {cfg.core_share:.0%} of your "
+            f"{total:,} so far"
+        )
+    else:
+        bar += f", or {cfg.core_share:.0%} of everything you play that month"
+    return messages.HELP.format(bar=bar, age=cfg.eligible_max_age)
+
+
+async def help_command(update: Update, context: Context) -> None:
+    """/help."""
+    await update.effective_message.reply_text(await help_text(get_state(context)))
+
+
+async def status_text(app: Application, rt: Runtime, details: bool) -> str:
+    """Status for people; the technical lines only when asked for."""
+    async with rt.db.sessions() as session:
+        summary = await load_summary(session)
+    f = Fmt(True)
+    tz = rt.settings.tz
+    lines = [f.bold("Status")]
+    lines.extend(f.esc(line) for line in status_lines(summary, tz, rt.now(), jobs.next_runs(app)))
+    if rt.progress.running:
+        lines.append(messages.sync_line(rt.progress))
+    if details:
+        lines.append("")
+        lines.extend(f.esc(line) for line in detail_lines(summary, tz))
     return "\n".join(lines)
 
 
-async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def status(update: Update, context: Context) -> None:
     """/status."""
-    text = await status_text(context.application, get_state(context))
-    await send_html(context.bot, update.effective_chat.id, text)
+    text = await status_text(context.application, get_state(context), details=False)
+    await update.effective_message.reply_text(text, reply_markup=details_keyboard(False))
+
+
+async def status_details(update: Update, context: Context) -> None:
+    """The Details / Hide details button of /status."""
+    query = update.callback_query
+    shown = parse_details(query.data)
+    if shown is None:
+        await query.answer(messages.BAD_BUTTON)
+        return
+    await query.answer()
+    text = await status_text(context.application, get_state(context), details=shown)
+    try:
+        await query.edit_message_text(text, reply_markup=details_keyboard(shown))
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
 
 
 async def _sync_and_report(app: Application, update: Update) -> None:
     """Run one sync, then tell the owner what it did; failures go to the error handler."""
+    rt = get_state(app)
     chat_id = update.effective_chat.id
     try:
-        period = jobs.sync_period(app) + " manual"
-        async with jobs.recorded(app, jobs.SYNC, period) as record:
-            report = await jobs.run_sync(app)
+        period = orchestration.sync_period(rt) + " manual"
+        async with orchestration.recorded(rt, orchestration.SYNC, period) as record:
+            report = await orchestration.run_sync(rt)
             if record is not None and report is not None:
                 record.detail = report.message
         if report is None:
             return
         await app.bot.send_message(chat_id, escape(report.message or report.summary()))
-        if report.done and report.mode == "backfill":
-            await jobs.run_rebuild(app)
+        await jobs.after_sync(app, report)
     except SourceError as exc:
         await app.bot.send_message(chat_id, f"Sync failed: {escape(str(exc))}")
     except Exception as exc:  # handed to the one error handler (logs, tells the owner)
         await app.process_error(update, exc)
 
 
-async def sync(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def sync(update: Update, context: Context) -> None:
     """/sync: start a sync in the background, or say why not."""
-    state = get_state(context)
-    if state.source is None:
+    rt = get_state(context)
+    if rt.source is None:
         await update.effective_message.reply_text(messages.SYNC_NOT_CONFIGURED)
         return
-    if state.sync_lock.locked():
-        p = state.progress
+    if rt.sync_lock.locked():
+        p = rt.progress
         detail = f" (page {p.pages_done} of {p.total_pages})" if p.total_pages else ""
         await update.effective_message.reply_text(
             messages.SYNC_ALREADY_RUNNING.format(progress=detail)
         )
         return
-    await update.effective_message.reply_text(
-        messages.SYNC_STARTED.format(source=state.source.name)
-    )
-    state.spawn(_sync_and_report(context.application, update), name="manual sync")
+    await update.effective_message.reply_text(messages.SYNC_STARTED.format(source=rt.source.name))
+    rt.spawn(_sync_and_report(context.application, update), name="manual sync")
 
 
-async def fallback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def fallback(update: Update, context: Context) -> None:
     """Anything else the owner sends."""
     await update.effective_message.reply_text("I did not understand that; /help lists what I do.")
 
@@ -156,13 +168,14 @@ async def fallback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 def handlers() -> list[BaseHandler]:
     """Handlers of this module, in order."""
     return [
-        CommandHandler("start", start),
-        CommandHandler("help", help_command),
-        CommandHandler("status", status),
-        CommandHandler("sync", sync),
+        CommandHandler("start", start, filters=MESSAGES),
+        CommandHandler("help", help_command, filters=MESSAGES),
+        CommandHandler("status", status, filters=MESSAGES),
+        CommandHandler("sync", sync, filters=MESSAGES),
+        CallbackQueryHandler(status_details, pattern=DETAILS_PATTERN),
     ]
 
 
 def fallback_handler() -> BaseHandler:
-    """Last handler: unknown commands and plain text."""
-    return MessageHandler(filters.ALL, fallback)
+    """Last handler: unknown commands and plain text (never edits of old messages)."""
+    return MessageHandler(MESSAGES, fallback)

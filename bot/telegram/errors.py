@@ -7,10 +7,9 @@ from html import escape
 
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
 
 from bot.telegram import messages
-from bot.telegram.state import settings_of
+from bot.telegram.state import Context, settings_of
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +22,7 @@ def one_line(error: BaseException | None) -> str:
     return f"{type(error).__name__}: {text}"[:300] if text else type(error).__name__
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: Context) -> None:
     """Log every error; notify the owner of job failures (once per failure streak)."""
     error = context.error
     if update is None and context.job is None:
@@ -33,7 +32,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     job = context.job.name if context.job else None
     log.error("unhandled error (job=%s)", job, exc_info=error)
     owner = settings_of(context).TELEGRAM_OWNER_ID
-    state = context.bot_data.get("state")
+    state = context.bot_data.runtime
     if context.job is not None:
         name = context.job.name or "job"
         if state is not None:

@@ -1,4 +1,4 @@
-"""Confirm/Dismiss buttons: strict parsing, a stored label, the verdict shown on the keyboard."""
+"""Confirm / Dismiss / Undo buttons: strict parsing, a stored label, the card edited in place."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ import logging
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import CallbackQuery, Message, Update
 from telegram.error import BadRequest
-from telegram.ext import BaseHandler, CallbackQueryHandler, ContextTypes
+from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from bot.db.session import describe_database_error, write_with_retry
-from bot.services.feedback import UnknownCandidate, record_feedback
+from bot.services.feedback import UnknownCandidate, record_feedback, undo_feedback
 from bot.telegram import messages
-from bot.telegram.keyboards import FEEDBACK_PATTERN, mark_verdict, parse_feedback
-from bot.telegram.state import get_state, now
+from bot.telegram.cards import refresh_card
+from bot.telegram.keyboards import FEEDBACK_PATTERN, UNDO_PATTERN, parse_feedback, parse_undo
+from bot.telegram.state import Context, get_state, now
+from bot.telegram.verdicts import verdicts_view
 
 log = logging.getLogger(__name__)
-
 # Telegram shows a spinner until the answer, and drops answers to queries older than ~15 s.
 FEEDBACK_DEADLINE_SECONDS = 8.0
-NOT_STORED = "Your verdict was NOT saved ({problem}). Please press the button again."
 
 
 def _on_message(query: CallbackQuery) -> bool:
@@ -34,19 +34,29 @@ def _on_message(query: CallbackQuery) -> bool:
     )
 
 
-async def on_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Store the verdict and mark it on the keyboard; anything malformed changes nothing."""
+async def _edit(action) -> None:
+    """Run an edit; "message is not modified" means it already shows the truth."""
+    try:
+        await action
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
+        log.debug("message already up to date")
+
+
+async def on_feedback(update: Update, context: Context) -> None:
+    """Store the verdict, answer at once, then show it on the card; forgeries change nothing."""
     query = update.callback_query
     parsed = parse_feedback(query.data)
     if parsed is None or not _on_message(query):
         await query.answer(messages.BAD_BUTTON)
         return
     verdict, candidate_id = parsed
-    sessions = get_state(context).db.sessions
+    state = get_state(context)
     when = now(context)
     try:
         result = await write_with_retry(
-            sessions,
+            state.db.sessions,
             lambda session: record_feedback(session, candidate_id, verdict, when),
             deadline=FEEDBACK_DEADLINE_SECONDS,
         )
@@ -55,34 +65,61 @@ async def on_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     except SQLAlchemyError as exc:
         log.warning("verdict on candidate %d not stored: %s", candidate_id, exc)
-        await query.answer(NOT_STORED.format(problem=describe_database_error(exc)), show_alert=True)
+        problem = describe_database_error(exc)
+        await query.answer(messages.NOT_STORED.format(problem=problem), show_alert=True)
         return
     await query.answer(
         messages.verdict_answer(result.verdict, result.artist, result.month, result.changed)
     )
-    assert isinstance(query.message, Message) and query.message.reply_markup is not None
+    assert isinstance(query.message, Message)
+    await _edit(refresh_card(query.message, state, result.artist_id))
+
+
+async def on_undo(update: Update, context: Context) -> None:
+    """Remove a verdict, from a card ('c') or from the /verdicts list ('v')."""
+    query = update.callback_query
+    parsed = parse_undo(query.data)
+    if parsed is None or not _on_message(query):
+        await query.answer(messages.BAD_BUTTON)
+        return
+    where, feedback_id = parsed
+    state = get_state(context)
     try:
-        await query.edit_message_reply_markup(
-            mark_verdict(query.message.reply_markup, candidate_id, verdict)
+        removed = await write_with_retry(
+            state.db.sessions,
+            lambda session: undo_feedback(session, feedback_id),
+            deadline=FEEDBACK_DEADLINE_SECONDS,
         )
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
-        log.debug("keyboard already shows the verdict")
+    except SQLAlchemyError as exc:
+        log.warning("undo of verdict %d not stored: %s", feedback_id, exc)
+        problem = describe_database_error(exc)
+        await query.answer(messages.UNDO_NOT_STORED.format(problem=problem), show_alert=True)
+        return
+    if removed is None:
+        await query.answer(messages.ALREADY_UNDONE)
+    else:
+        await query.answer(messages.undo_answer(removed.artist))
+    assert isinstance(query.message, Message)
+    if where == "v":
+        text, keyboard = await verdicts_view(state)
+        await _edit(query.message.edit_text(text, reply_markup=keyboard))
+    elif removed is not None:
+        await _edit(refresh_card(query.message, state, removed.artist_id))
 
 
-async def on_unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_unknown_button(update: Update, context: Context) -> None:
     """Any callback data no other handler accepts."""
     await update.callback_query.answer(messages.BAD_BUTTON)
 
 
 def handlers() -> list[BaseHandler]:
-    """Feedback buttons, then the catch-all for unknown buttons (must stay last)."""
+    """Feedback and undo buttons."""
     return [
         CallbackQueryHandler(on_feedback, pattern=FEEDBACK_PATTERN),
+        CallbackQueryHandler(on_undo, pattern=UNDO_PATTERN),
     ]
 
 
 def unknown_button_handler() -> BaseHandler:
-    """Answers callback queries nobody else handled."""
+    """Answers callback queries nobody else handled (must stay last)."""
     return CallbackQueryHandler(on_unknown_button)

@@ -1,205 +1,44 @@
-"""Scheduled work: sync every N minutes, nightly sync + rebuild, the monthly push exactly once.
+"""Scheduling and the messages scheduled work sends; the work itself is in bot/services.
 
-Every run is a row in job_runs, claimed before the work starts. The monthly push is
-at-most-once: its (monthly_push, YYYY-MM) row is committed before the first message is
-sent, so a restart never sends a month twice. If the process dies between the claim and
-the send, the row stays `running`, becomes `interrupted` at the next start, and the owner
-is told in one line instead of getting a possibly duplicated push (/candidates still shows
-the list). Only a failure that provably delivered nothing (Telegram refused the request or
-the connection failed before the first message) marks the row `undelivered`, which the
-next catch-up may claim again.
+The monthly push is at-most-once: its (monthly_push, YYYY-MM) row is committed before the
+first message is sent, so a restart never sends a month twice. If the process dies between
+the claim and the send, the row stays `running`, becomes `interrupted` at the next start,
+and the owner is told in one line. Only a failure that provably delivered nothing (Telegram
+refused the request, e.g. "chat not found" before the owner ever wrote, or no connection
+was made) marks the row `undelivered`: it is sent again after the owner's next message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from functools import partial
+from collections.abc import Awaitable, Callable
+from datetime import timedelta, tzinfo
 from html import escape
 
 from telegram import Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import Application, ContextTypes, JobQueue
+from telegram.ext import Application, JobQueue
 
 from bot import render
 from bot.db.scrobbles import history_stats
-from bot.errors import SourceError
-from bot.lastfm.sync import SyncConflict, SyncReport
-from bot.services import backup, jobruns, queries
-from bot.services.rebuild import RebuildReport, rebuild
+from bot.lastfm.sync import SyncReport
+from bot.services import jobruns, moments, orchestration, push
+from bot.services.digest import build_digest
+from bot.services.orchestration import DIGEST, MONTHLY_PUSH, NIGHTLY, STARTUP, SYNC
+from bot.services.runtime import Runtime
 from bot.telegram import messages
+from bot.telegram.candidates import candidates_page
 from bot.telegram.keyboards import candidate_keyboard
 from bot.telegram.send import send_html
-from bot.telegram.state import SyncProgress, get_state, now, settings_of
-from pipeline.config import PipelineConfig
+from bot.telegram.state import Context, get_state, settings_of
+from bot.timeutil import clock_time, in_words, short_date
 
 log = logging.getLogger(__name__)
+ONBOARDING_EVERY = 5.0  # seconds between edits of the backfill progress message
+MOMENTS_ONE_BY_ONE = 2  # more breakouts at once come in one message
 
-SYNC, NIGHTLY, MONTHLY_PUSH, STARTUP = "sync", "nightly", "monthly_push", "startup"
-KEEP_SYNC_RUNS = timedelta(days=30)
-
-
-def clock_time(hhmm: str) -> time:
-    """time() of a validated "HH:MM" setting."""
-    hours, minutes = hhmm.split(":")
-    return time(int(hours), int(minutes))
-
-
-def nightly_period(local_now: datetime, at: time) -> str:
-    """Local date (YYYY-MM-DD) of the most recent nightly slot at or before `local_now`."""
-    day = local_now.date()
-    if local_now.time() < at:
-        day -= timedelta(days=1)
-    return day.isoformat()
-
-
-def push_month(local_now: datetime, at: time) -> str:
-    """The month (YYYY-MM) whose push slot (day 1 at `at`) is the most recent one."""
-    first = local_now.date().replace(day=1)
-    if local_now.day == 1 and local_now.time() < at:
-        first = (first - timedelta(days=1)).replace(day=1)
-    closed = first - timedelta(days=1)
-    return f"{closed.year:04d}-{closed.month:02d}"
-
-
-def sync_period(app: Application) -> str:
-    """Key of a sync run: UTC, since local clock times repeat when the clocks go back."""
-    return now(app).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def local_now(app: Application) -> datetime:
-    """The injectable clock in the owner's time zone."""
-    return now(app).astimezone(settings_of(app).tz)
-
-
-@dataclass
-class Record:
-    """Outcome and detail a job fills in while it runs."""
-
-    outcome: str = jobruns.OK
-    detail: str = ""
-
-
-@asynccontextmanager
-async def recorded(app: Application, job: str, period: str) -> AsyncIterator[Record | None]:
-    """Claim (job, period) in its own committed transaction; yield None if already claimed."""
-    sessions = get_state(app).db.sessions
-    async with sessions() as session, session.begin():
-        run_id = await jobruns.claim(session, job, period, now(app))
-    if run_id is None:
-        yield None
-        return
-    record = Record()
-    try:
-        yield record
-    except BaseException as exc:
-        outcome = jobruns.INTERRUPTED if isinstance(exc, asyncio.CancelledError) else record.outcome
-        outcome = jobruns.ERROR if outcome == jobruns.OK else outcome
-        async with sessions() as session, session.begin():
-            await jobruns.finish(session, run_id, outcome, f"{type(exc).__name__}: {exc}", now(app))
-        raise
-    async with sessions() as session, session.begin():
-        await jobruns.finish(session, run_id, record.outcome, record.detail, now(app))
-
-
-async def run_sync(app: Application) -> SyncReport | None:
-    """One sync of the source (backfill, resume or incremental) under the sync lock; None if off."""
-    state = get_state(app)
-    if state.source is None:
-        return None
-    async with state.sync_lock:
-        async with state.db.sessions() as session:
-            empty = (await history_stats(session)).scrobbles == 0
-        progress = state.progress = SyncProgress(running=True, mode="backfill" if empty else "sync")
-
-        def on_page(pages_done: int, total_pages: int, stored: int) -> None:
-            progress.pages_done, progress.total_pages, progress.stored = (
-                pages_done,
-                total_pages,
-                stored,
-            )
-
-        try:
-            report = await state.source.sync(state.db.sessions, progress=on_page)
-        finally:
-            progress.running = False
-        progress.mode, progress.last_summary = report.mode, report.message or report.summary()
-    log.info("%s", progress.last_summary)
-    return report
-
-
-async def run_rebuild(app: Application) -> RebuildReport:
-    """Features, training when needed and scoring, off the event loop, one at a time."""
-    state = get_state(app)
-    settings = settings_of(app)
-    async with state.rebuild_lock:
-        return await asyncio.to_thread(
-            partial(rebuild, tz=settings.BREAKOUT_TIMEZONE),
-            state.db.url,
-            settings.BREAKOUT_MODEL_DIR,
-            PipelineConfig(),
-            now(app),
-        )
-
-
-def _ok(app: Application, job: str) -> None:
-    """A job succeeded: its next failure will be reported to the owner again."""
-    get_state(app).failing.discard(job)
-
-
-async def scheduled_sync(app: Application) -> None:
-    """Every N minutes: sync; after a completed backfill, rebuild."""
-    if get_state(app).sync_lock.locked():
-        log.info("sync still running; skipping this slot")
-        return
-    period = sync_period(app)
-    async with recorded(app, SYNC, period) as record:
-        if record is None:
-            return
-        report = await run_sync(app)
-        if report is None:
-            record.detail = f"{settings_of(app).source_name} not configured"
-            return
-        record.detail = report.message
-        if not report.done:
-            # Network trouble: logged, and the next run resumes where this one stopped.
-            record.outcome = jobruns.ERROR
-            log.warning("sync interrupted: %s", report.message)
-    _ok(app, SYNC)
-    if report.done and report.mode == "backfill":
-        await run_rebuild(app)
-
-
-async def nightly(app: Application) -> bool:
-    """Sync + rebuild for the current nightly slot unless it already ran; then push catch-up."""
-    period = nightly_period(local_now(app), clock_time(settings_of(app).BREAKOUT_NIGHTLY_TIME))
-    async with recorded(app, NIGHTLY, period) as record:
-        if record is None:
-            return False
-        details = []
-        try:
-            report = await run_sync(app)
-            details.append(
-                report.message if report else f"{settings_of(app).source_name} not configured"
-            )
-        except (SourceError, SyncConflict) as exc:
-            # The rebuild still runs on what is stored; the sync job reports the failure.
-            log.warning("nightly sync failed: %s", exc)
-            details.append(f"sync failed: {exc}")
-        built = await run_rebuild(app)
-        details.append(built.summary())
-        details.append(await backup.nightly_step(settings_of(app)))
-        record.detail = "; ".join(details)
-        async with get_state(app).db.sessions() as session, session.begin():
-            await jobruns.prune(session, SYNC, now(app) - KEEP_SYNC_RUNS)
-    _ok(app, NIGHTLY)
-    # A push that found nothing scored (e.g. the rebuild failed) is retried after a rebuild.
-    await monthly_push(app)
-    return True
+__all__ = ["DIGEST", "MONTHLY_PUSH", "NIGHTLY", "STARTUP", "SYNC"]
 
 
 def _undelivered(exc: TelegramError) -> bool:
@@ -213,70 +52,214 @@ def _undelivered(exc: TelegramError) -> bool:
     return isinstance(exc, NetworkError) and "ConnectError" in exc.message
 
 
-async def monthly_push(app: Application) -> str:
-    """Push the month just closed (above threshold, minus feedback), at most once ever."""
-    settings = settings_of(app)
-    state = get_state(app)
-    local = local_now(app)
-    at = clock_time(settings.BREAKOUT_MONTHLY_PUSH_TIME)
-    month = push_month(local, at)
-    async with state.db.sessions() as session:
-        existing = await jobruns.get(session, MONTHLY_PUSH, month)
-        if existing is not None and existing.outcome != jobruns.UNDELIVERED:
-            return "already pushed"
-        run = await queries.latest_run(session)
-        if run is None or (run.scored_month or "") < month:
-            log.info("monthly push of %s waits: that month is not scored yet", month)
-            return "not scored yet"
-        # Above threshold, minus artists the owner already judged, best first.
-        picks = await queries.monthly_candidates(session, month, settings.BREAKOUT_PUSH_MAX)
-    owner = settings.TELEGRAM_OWNER_ID
-    async with recorded(app, MONTHLY_PUSH, month) as record:
+async def monthly_push(app: Application, month: str | None = None) -> str:
+    """Push the month due now (or `month`): picks, minus judged artists, at most once ever."""
+    rt = get_state(app)
+    plan = await push.plan_push(rt, month)
+    if plan.state == push.NOT_SCORED:
+        log.info("monthly push of %s waits: that month is not scored yet", plan.month)
+    if plan.state != push.READY:
+        return plan.state
+    async with orchestration.recorded(rt, MONTHLY_PUSH, plan.month) as record:
         if record is None:
-            return "already pushed"
+            return push.ALREADY
         sent: list[Message] = []
+        text = render.render_push(plan.month, plan.picks, plan.run, plan.previous)
         try:
-            if picks:
-                text = messages.PUSH_HEADER.format(month=messages.month_name(month))
-                text += render.render_candidates(picks, run, html=True)
-                await send_html(app.bot, owner, text, candidate_keyboard(picks), sent)
-            else:
-                await send_html(
-                    app.bot,
-                    owner,
-                    messages.PUSH_EMPTY.format(month=messages.month_name(month)),
-                    None,
-                    sent,
-                )
+            await send_html(
+                app.bot, rt.settings.TELEGRAM_OWNER_ID, text, candidate_keyboard(plan.picks), sent
+            )
         except TelegramError as exc:
             if not sent and _undelivered(exc):
                 record.outcome = jobruns.UNDELIVERED
+                rt.push_pending = True
             raise
-        record.detail = f"pushed {len(picks)} candidates in {len(sent)} messages"
-    _ok(app, MONTHLY_PUSH)
+        record.detail = f"pushed {len(plan.picks)} candidates in {len(sent)} messages"
+    rt.push_pending = False
+    rt.failing.discard(MONTHLY_PUSH)
     return record.detail
+
+
+async def resend_undelivered(app: Application) -> None:
+    """After the owner's message: send the pushes Telegram provably did not deliver."""
+    rt = get_state(app)
+    rt.push_pending = False
+    async with rt.db.sessions() as session:
+        months = await jobruns.periods_with(session, MONTHLY_PUSH, jobruns.UNDELIVERED)
+    for month in months:
+        await monthly_push(app, month)
+
+
+def moment_text(b: moments.Moment, tz: tzinfo) -> str:
+    """One breakout moment in words: who, how many plays, whether we saw it coming."""
+    f = render.Fmt(True)
+    text = messages.MOMENT.format(artist=f.esc(render.clip(b.artist, 200)), plays=b.plays)
+    if b.flagged_at is not None and b.probability is not None:
+        when = short_date(b.flagged_at, tz)
+        return text + messages.MOMENT_FLAGGED.format(date=when, odds=render.odds(b.probability))
+    if b.probability is not None:
+        return text + messages.MOMENT_LOW.format(odds=render.odds(b.probability))
+    return text + messages.MOMENT_MISSED
+
+
+async def announce_moments(app: Application) -> int:
+    """Artists that just became core for the first time: one message each (or one for many)."""
+    rt = get_state(app)
+    fresh = await moments.claim_moments(rt)
+    texts = [moment_text(b, rt.settings.tz) for b in fresh]
+    if len(texts) > MOMENTS_ONE_BY_ONE:
+        texts = [messages.MOMENTS_MANY.format(n=len(texts)) + "\n\n" + "\n\n".join(texts)]
+    outcome = moments.SENT
+    try:
+        for text in texts:
+            await send_html(app.bot, rt.settings.TELEGRAM_OWNER_ID, text)
+    except TelegramError as exc:
+        outcome = moments.UNDELIVERED
+        log.warning("breakout moments not delivered: %s", exc)
+    async with rt.db.sessions() as session, session.begin():
+        for b in fresh:
+            await moments.mark_moment(session, b.artist_id, outcome)
+    return len(fresh)
+
+
+async def after_sync(app: Application, report: SyncReport | None) -> None:
+    """A completed backfill is rebuilt and announced; new scrobbles may bring moments."""
+    if report is None or not report.done:
+        return
+    rt = get_state(app)
+    if report.mode == "backfill":
+        await orchestration.run_rebuild(rt)
+        await onboarding_done(app)
+    if report.new:
+        await announce_moments(app)
+
+
+async def onboarding_done(app: Application) -> None:
+    """The backfill finished: say so, with the first candidates."""
+    rt = get_state(app)
+    async with rt.db.sessions() as session:
+        stats = await history_stats(session)
+    done = messages.ONBOARDING_DONE.format(scrobbles=stats.scrobbles, artists=stats.artists)
+    text, keyboard = await candidates_page(rt, 0)
+    try:
+        await app.bot.send_message(
+            rt.settings.TELEGRAM_OWNER_ID, f"{done}\n\n{text}", reply_markup=keyboard
+        )
+    except TelegramError as exc:
+        log.warning("could not send the onboarding message: %s", exc)
+
+
+async def watch_backfill(app: Application) -> None:
+    """While the first backfill runs: one progress message, edited with pages and ETA."""
+    rt = get_state(app)
+    message: Message | None = None
+    shown = ""
+    source_name = rt.source.name if rt.source else rt.settings.source_name
+    while rt.progress.running and rt.progress.mode == "backfill":
+        p = rt.progress
+        pages = f"page {p.pages_done} of {p.total_pages}" if p.total_pages else "starting"
+        left = p.seconds_left()
+        eta = f", {in_words(left)} left" if left is not None else ""
+        text = messages.ONBOARDING.format(source=source_name, pages=pages, eta=eta)
+        try:
+            if message is None:
+                message = await app.bot.send_message(rt.settings.TELEGRAM_OWNER_ID, text)
+            elif text != shown:
+                await message.edit_text(text)
+            shown = text
+        except TelegramError as exc:
+            log.info("backfill progress not shown: %s", exc)
+            return
+        await asyncio.sleep(ONBOARDING_EVERY)
+
+
+async def scheduled_sync(app: Application) -> None:
+    """Every N minutes: sync (skipped while one runs), then what follows a sync."""
+    rt = get_state(app)
+    if rt.sync_lock.locked():
+        log.info("sync still running; skipping this slot")
+        return
+    await after_sync(app, await _synced(app, orchestration.scheduled_sync(rt)))
+
+
+async def _synced(app: Application, work: Awaitable[SyncReport | None]) -> SyncReport | None:
+    """Run a sync; the first backfill gets a progress message while it runs."""
+    rt = get_state(app)
+    watcher = None
+    if not await orchestration.backfill_done(rt) and rt.source is not None:
+        watcher = rt.spawn(_watch_soon(app), name="backfill progress")
+    try:
+        return await work
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+
+
+async def _watch_soon(app: Application) -> None:
+    for _ in range(100):  # the sync marks itself running right after taking the lock
+        if get_state(app).progress.running:
+            break
+        await asyncio.sleep(0.05)
+    await watch_backfill(app)
+
+
+async def nightly(app: Application) -> bool:
+    """Nightly sync + rebuild, then moments and the push (a push of a month not scored waits)."""
+    rt = get_state(app)
+    ran = await orchestration.nightly(rt)
+    if ran:
+        await announce_moments(app)
+    await monthly_push(app)
+    return ran
+
+
+async def weekly_digest(app: Application) -> str:
+    """On Mondays, when turned on: new discoveries, who is rising, who broke out."""
+    rt = get_state(app)
+    digest = await build_digest(rt)
+    if digest is None:
+        return "turned off"
+    week = rt.local_now().strftime("%G-W%V")
+    async with orchestration.recorded(rt, DIGEST, week) as record:
+        if record is None:
+            return "already sent"
+        await send_html(app.bot, rt.settings.TELEGRAM_OWNER_ID, render.render_digest(digest))
+        record.detail = "sent"
+    return "sent"
 
 
 async def catch_up(app: Application) -> None:
     """At start: close stale runs, run a missed nightly (or at least a sync), a missed push."""
-    state = get_state(app)
-    async with state.db.sessions() as session, session.begin():
-        stale = await jobruns.interrupt_stale(session, now(app))
+    rt = get_state(app)
+    async with rt.db.sessions() as session, session.begin():
+        stale = await jobruns.interrupt_stale(session, rt.now())
+        pending = await jobruns.periods_with(session, MONTHLY_PUSH, jobruns.UNDELIVERED)
+    rt.push_pending = bool(pending)
     for run in stale:
         log.warning("run %s of %s was interrupted by a restart", run.job, run.period)
         if run.job == MONTHLY_PUSH:
             text = messages.PUSH_INTERRUPTED.format(month=escape(run.period))
             await send_html(app.bot, settings_of(app).TELEGRAM_OWNER_ID, text)
-    if not await nightly(app):
-        report = await run_sync(app)
-        if report is not None and report.done and report.mode == "backfill":
-            await run_rebuild(app)
+    if not await _synced(app, _nightly_or_sync(app)):
         await monthly_push(app)
+
+
+async def _nightly_or_sync(app: Application) -> bool:
+    rt = get_state(app)
+    first = rt.source is not None and not await orchestration.backfill_done(rt)
+    if await orchestration.nightly(rt):
+        if first and await orchestration.backfill_done(rt):
+            await onboarding_done(app)
+        await announce_moments(app)
+        await monthly_push(app)
+        return True
+    await after_sync(app, await orchestration.run_sync(rt))
+    return False
 
 
 def in_background(
     work: Callable[[Application], Awaitable[object]],
-) -> Callable[[ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+) -> Callable[[Context], Awaitable[None]]:
     """A JobQueue callback that runs `work` as a background task and returns at once.
 
     PTB's stop() waits for running jobs; a backfill can take many minutes, so the work runs
@@ -284,7 +267,7 @@ def in_background(
     still reach the one error handler, with the job attached.
     """
 
-    async def callback(context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def callback(context: Context) -> None:
         app, job = context.application, context.job
 
         async def guarded() -> None:
@@ -311,10 +294,12 @@ def schedule(app: Application, job_queue: JobQueue) -> None:
     )
     job_queue.run_daily(in_background(nightly), time=nightly_at, name=NIGHTLY)
     job_queue.run_monthly(in_background(monthly_push), when=push_at, day=1, name=MONTHLY_PUSH)
+    job_queue.run_daily(in_background(weekly_digest), time=push_at, days=(1,), name=DIGEST)
 
 
-def next_runs(job_queue: JobQueue | None) -> list[tuple[str, datetime]]:
+def next_runs(app: Application) -> list[tuple[str, object]]:
     """(name, next run time) of the scheduled jobs, soonest first."""
+    job_queue = app.job_queue
     if job_queue is None:
         return []
     runs = [
@@ -323,3 +308,10 @@ def next_runs(job_queue: JobQueue | None) -> list[tuple[str, datetime]]:
         if job.next_t and job.name in (SYNC, NIGHTLY, MONTHLY_PUSH)
     ]
     return sorted(runs, key=lambda item: item[1])
+
+
+def owner_wrote(rt: Runtime, app: Application) -> None:
+    """Called by the guard on each owner update: a push waiting for the chat is sent now."""
+    if rt.push_pending:
+        rt.push_pending = False
+        rt.spawn(resend_undelivered(app), name="undelivered push")

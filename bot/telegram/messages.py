@@ -1,36 +1,52 @@
-"""Texts only the bot sends (HTML parse mode; dynamic parts are escaped by the caller)."""
+"""Fixed texts the bot sends (HTML parse mode; dynamic parts are escaped by the caller)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from html import escape
 
+from bot.render import clip
+from bot.services.runtime import SyncProgress
+from bot.timeutil import in_words
+
 REFUSAL = "This is a private bot. It does not answer anyone but its owner."
+REFUSAL_ID = (
+    "\n\nYour Telegram user id is <code>{user_id}</code>. If this is your own bot, put it in "
+    "TELEGRAM_OWNER_ID and restart it."
+)
 
 COMMANDS = [
-    ("start", "what this bot does and the sync state"),
-    ("candidates", "artists most likely to become core artists"),
-    ("why", "why an artist is or is not a candidate: /why <artist>"),
-    ("status", "stored history, last sync, model and schedule"),
+    ("start", "what this bot does and where the sync stands"),
+    ("candidates", "new artists most likely to become your core artists"),
+    ("why", "an artist's card: /why <artist>"),
+    ("record", "how past predictions turned out"),
+    ("verdicts", "your Confirm / Dismiss verdicts, with undo"),
+    ("settings", "monthly push, breakout moments, weekly digest"),
+    ("status", "history, last sync, next runs"),
     ("sync", "fetch new scrobbles from Last.fm or ListenBrainz now"),
-    ("help", "how to use the bot"),
+    ("help", "what core and breakout mean, the commands"),
 ]
 
 INTRO = (
     "<b>Breakout Artists</b>\n"
-    "I watch your Last.fm or ListenBrainz listening and predict which recently discovered "
-    "artists are about to become your core artists. On the 1st of each month I send last "
-    "month's candidates; tap ✅ Confirm or ❌ Dismiss and I learn from it."
+    "I watch your Last.fm or ListenBrainz listening and tell you, before it happens, which "
+    "artists you discovered recently are about to become your core artists. On the 1st of each "
+    "month I send the month's picks; tap ✅ Confirm or ❌ Dismiss on an artist's card and I learn "
+    "from it."
 )
 
 HELP = (
-    "<b>Commands</b>\n"
-    "/candidates [n] – the top candidates now, with probability and the main reason\n"
-    "/why &lt;artist&gt; – probability vs threshold, reasons, discovery date and a chart\n"
-    "/status – scrobbles stored, last sync, model and metrics, next scheduled runs\n"
-    "/sync – fetch new scrobbles from your listening source now\n\n"
-    "Buttons: ✅ Confirm labels an artist as a real breakout, ❌ Dismiss as not one; both "
-    "remove it from the suggestions and feed the next training. You can change your mind."
+    "<b>How it works</b>\n"
+    "A <b>core artist</b> is one you play a lot in a calendar month: {bar}.\n"
+    "A <b>breakout</b> is an artist you discovered in the last {age} months becoming core for "
+    "the first time. I flag those that look like your past breakouts; “about 1 in 4” means "
+    "that of the artists that looked like this one, about one in four became core for you.\n\n"
+    "/candidates – the new artists most likely to break out, 5 at a time\n"
+    "/why &lt;artist&gt; – an artist's card: odds, plays needed, reasons, a chart\n"
+    "/record – how my past predictions turned out\n"
+    "/verdicts – your verdicts, with undo\n"
+    "/settings – monthly push, breakout moments, weekly digest\n"
+    "/status – history, last sync, next runs\n"
+    "/sync – fetch new scrobbles now"
 )
 
 SYNC_NOT_CONFIGURED = (
@@ -40,34 +56,52 @@ SYNC_NOT_CONFIGURED = (
 SYNC_ALREADY_RUNNING = "A sync is already running{progress}; I will not start a second one."
 SYNC_STARTED = "Syncing with {source}…"
 NOT_ENOUGH_HISTORY = (
-    "Not enough history yet: no rebuild has scored your listening so far (the first one runs "
-    "after the first sync, then every night). {detail}"
+    "No predictions yet: I score your listening after the first sync, then every night. {detail}"
 )
+CANDIDATES_USAGE = "Usage: /candidates or /candidates N (N from 1 to {max}, in digits 0-9)"
 WHY_USAGE = "Usage: /why &lt;artist&gt;, for example /why Simon &amp; Garfunkel"
+WHY_PICK = "Which artist? Tap one of the current candidates, or send /why &lt;artist&gt;."
+WHY_DID_YOU_MEAN = "I know no artist called “{query}”. Did you mean one of these?"
+WHY_UNKNOWN = "I know no artist called “{query}”, nor one close to it."
 BAD_BUTTON = "This button is not valid."
 STALE_BUTTON = "This suggestion is no longer available; send /candidates for the current list."
+ALREADY_UNDONE = "That verdict was already removed."
+NOT_STORED = "Your verdict was NOT saved ({problem}). Please press the button again."
+UNDO_NOT_STORED = "The verdict was NOT removed ({problem}). Please press Undo again."
+NO_VERDICTS = "No verdicts yet. Open an artist from /candidates and tap ✅ Confirm or ❌ Dismiss."
 FAILED = "Sorry, that failed ({error}); it is logged."
 JOB_FAILED = "⚠️ Scheduled job {job} failed: {error}"
 PUSH_INTERRUPTED = (
     "⚠️ The monthly push for {month} was interrupted by a restart. It is not resent, so you "
     "never get a month twice; /candidates shows the current list."
 )
-PUSH_EMPTY = "<b>{month}</b>: no artist crossed the alert threshold. /candidates shows the closest."
-PUSH_HEADER = "📬 <b>{month}</b> has closed. These artists crossed the alert threshold:\n\n"
+PUSH_HEADER = "📬 <b>{month}</b> has closed."
+PUSH_PICKS = "These new artists look most likely to become your core artists:"
+PUSH_EMPTY = "No new artist looks likely to break out right now; /candidates shows the closest."
+ONBOARDING = "📥 Reading your {source} history: {pages}{eta}."
+ONBOARDING_DONE = "✅ Your history is in: {scrobbles:,} scrobbles of {artists:,} artists."
+MOMENT = "🎉 <b>{artist}</b> just became one of your core artists — {plays} plays this month."
+MOMENT_FLAGGED = " I flagged it on {date} ({odds})."
+MOMENT_MISSED = " I didn't see this one coming."
+MOMENT_LOW = " I didn't see this one coming (I gave it {odds})."
+MOMENTS_MANY = "🎉 {n} artists just became core artists of yours for the first time:"
+DIGEST_HEADER = "🗓 <b>Your week</b>"
 
 
-def month_name(month: str) -> str:
-    """ "2026-10" -> "October 2026"."""
-    return datetime.strptime(month, "%Y-%m").strftime("%B %Y")
-
-
-def sync_line(running: bool, pages_done: int, total_pages: int, stored: int, mode: str) -> str:
-    """One line describing a sync in progress."""
-    if not running:
+def sync_line(progress: SyncProgress) -> str:
+    """One line describing a sync in progress, with an ETA once the pace is known."""
+    if not progress.running:
         return ""
-    pages = f"page {pages_done} of {total_pages}" if total_pages else "starting"
+    pages = (
+        f"page {progress.pages_done} of {progress.total_pages}"
+        if progress.total_pages
+        else "starting"
+    )
+    left = progress.seconds_left()
+    eta = f", {in_words(left)} left" if left is not None else ""
     return (
-        f"{escape(mode.capitalize())} sync in progress: {pages}, {stored:,} new scrobbles stored."
+        f"{escape(progress.mode.capitalize())} sync in progress: {pages}{eta}, "
+        f"{progress.stored:,} new scrobbles stored."
     )
 
 
@@ -75,4 +109,9 @@ def verdict_answer(verdict: int, artist: str, month: str, changed: bool) -> str:
     """Callback answer after a Confirm/Dismiss press (plain text, at most 200 chars)."""
     what = "Confirmed as a breakout" if verdict else "Dismissed"
     suffix = "" if changed else " (already recorded)"
-    return f"{what}: {artist[:80]} ({month}){suffix}"
+    return f"{what}: {clip(artist, 80)} ({month}){suffix}"
+
+
+def undo_answer(artist: str) -> str:
+    """Callback answer after an undo."""
+    return f"Verdict on {clip(artist, 80)} removed."

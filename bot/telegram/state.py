@@ -1,83 +1,55 @@
-"""Long-lived objects of the running bot, kept in `application.bot_data`."""
+"""Typed bot_data: settings, the clock and the Runtime of the running bot."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Callable, Coroutine
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import httpx
-from telegram.ext import Application, ContextTypes
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.config import Settings
-from bot.db.session import Database
-from bot.lastfm.client import LastfmClient
-from bot.sources import SourceSync
+from bot.services.runtime import Clock, Runtime, SyncProgress
+from bot.timeutil import utc_now
 
-log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
-
-
-def system_clock() -> datetime:
-    """Aware current UTC time (the default `now` provider)."""
-    return datetime.now(UTC)
+__all__ = ["BotData", "Clock", "Context", "Runtime", "SyncProgress", "get_state"]
 
 
 @dataclass
-class SyncProgress:
-    """What the sync in progress has done (shown by /start and /sync)."""
+class BotData:
+    """What the application keeps between updates (PTB creates it empty; build fills it)."""
 
-    running: bool = False
-    mode: str = "sync"
-    pages_done: int = 0
-    total_pages: int = 0
-    stored: int = 0
-    last_summary: str = ""
-
-
-@dataclass
-class BotState:
-    """Database, HTTP client, Last.fm client, listening source, locks and progress of one bot."""
-
-    settings: Settings
-    db: Database
-    http: httpx.AsyncClient
-    lastfm: LastfmClient | None
-    source: SourceSync | None = None  # None: LISTENS_SOURCE lacks a setting
-    sync_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    rebuild_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    progress: SyncProgress = field(default_factory=SyncProgress)
-    failing: set[str] = field(default_factory=set)  # jobs whose failure the owner was told
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Run `coro` in the background; post_shutdown cancels what is still running."""
-        task = asyncio.create_task(coro, name=name)
-        self.tasks.add(task)
-        task.add_done_callback(_finished)
-        task.add_done_callback(self.tasks.discard)
-        return task
+    settings: Settings | None = None
+    clock: Clock = utc_now
+    schedule: bool = True
+    runtime: Runtime | None = None
+    refused: OrderedDict[int, None] = field(default_factory=OrderedDict)  # strangers told
 
 
-def _finished(task: asyncio.Task[Any]) -> None:
-    """Log a background task's failure with its traceback (nobody else awaits it)."""
-    if not task.cancelled() and (error := task.exception()) is not None:
-        log.error("background task %s failed", task.get_name(), exc_info=error)
+Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
+CONTEXT_TYPES = ContextTypes(bot_data=BotData)
+App = Application[Any, Context, Any, Any, BotData, Any]
 
 
-def get_state(app: Application | ContextTypes.DEFAULT_TYPE) -> BotState:
-    """The BotState of an application or a handler context."""
-    return app.bot_data["state"]
+def _data(app: Application | CallbackContext) -> BotData:
+    return app.bot_data  # type: ignore[return-value]
 
 
-def now(app: Application | ContextTypes.DEFAULT_TYPE) -> datetime:
-    """Current time from the injectable clock in bot_data (tests drive it)."""
-    return app.bot_data["now"]()
+def get_state(app: Application | CallbackContext) -> Runtime:
+    """The Runtime of an application or a handler context (set in post_init)."""
+    runtime = _data(app).runtime
+    assert runtime is not None, "post_init has not run"
+    return runtime
 
 
-def settings_of(app: Application | ContextTypes.DEFAULT_TYPE) -> Settings:
+def settings_of(app: Application | CallbackContext) -> Settings:
     """The settings the application was built with."""
-    return app.bot_data["settings"]
+    settings = _data(app).settings
+    assert settings is not None
+    return settings
+
+
+def now(app: Application | CallbackContext) -> datetime:
+    """Current time from the injectable clock."""
+    return _data(app).clock()

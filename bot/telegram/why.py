@@ -1,75 +1,62 @@
-"""/why <artist> and the why:<artist_id> buttons: explanation text and a monthly-plays chart."""
+"""/why <artist> and the why:<artist_id> buttons: the artist's card, or "did you mean"."""
 
 from __future__ import annotations
 
-import asyncio
 from html import escape
 
-from sqlalchemy.exc import NoResultFound
-from telegram import Bot, Update
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram import Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
-from bot import render
+from bot.render import clip
 from bot.services import queries
-from bot.telegram import charts, messages
+from bot.telegram import messages
+from bot.telegram.cards import send_card
 from bot.telegram.keyboards import WHY_PATTERN, parse_why, suggestion_keyboard
-from bot.telegram.send import send_html
-from bot.telegram.state import BotState, get_state
+from bot.telegram.state import Context, get_state
+
+QUERY_SHOWN = 100  # characters of the owner's query repeated back
 
 
-async def send_explanation(bot: Bot, state: BotState, chat_id: int, artist_id: int) -> bool:
-    """Send the explanation and the chart of one artist; False if the artist is unknown."""
-    async with state.db.sessions() as session:
-        try:
-            explanation = await queries.artist_explanation(session, artist_id)
-        except NoResultFound:
-            return False
-    await send_html(bot, chat_id, render.render_explanation(explanation, html=True))
-    months = [month for month, _ in explanation.monthly_plays]
-    plays = [count for _, count in explanation.monthly_plays]
-    if months:
-        png = await asyncio.to_thread(
-            charts.monthly_plays_png, months, plays, f"{explanation.artist}: plays per month"
-        )
-        caption = f"Monthly plays of <b>{escape(explanation.artist)}</b>"
-        await bot.send_photo(chat_id, png, caption=caption)
-    return True
-
-
-async def why(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/why <artist>: fuzzy, case-insensitive; unknown names get the closest as buttons."""
+async def why(update: Update, context: Context) -> None:
+    """/why <artist>: the card when the name matches up to case and accents, else suggestions."""
     query = " ".join(context.args or []).strip()
-    if not query:
-        await update.effective_message.reply_text(messages.WHY_USAGE)
-        return
     state = get_state(context)
+    message = update.effective_message
+    if not query:
+        async with state.db.sessions() as session:
+            current = await queries.current_candidates(session, 5)
+        keyboard = suggestion_keyboard((c.artist_id, c.artist) for c in current)
+        text = messages.WHY_PICK if keyboard else messages.WHY_USAGE
+        await message.reply_text(text, reply_markup=keyboard)
+        return
     async with state.db.sessions() as session:
         match = await queries.find_artist(session, query)
-    if match.artist is not None:
-        await send_explanation(context.bot, state, update.effective_chat.id, match.artist[0])
+    if match.artist is not None and match.exact:
+        await send_card(context.bot, state, update.effective_chat.id, match.artist[0])
         return
-    keyboard = suggestion_keyboard(match.suggestions)
-    text = f"I know no artist called “{escape(query)}”."
-    if keyboard is not None:
-        text += " Did you mean one of these?"
-    await update.effective_message.reply_text(text, reply_markup=keyboard)
+    options = ([match.artist] if match.artist else []) + match.suggestions
+    keyboard = suggestion_keyboard(options[:5])
+    shown = escape(clip(query, QUERY_SHOWN))
+    text = messages.WHY_DID_YOU_MEAN if keyboard else messages.WHY_UNKNOWN
+    await message.reply_text(text.format(query=shown), reply_markup=keyboard)
 
 
-async def why_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A why:<artist_id> button: the same answer as /why for that artist."""
+async def why_button(update: Update, context: Context) -> None:
+    """A why:<artist_id> button: that artist's card."""
     query = update.callback_query
     artist_id = parse_why(query.data)
     if artist_id is None:
         await query.answer(messages.BAD_BUTTON)
         return
     await query.answer()
-    sent = await send_explanation(
-        context.bot, get_state(context), update.effective_chat.id, artist_id
-    )
+    sent = await send_card(context.bot, get_state(context), update.effective_chat.id, artist_id)
     if not sent:
         await context.bot.send_message(update.effective_chat.id, messages.STALE_BUTTON)
 
 
 def handlers() -> list[BaseHandler]:
     """Handlers of this module."""
-    return [CommandHandler("why", why), CallbackQueryHandler(why_button, pattern=WHY_PATTERN)]
+    return [
+        CommandHandler("why", why, filters=filters.UpdateType.MESSAGE),
+        CallbackQueryHandler(why_button, pattern=WHY_PATTERN),
+    ]

@@ -76,7 +76,9 @@ def _blank(codes: np.ndarray, uniques: pd.Index) -> np.ndarray:
 
 def unix_seconds(stamps: pd.Series) -> pd.Series:
     """Float Unix seconds of a tz-aware datetime series (NaN for NaT), any resolution."""
-    return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    # In the series' own unit: a year-0 date parsed in seconds would overflow nanoseconds.
+    epoch = pd.Timestamp(0, tz="UTC").as_unit(stamps.dt.unit)
+    return (stamps - epoch).dt.total_seconds()
 
 
 def _reason_texts(codes: np.ndarray, bad: pd.DataFrame) -> list[str]:

@@ -119,6 +119,7 @@ class FakeTelegram:
         self.known_chats: set[int] = set()
         self.commands: list[dict] = []
         self.injected_at: dict[int, float] = {}
+        self.inbox: list[tuple[float, str, dict]] = []  # (time, update kind, payload) sent in
         self._failures: dict[str, list[ApiError]] = {}
         self._ids = itertools.count(1)
         self._update_ids = itertools.count(1)
@@ -155,6 +156,7 @@ class FakeTelegram:
         with self._cond:
             update_id = next(self._update_ids)
             self.updates.append({"update_id": update_id, key: payload})
+            self.inbox.append((time.monotonic(), key, copy.deepcopy(payload)))
             self.injected_at[update_id] = time.monotonic()
             self._cond.notify_all()
         return update_id
@@ -173,6 +175,21 @@ class FakeTelegram:
             length = len(text.split()[0])
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
         return self._push_update("message", message)
+
+    def edit_text(self, user_id: int, message_id: int, text: str) -> int:
+        """Queue an edited_message update: the user changed an old message of theirs."""
+        message = {
+            "message_id": message_id,
+            "from": self._user(user_id),
+            "chat": {"id": user_id, "type": "private", "first_name": f"User{user_id}"},
+            "date": int(time.time()) - 60,
+            "edit_date": int(time.time()),
+            "text": text,
+        }
+        if text.startswith("/"):
+            length = len(text.split()[0])
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        return self._push_update("edited_message", message)
 
     def press(self, user_id: int, message: dict, data: str) -> str:
         """Queue a press on (the current state of) a message the bot sent; return the query id."""

@@ -1,6 +1,7 @@
 """All tables; importing this module registers them on Base.metadata."""
 
 from bot.db.models.base import Base, utcnow
+from bot.db.models.chat import BotSetting, BreakoutMoment
 from bot.db.models.core import Artist, Scrobble
 from bot.db.models.jobs import JobRun
 from bot.db.models.metadata import ArtistMetadata
@@ -21,7 +22,9 @@ __all__ = [
     "ArtistMetadata",
     "ArtistStatus",
     "Base",
+    "BotSetting",
     "Breakout",
+    "BreakoutMoment",
     "Candidate",
     "CandidateReason",
     "Feedback",

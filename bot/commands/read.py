@@ -1,0 +1,75 @@
+"""`breakout candidates` and `why`: stored rows only, so they start fast (no pandas/sklearn)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from dataclasses import asdict
+
+from bot import render
+from bot.config import load_settings
+from bot.db.session import Database
+from bot.services import queries
+from pipeline.errors import UserError
+
+
+class UnknownArtist(UserError):
+    """`why` was asked about a name that matches no artist."""
+
+
+def _json_default(value: object) -> object:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _dump(value: object) -> str:
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
+async def _candidates(url: str, limit: int) -> tuple[queries.RunView | None, list]:
+    async with await Database.open(url) as db, db.sessions() as session:
+        return await queries.latest_run(session), await queries.current_candidates(session, limit)
+
+
+def cmd_candidates(args: argparse.Namespace) -> int:
+    """The top candidates of the latest rebuild."""
+    settings = load_settings()
+    limit = args.limit if args.limit is not None else settings.BREAKOUT_CANDIDATES_LIMIT
+    if limit < 1:
+        raise UserError("--limit must be at least 1")
+    run, candidates = asyncio.run(_candidates(settings.DATABASE_URL, limit))
+    if args.json:
+        print(
+            _dump(
+                {
+                    "run": None if run is None else {**asdict(run), "metrics": run.metrics},
+                    "candidates": [asdict(c) for c in candidates],
+                }
+            )
+        )
+    else:
+        print(render.render_candidates(candidates, run, html=False))
+    return 0
+
+
+async def _why(url: str, name: str) -> tuple[queries.Explanation, bool]:
+    async with await Database.open(url) as db, db.sessions() as session:
+        match = await queries.find_artist(session, name)
+        if match.artist is None:
+            closest = ", ".join(n for _, n in match.suggestions) or "none"
+            raise UnknownArtist(f"no artist matching '{name}'; did you mean: {closest}")
+        return await queries.artist_explanation(session, match.artist[0]), match.exact
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    """Why an artist is (or is not) a candidate."""
+    settings = load_settings()
+    name = " ".join(args.artist)
+    explanation, exact = asyncio.run(_why(settings.DATABASE_URL, name))
+    if args.json:
+        print(_dump(asdict(explanation)))
+        return 0
+    if not exact:
+        print(f"(no artist called '{name}'; showing the closest, {explanation.artist})\n")
+    print(render.render_explanation(explanation, html=False, tz=settings.tz))
+    return 0

@@ -1,0 +1,189 @@
+"""Sync, rebuild and the nightly run, each recorded in job_runs; no Telegram in here.
+
+Every run is a row in job_runs, claimed before the work starts (see jobruns.claim).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from bot.db.models import SyncState
+from bot.errors import SourceError
+from bot.lastfm.sync import SyncConflict, SyncReport
+from bot.services import backup, jobruns
+from bot.services.runtime import Runtime, SyncProgress
+from bot.timeutil import clock_time, nightly_period
+from pipeline.config import PipelineConfig
+
+if TYPE_CHECKING:
+    from bot.services.rebuild import RebuildReport
+
+log = logging.getLogger(__name__)
+
+SYNC, NIGHTLY, MONTHLY_PUSH, DIGEST, STARTUP = (
+    "sync",
+    "nightly",
+    "monthly_push",
+    "digest",
+    "startup",
+)
+KEEP_SYNC_RUNS = timedelta(days=30)
+
+
+@dataclass
+class Record:
+    """Outcome and detail a job fills in while it runs."""
+
+    outcome: str = jobruns.OK
+    detail: str = ""
+
+
+def sync_period(rt: Runtime) -> str:
+    """Key of a sync run: UTC, since local clock times repeat when the clocks go back."""
+    return rt.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@asynccontextmanager
+async def recorded(rt: Runtime, job: str, period: str) -> AsyncIterator[Record | None]:
+    """Claim (job, period) in its own committed transaction; yield None if already claimed."""
+    async with rt.db.sessions() as session, session.begin():
+        run_id = await jobruns.claim(session, job, period, rt.now())
+    if run_id is None:
+        yield None
+        return
+    record = Record()
+    try:
+        yield record
+    except BaseException as exc:
+        outcome = jobruns.INTERRUPTED if isinstance(exc, asyncio.CancelledError) else record.outcome
+        outcome = jobruns.ERROR if outcome == jobruns.OK else outcome
+        async with rt.db.sessions() as session, session.begin():
+            await jobruns.finish(session, run_id, outcome, f"{type(exc).__name__}: {exc}", rt.now())
+        raise
+    async with rt.db.sessions() as session, session.begin():
+        await jobruns.finish(session, run_id, record.outcome, record.detail, rt.now())
+
+
+async def backfill_done(rt: Runtime) -> bool:
+    """True once a walk over the owner's whole history at the source has completed."""
+    if rt.source is None:
+        async with rt.db.sessions() as session:
+            state = (await session.execute(select(SyncState))).scalars().first()
+    else:
+        async with rt.db.sessions() as session:
+            state = await session.get(SyncState, rt.source.state_key)
+    return bool(state and state.backfill_done)
+
+
+async def run_sync(rt: Runtime) -> SyncReport | None:
+    """One sync of the source (backfill, resume or incremental) under the sync lock; None if off."""
+    if rt.source is None:
+        return None
+    async with rt.sync_lock:
+        mode = "sync" if await backfill_done(rt) else "backfill"
+        progress = rt.progress = SyncProgress(running=True, mode=mode)
+
+        def on_page(pages_done: int, total_pages: int, stored: int) -> None:
+            progress.pages_done, progress.total_pages = pages_done, total_pages
+            progress.stored = stored
+
+        try:
+            report = await rt.source.sync(rt.db.sessions, progress=on_page)
+        finally:
+            progress.running = False
+        progress.mode, progress.last_summary = report.mode, report.message or report.summary()
+    log.info("%s", progress.last_summary)
+    return report
+
+
+async def run_rebuild(rt: Runtime) -> RebuildReport:
+    """Features, training when needed and scoring, off the event loop, one at a time."""
+    async with rt.rebuild_lock:
+        return await asyncio.to_thread(
+            _rebuild,
+            rt.db.url,
+            rt.settings.BREAKOUT_MODEL_DIR,
+            PipelineConfig(),
+            rt.now(),
+            rt.settings.BREAKOUT_TIMEZONE,
+        )
+
+
+def _rebuild(
+    url: str, model_dir: Path, cfg: PipelineConfig, now: datetime, tz: str
+) -> RebuildReport:
+    """The rebuild in the owner's months, imported in this worker thread (seconds of imports)."""
+    from bot.services.rebuild import rebuild
+
+    return rebuild(url, model_dir, cfg, now, tz=tz)
+
+
+async def prefetch_metadata(rt: Runtime) -> str:
+    """Tags and listeners of the new candidates after a rebuild; a failure is logged, not fatal."""
+    if rt.fetcher is None:
+        return ""
+    from bot.services.metadata import prefetch_candidates
+
+    try:
+        async with rt.db.sessions() as session:
+            found = await prefetch_candidates(session, rt.fetcher)
+    except Exception as exc:  # metadata is decoration: the nightly run goes on without it
+        log.warning("metadata prefetch failed: %s", exc)
+        return "metadata prefetch failed"
+    return f"metadata for {found} candidates"
+
+
+async def scheduled_sync(rt: Runtime) -> SyncReport | None:
+    """Every N minutes: one recorded sync; after a completed backfill, a rebuild."""
+    async with recorded(rt, SYNC, sync_period(rt)) as record:
+        if record is None:
+            return None
+        report = await run_sync(rt)
+        if report is None:
+            record.detail = f"{rt.settings.source_name} not configured"
+            return None
+        record.detail = report.message
+        if not report.done:
+            # Network trouble: logged, and the next run resumes where this one stopped.
+            record.outcome = jobruns.ERROR
+            log.warning("sync interrupted: %s", report.message)
+    rt.failing.discard(SYNC)
+    if report.done and report.mode == "backfill":
+        await run_rebuild(rt)
+    return report
+
+
+async def nightly(rt: Runtime) -> bool:
+    """Sync + rebuild for the current nightly slot unless it already ran."""
+    period = nightly_period(rt.local_now(), clock_time(rt.settings.BREAKOUT_NIGHTLY_TIME))
+    async with recorded(rt, NIGHTLY, period) as record:
+        if record is None:
+            return False
+        details = []
+        try:
+            report = await run_sync(rt)
+            details.append(
+                report.message if report else f"{rt.settings.source_name} not configured"
+            )
+        except (SourceError, SyncConflict) as exc:
+            # The rebuild still runs on what is stored; the sync job reports the failure.
+            log.warning("nightly sync failed: %s", exc)
+            details.append(f"sync failed: {exc}")
+        built = await run_rebuild(rt)
+        details.append(built.summary())
+        details.append(await prefetch_metadata(rt))
+        details.append(await backup.nightly_step(rt.settings))
+        record.detail = "; ".join(d for d in details if d)
+        async with rt.db.sessions() as session, session.begin():
+            await jobruns.prune(session, SYNC, rt.now() - KEEP_SYNC_RUNS)
+    rt.failing.discard(NIGHTLY)
+    return True
