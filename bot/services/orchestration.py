@@ -105,8 +105,12 @@ async def run_sync(rt: Runtime) -> SyncReport | None:
     return report
 
 
-async def run_rebuild(rt: Runtime) -> RebuildReport:
-    """Features, training when needed and scoring, off the event loop, one at a time."""
+async def run_rebuild(rt: Runtime, *, track_record: bool = False) -> RebuildReport:
+    """Features, training when needed and scoring, off the event loop, one at a time.
+
+    `track_record`: also refresh the backtest track record that /record shows until live
+    predictions resolve (the nightly run and the first backfill; seconds of extra work).
+    """
     async with rt.rebuild_lock:
         return await asyncio.to_thread(
             _rebuild,
@@ -115,16 +119,17 @@ async def run_rebuild(rt: Runtime) -> RebuildReport:
             PipelineConfig(),
             rt.now(),
             rt.settings.BREAKOUT_TIMEZONE,
+            track_record,
         )
 
 
 def _rebuild(
-    url: str, model_dir: Path, cfg: PipelineConfig, now: datetime, tz: str
+    url: str, model_dir: Path, cfg: PipelineConfig, now: datetime, tz: str, track_record: bool
 ) -> RebuildReport:
     """The rebuild in the owner's months, imported in this worker thread (seconds of imports)."""
     from bot.services.rebuild import rebuild
 
-    return rebuild(url, model_dir, cfg, now, tz=tz)
+    return rebuild(url, model_dir, cfg, now, tz=tz, track_record=track_record)
 
 
 async def prefetch_metadata(rt: Runtime) -> str:
@@ -158,7 +163,7 @@ async def scheduled_sync(rt: Runtime) -> SyncReport | None:
             log.warning("sync interrupted: %s", report.message)
     rt.failing.discard(SYNC)
     if report.done and report.mode == "backfill":
-        await run_rebuild(rt)
+        await run_rebuild(rt, track_record=True)
     return report
 
 
@@ -178,7 +183,7 @@ async def nightly(rt: Runtime) -> bool:
             # The rebuild still runs on what is stored; the sync job reports the failure.
             log.warning("nightly sync failed: %s", exc)
             details.append(f"sync failed: {exc}")
-        built = await run_rebuild(rt)
+        built = await run_rebuild(rt, track_record=True)
         details.append(built.summary())
         details.append(await prefetch_metadata(rt))
         details.append(await backup.nightly_step(rt.settings))
