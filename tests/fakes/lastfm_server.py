@@ -21,13 +21,14 @@ from __future__ import annotations
 import bisect
 import json
 import random
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.loopback import LoopbackFake
 
 ERROR_MESSAGES = {
     3: "Invalid Method - No method with that name in this package",
@@ -197,7 +198,7 @@ class _Catalog:
         return lo, max(lo, hi)
 
 
-class FakeLastfm:
+class FakeLastfm(LoopbackFake):
     """The fake service; a context manager that serves from a thread on an ephemeral port."""
 
     def __init__(
@@ -208,13 +209,12 @@ class FakeLastfm:
         api_key: str = "fake-api-key-0123456789",
         now_playing: bool = True,
     ) -> None:
+        super().__init__(_Handler)
         self.username = username
         self.api_key = api_key
         self.now_playing = now_playing
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._closed = threading.Event()
-        self._release = threading.Event()
         self._pairs: list[tuple[FakeScrobble, bytes]] = []
         self._artists: dict[str, FakeArtist] = {}
         self._catalog = _Catalog()
@@ -223,41 +223,12 @@ class FakeLastfm:
         self._requests: list[RecordedRequest] = []
         self._np = _render(FakeScrobble(None, "Now Artist", "Playing Right Now", "Live"))
         self._np = self._np[:-1] + b',"@attr":{"nowplaying":"true"}}'
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.add(scrobbles)
-
-    # -- life cycle -------------------------------------------------------------------------
-    def start(self) -> FakeLastfm:
-        """Start serving on 127.0.0.1 with an ephemeral port."""
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self  # type: ignore[attr-defined]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving; held and slow requests are let go."""
-        self._closed.set()
-        self._release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def __enter__(self) -> FakeLastfm:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @property
     def url(self) -> str:
         """Base URL to use as LASTFM_API_URL."""
-        assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}/2.0/"
+        return self.root + "/2.0/"
 
     # -- data -------------------------------------------------------------------------------
     def add(self, scrobbles: Iterable[FakeScrobble]) -> None:
@@ -409,15 +380,6 @@ def error_body(code: int) -> bytes:
     return json.dumps(
         {"error": code, "message": ERROR_MESSAGES.get(code, "?"), "links": []}
     ).encode()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Clients that hang up (timeouts, kill -9) are expected; anything else is loud."""
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

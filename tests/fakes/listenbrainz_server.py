@@ -22,17 +22,17 @@ import bisect
 import json
 import math
 import random
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pipeline.plausible import MIN_PLAUSIBLE_TS
+from tests.fakes.loopback import LoopbackFake
 
 FAULT_KINDS = (
     "http_500",
@@ -183,7 +183,7 @@ class _Catalog:
         return self.rendered[max(lo, hi - count) : hi]
 
 
-class FakeListenBrainz:
+class FakeListenBrainz(LoopbackFake):
     """The fake service; a context manager that serves from a thread on an ephemeral port."""
 
     def __init__(
@@ -195,14 +195,13 @@ class FakeListenBrainz:
         rate_limit: int = 1_000_000,
         rate_window: float = 10.0,
     ) -> None:
+        super().__init__(_Handler)
         self.username = username
         self.tokens = set(tokens)
         self.rate_limit = rate_limit
         self.rate_window = rate_window
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._closed = threading.Event()
-        self._release = threading.Event()
         self._pairs: list[tuple[FakeListen, bytes]] = []
         self._catalog = _Catalog()
         self._rules: list[Rule] = []
@@ -211,41 +210,12 @@ class FakeListenBrainz:
         self._answered = 0  # listens requests answered (or failed) so far
         self._window_start = time.monotonic()
         self._window_used = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.add(listens)
-
-    # -- life cycle -------------------------------------------------------------------------
-    def start(self) -> FakeListenBrainz:
-        """Start serving on 127.0.0.1 with an ephemeral port."""
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self  # type: ignore[attr-defined]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving; held and slow requests are let go."""
-        self._closed.set()
-        self._release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def __enter__(self) -> FakeListenBrainz:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @property
     def url(self) -> str:
         """Root URL to use as LISTENBRAINZ_API_URL."""
-        assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.root
 
     @property
     def token(self) -> str:
@@ -403,15 +373,6 @@ class FakeListenBrainz:
 def error_body(code: int, message: str) -> bytes:
     """A ListenBrainz error body."""
     return json.dumps({"code": code, "error": message}).encode()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Clients that hang up (timeouts, kill -9) are expected; anything else is loud."""
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
