@@ -7,6 +7,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from pipeline.errors import UserError
 
@@ -38,6 +39,15 @@ IMPORT_FORMATS = [
     "listenbrainz",
     "seed",
 ]
+
+
+def _instant(text: str) -> datetime:
+    """A UTC time from the command line (`--now`), for runs that must not depend on today."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date or time: {text!r}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _command(
@@ -174,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
         "breakout demo --seed 7",
     )
     p.add_argument("--seed", type=int, default=7, help="simulator seed")
+    p.add_argument(
+        "--now",
+        type=_instant,
+        default=None,
+        help="pretend it is this UTC time (YYYY-MM-DD or YYYY-MM-DDTHH:MM); default: now",
+    )
 
     _command(
         sub,

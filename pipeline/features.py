@@ -334,6 +334,7 @@ def build_artist_months(
     table["eligible"] = eligible
     table["learnable"] = learnable
     table.attrs["n_periods"] = n_p
+    table.attrs["period_labels"] = [str(m) for m in periods.labels]
     return table
 
 

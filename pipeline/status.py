@@ -50,6 +50,18 @@ def _at(table: pd.DataFrame, period: int, column: str, keys: pd.Index, default) 
     return values.reindex(keys, fill_value=default).to_numpy()
 
 
+def _period_label(table: pd.DataFrame, period: int) -> str:
+    """'YYYY-MM' of `period`, also when no artist has a row in it (a history that ended long
+    ago reaches no row of the month in progress)."""
+    labels = table.attrs.get("period_labels")
+    if labels is not None and 0 <= period < len(labels):
+        return str(labels[period])
+    rows = table.loc[table["period"] == period, "month"]
+    if len(rows):
+        return str(rows.iloc[0])
+    raise ValueError(f"no label for period {period}")
+
+
 def artist_status(
     monthly: pd.DataFrame,
     trailing: pd.DataFrame,
@@ -91,7 +103,7 @@ def artist_status(
     # core in the last complete month or either of the two before it: not eligible anywhere
     lookback = cur - 1 - cfg.eligible_not_core_lookback
     recently = cores["last_period"].fillna(-1).to_numpy() >= lookback
-    month_now = str(monthly.loc[monthly["period"] == cur, "month"].iloc[0])
+    month_now = _period_label(monthly, cur)
     first_core = first_core.where(first_core.notna() | ~core_now, month_now)
     few = (plays_30d < cfg.eligible_min_plays) & (last_month < cfg.eligible_min_plays)
     verdict = np.select(

@@ -162,7 +162,8 @@ def test_candidates_before_any_rebuild(cli_db: str, capsys: pytest.CaptureFixtur
 
 def test_demo_runs_anywhere_without_touching_data(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "demo", "--seed", "3"],
+        # pinned: the simulated listener ends at --now, so the output must not depend on today
+        [sys.executable, "-m", "bot.cli", "demo", "--seed", "3", "--now", "2026-11-20T12:00"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot import render
@@ -45,8 +46,8 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _demo_store(url: str, seed: int) -> int:
-    frame = simulate_listener(seed)
+async def _demo_store(url: str, seed: int, now: datetime) -> int:
+    frame = simulate_listener(seed, end=now)
     async with await Database.open(url) as db, db.sessions() as session, session.begin():
         return await store_scrobbles(session, frame)
 
@@ -66,11 +67,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="breakout-demo-") as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'demo.sqlite3'}"
-        stored = asyncio.run(_demo_store(url, args.seed))
+        now = args.now or datetime.now(UTC)
+        stored = asyncio.run(_demo_store(url, args.seed, now))
         print(
             f"simulated listener (seed {args.seed}): {stored:,} scrobbles in a temporary database"
         )
-        report = rebuild(url, Path(tmp) / "models")
+        report = rebuild(url, Path(tmp) / "models", now=now)
         print_report(report)
         run, candidates, explanation = asyncio.run(_demo_read(url))
         print()
