@@ -7,8 +7,9 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
+from bot.timeutil import as_utc
 from pipeline.errors import UserError
 
 # command name -> "module:function"; modules load lazily so `breakout status` stays fast.
@@ -47,7 +48,7 @@ def _instant(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date or time: {text!r}") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return as_utc(value)
 
 
 def _command(

@@ -1,8 +1,15 @@
-"""The one place for time: UTC now, the owner's months, month names and month arithmetic."""
+"""The bot's time helpers: UTC now, stored times, month names, schedule slots, durations.
+
+Month arithmetic (`month_of`, `add_months`, `month_start`, ...) has one home,
+`pipeline.periods`; this module uses it and does not define its own.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
+from typing import overload
+
+from pipeline.periods import add_months
 
 
 def utc_now() -> datetime:
@@ -10,29 +17,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands datetimes back without a zone; every stored one is UTC."""
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def month_of(moment: datetime | date) -> str:
-    """'YYYY-MM' of a date or an (already localised) datetime."""
-    return f"{moment.year:04d}-{moment.month:02d}"
-
-
-def add_months(month: str, n: int) -> str:
-    """'2026-11' + 2 -> '2027-01'."""
-    year, mon = (int(part) for part in month.split("-"))
-    index = year * 12 + mon - 1 + n
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def months_between(earlier: str, later: str) -> int:
-    """Whole calendar months from `earlier` to `later` ('2026-10', '2026-12' -> 2)."""
-    (y1, m1), (y2, m2) = ((int(p) for p in m.split("-")) for m in (earlier, later))
-    return (y2 - y1) * 12 + m2 - m1
 
 
 def month_name(month: str) -> str:
@@ -41,12 +34,6 @@ def month_name(month: str) -> str:
         return datetime.strptime(month, "%Y-%m").strftime("%B %Y")
     except ValueError:
         return month
-
-
-def month_start(month: str, tz: tzinfo) -> datetime:
-    """The first instant of `month` in the owner's time zone (aware)."""
-    year, mon = (int(part) for part in month.split("-"))
-    return datetime(year, mon, 1, tzinfo=tz)
 
 
 def short_date(moment: datetime | None, tz: tzinfo = UTC) -> str:
@@ -75,7 +62,7 @@ def nightly_period(local_now: datetime, at: time) -> str:
 
 def push_month(local_now: datetime, at: time) -> str:
     """The owner's month (YYYY-MM) whose push slot (next month's day 1 at `at`) came last."""
-    current = month_of(local_now)
+    current = f"{local_now:%Y-%m}"  # the wall-clock month of an already local time
     if local_now.day == 1 and local_now.time() < at:
         return add_months(current, -2)
     return add_months(current, -1)

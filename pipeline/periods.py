@@ -6,6 +6,7 @@ This module is the pipeline's one source of month arithmetic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from zoneinfo import ZoneInfo
@@ -50,6 +51,18 @@ def _month_labels(start: np.ndarray) -> np.ndarray:
     return np.datetime_as_string(months, unit="M").astype(object)
 
 
+def month_labels(codes: np.ndarray) -> np.ndarray:
+    """'YYYY-MM' (object array) of each month code."""
+    months = np.asarray(codes, dtype="int64").astype("datetime64[M]")
+    return np.datetime_as_string(months, unit="M").astype(object)
+
+
+def label_codes(labels: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Month code of each 'YYYY-MM' label (a sequence or Series of strings)."""
+    values = np.asarray(labels, dtype=object).astype(str)
+    return values.astype("datetime64[M]").astype("int64")
+
+
 def _as_int64(ts: np.ndarray) -> np.ndarray:
     return np.asarray(ts, dtype="int64")
 
@@ -81,22 +94,26 @@ def month_codes(ts: np.ndarray, tz: Zone = None) -> np.ndarray:
 
 def month_of(ts: int, tz: Zone = None) -> str:
     """'YYYY-MM' of the month containing `ts` in the owner's time zone."""
-    return month_name(int(month_codes(np.array([ts]), tz)[0]))
+    return month_label(int(month_codes(np.array([ts]), tz)[0]))
 
 
-def month_name(code: int) -> str:
-    """'YYYY-MM' of a month code."""
-    return str(np.datetime64(int(code), "M"))
+def month_label(code: int) -> str:
+    """'YYYY-MM' of a month code (months since 1970-01)."""
+    years, month = divmod(int(code), 12)
+    return f"{1970 + years:04d}-{month + 1:02d}"
 
 
 def month_code(month: str) -> int:
-    """Month code of 'YYYY-MM'."""
-    return int(np.datetime64(month, "M").astype("int64"))
+    """Month code of 'YYYY-MM' (ValueError for anything else)."""
+    year, mon = (int(part) for part in month.split("-"))
+    if not 1 <= mon <= 12:
+        raise ValueError(f"not a month: {month!r}")
+    return (year - 1970) * 12 + mon - 1
 
 
 def add_months(month: str, n: int) -> str:
-    """'YYYY-MM' n months after (or before, n < 0) `month`."""
-    return month_name(month_code(month) + n)
+    """'YYYY-MM' n months after (or before, n < 0) `month`: '2026-11' + 2 -> '2027-01'."""
+    return month_label(month_code(month) + n)
 
 
 def month_start(month: str, tz: Zone = None) -> int:
@@ -123,7 +140,7 @@ def calendar_periods(ts: np.ndarray, end: int | None = None, tz: Zone = None) ->
     bounds = month_bounds(first, last, tz)
     names = None
     if zone(tz) is not None:
-        names = np.array([month_name(c) for c in range(first, last + 1)], dtype=object)
+        names = month_labels(np.arange(first, last + 1))
     return Periods(
         index=months - first, start=bounds[:-1], end=bounds[1:], kind="calendar", names=names
     )

@@ -19,8 +19,6 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-DAY = 86_400
-
 # group -> (its headline feature, member features)
 GROUPS: dict[str, tuple[str, list[str]]] = {
     "activity": (

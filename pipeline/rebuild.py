@@ -25,7 +25,7 @@ from pipeline.config import PipelineConfig
 from pipeline.errors import NotEnoughHistory
 from pipeline.labels import add_labels, rule_labels
 from pipeline.normalize import artist_keys
-from pipeline.periods import Zone, month_of, month_start, zone
+from pipeline.periods import Zone, label_codes, month_labels, month_of, month_start, zone
 from pipeline.record import CORE, outcomes
 from pipeline.score import (
     Scored,
@@ -105,10 +105,6 @@ def to_record(scored: Scored, bundle: ModelBundle | None) -> pd.DataFrame:
     return cands.loc[keep, PREDICTION_COLUMNS].reset_index(drop=True)
 
 
-def _month_codes(months: pd.Series) -> np.ndarray:
-    return np.asarray(months.astype(str).to_numpy(), dtype="datetime64[M]").astype("int64")
-
-
 def resolve(
     open_predictions: pd.DataFrame, monthly: pd.DataFrame, cfg: PipelineConfig
 ) -> pd.DataFrame:
@@ -124,12 +120,10 @@ def resolve(
         return empty
     core = monthly.loc[monthly["is_core"].to_numpy(), ["artist_key", "month"]]
     core_keys = core["artist_key"].astype(str) + "|" + core["month"].astype(str)
-    base = _month_codes(merged["month"])
+    base = label_codes(merged["month"])
     core_month = np.full(len(merged), None, dtype=object)
     for step in range(cfg.horizon, -1, -1):  # the earliest core month wins
-        month = pd.Series(
-            np.datetime_as_string((base + step).astype("datetime64[M]")).astype(object)
-        )
+        month = pd.Series(month_labels(base + step))
         key = merged["artist_key"].astype(str).to_numpy() + "|" + month.to_numpy()
         hit = np.isin(key, core_keys.to_numpy()) & (merged["outcome"] == CORE).to_numpy()
         if step == 0:

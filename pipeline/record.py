@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import PipelineConfig
+from pipeline.periods import month_of, month_start
 
 CORE, NOT_CORE = "core", "not_core"
 # Probability bands of the calibration table: readable, and wide enough to hold a few rows.
@@ -179,9 +180,7 @@ def backtest_predictions(result) -> pd.DataFrame:
 
 def _closed(scrobbles: pd.DataFrame, now: int) -> pd.DataFrame:
     """Scrobbles of the complete months (UTC, as backtests of files use) before `now`."""
-    start = int(
-        np.datetime64(int(now), "s").astype("datetime64[M]").astype("datetime64[s]").astype("int64")
-    )
+    start = month_start(month_of(int(now)))
     return scrobbles[scrobbles["ts"].to_numpy(dtype="int64") < start]
 
 

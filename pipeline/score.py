@@ -18,7 +18,14 @@ import pandas as pd
 
 from pipeline.config import PipelineConfig
 from pipeline.features import build_artist_months
-from pipeline.periods import Zone, calendar_periods, last_complete_month, month_of, trailing_periods
+from pipeline.periods import (
+    DAY,
+    Zone,
+    calendar_periods,
+    last_complete_month,
+    month_of,
+    trailing_periods,
+)
 from pipeline.reasons import explain, fallback_contributions
 from pipeline.train import ModelBundle, fallback_scores
 
@@ -144,7 +151,7 @@ def empty_scored(now: int, cfg: PipelineConfig, tz: Zone = None) -> Scored:
         candidates=_empty(CANDIDATE_COLUMNS),
         reasons=_empty(REASON_COLUMNS),
         month=last_complete_month(now, tz),
-        trailing_start=now - cfg.trailing_days * 86_400,
+        trailing_start=now - cfg.trailing_days * DAY,
         trailing_end=now,
         threshold=None,
     )
@@ -190,7 +197,7 @@ def score_artists(
         candidates=_concat([p[0] for p in parts], CANDIDATE_COLUMNS),
         reasons=_concat([p[1] for p in parts], REASON_COLUMNS),
         month=month,
-        trailing_start=now_ts - cfg.trailing_days * 86_400,
+        trailing_start=now_ts - cfg.trailing_days * DAY,
         trailing_end=now_ts,
         threshold=None if bundle is None else float(bundle.threshold),
     )

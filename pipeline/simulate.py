@@ -8,7 +8,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-DAY = 86_400
+from pipeline.periods import DAY
+
 MONTH_DAYS = 30.44
 
 _FIRST = ["Mia", "Jonas", "Lena", "Omar", "Ines", "Theo", "Nora", "Kai", "Ada", "Luca", "Zoe"]

@@ -3,25 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
 from bot.db.session import Database
 from bot.metadata.fetcher import MetadataFetcher
+from pipeline.periods import Zone, month_bounds, month_codes, month_labels
 from pipeline.records import MonthContext
 from pipeline.train import load_bundle
 
 log = logging.getLogger(__name__)
 
+# Plays per (owner's month, artist): the months' bounds come from pipeline.periods, as the
+# rebuild's do, because SQLite knows no time zones.
 MONTH_COUNTS = (
-    "SELECT strftime('%Y-%m', ts, 'unixepoch') AS month, artist_id AS artist, COUNT(*) AS plays "
-    "FROM scrobbles GROUP BY month, artist_id"
+    "WITH bounds(month, lo, hi) AS (SELECT json_extract(value, '$[0]'),"
+    " json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(:bounds)) "
+    "SELECT bounds.month, s.artist_id AS artist, COUNT(*) AS plays FROM bounds "
+    "JOIN scrobbles AS s ON s.ts >= bounds.lo AND s.ts < bounds.hi "
+    "GROUP BY bounds.month, s.artist_id"
 )
+
+
+def owner_months(first_ts: int, last_ts: int, tz: Zone) -> str:
+    """JSON [[month, start, end), ...] of the owner's months from `first_ts` to `last_ts`."""
+    first, last = (int(c) for c in month_codes(np.array([first_ts, last_ts]), tz))
+    bounds = month_bounds(first, last, tz).tolist()
+    labels = month_labels(np.arange(first, last + 1)).tolist()
+    rows = zip(labels, bounds[:-1], bounds[1:], strict=True)
+    return json.dumps([[month, lo, hi] for month, lo, hi in rows])
 
 
 def _model_stamp(directory: Path) -> tuple:
@@ -67,6 +84,7 @@ class ContextCache:
     """The listener's month statistics, rebuilt in the background when scrobbles change."""
 
     db: Database
+    tz: Zone = None
     _key: int | None = None
     _context: MonthContext | None = None
     _task: asyncio.Task | None = None
@@ -84,7 +102,11 @@ class ContextCache:
 
     async def _refresh(self, key: int) -> None:
         async with self.db.sessions() as session:
-            rows = (await session.execute(text(MONTH_COUNTS))).all()
+            span = (await session.execute(text("SELECT MIN(ts), MAX(ts) FROM scrobbles"))).one()
+            rows = []
+            if span[0] is not None:
+                bounds = owner_months(int(span[0]), int(span[1]), self.tz)
+                rows = (await session.execute(text(MONTH_COUNTS), {"bounds": bounds})).all()
         frame = pd.DataFrame(rows, columns=["month", "artist", "plays"])
         self._context = await asyncio.to_thread(MonthContext.from_counts, frame)
         self._key = key

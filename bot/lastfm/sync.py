@@ -16,11 +16,12 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import SyncState, utcnow
+from bot.db.models import SyncState
 from bot.db.scrobbles import store_scrobbles
 from bot.db.session import write_with_retry
 from bot.errors import SourceError
 from bot.lastfm.client import LastfmClient, LastfmError, LastfmUnavailable, Page
+from bot.timeutil import utc_now
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ async def _advance(
             cursor_to=None,
             cursor_page=None,
             cursor_total_pages=None,
-            last_sync_at=utcnow(),
+            last_sync_at=utc_now(),
             last_error=None,
         )
         if from_ts is None:

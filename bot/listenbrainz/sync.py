@@ -22,7 +22,7 @@ import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import Scrobble, SyncState, utcnow
+from bot.db.models import Scrobble, SyncState
 from bot.db.scrobbles import store_scrobbles
 from bot.lastfm.sync import (
     Progress,
@@ -38,6 +38,7 @@ from bot.listenbrainz.client import (
     ListenBrainzUnavailable,
     ListensPage,
 )
+from bot.timeutil import utc_now
 from pipeline.plausible import implausible_ts
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ async def _advance(
             cursor_from=None,
             cursor_page=None,
             cursor_total_pages=None,
-            last_sync_at=utcnow(),
+            last_sync_at=utc_now(),
             last_error=None,
         )
         if lower is None:

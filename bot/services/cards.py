@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.render import CoreProgress, Watched
 from bot.services import queries
-from bot.timeutil import month_of, month_start
 from pipeline.config import PipelineConfig
+from pipeline.periods import month_of, month_start
 
 CHART_DAYS = 60
 
@@ -45,10 +45,10 @@ async def core_progress(
     None when the rebuild has not looked at this month yet (the bar would be last month's).
     """
     status = await queries.artist_status(session, artist_id)
-    month = month_of(now.astimezone(tz))
+    month = month_of(int(now.timestamp()), tz)
     if status is None or status.month != month:
         return None
-    start = int(month_start(month, tz).timestamp())
+    start = month_start(month, tz)
     plays = (
         await session.execute(
             text("SELECT COUNT(*) FROM scrobbles WHERE artist_id = :a AND ts >= :lo"),
@@ -61,8 +61,8 @@ async def core_progress(
 
 async def month_total(session: AsyncSession, now: datetime, tz: tzinfo) -> tuple[str, int]:
     """(month, scrobbles so far) of the owner's current month."""
-    month = month_of(now.astimezone(tz))
-    start = int(month_start(month, tz).timestamp())
+    month = month_of(int(now.timestamp()), tz)
+    start = month_start(month, tz)
     total = (
         await session.execute(text("SELECT COUNT(*) FROM scrobbles WHERE ts >= :lo"), {"lo": start})
     ).scalar()

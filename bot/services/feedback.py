@@ -9,7 +9,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Artist, Candidate, Feedback, utcnow
+from bot.db.models import Artist, Candidate, Feedback
+from bot.timeutil import utc_now
 from pipeline.errors import UserError
 
 CONFIRM, DISMISS = 1, 0
@@ -52,7 +53,7 @@ async def record_feedback(
         )
     ).scalar_one_or_none()
     if previous != verdict:
-        when = now or utcnow()
+        when = now or utc_now()
         stmt = insert(Feedback).values(
             artist_id=artist_id, month=month, verdict=verdict, created_at=when, updated_at=when
         )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models import Artist, ArtistMetadata
 from bot.metadata.fetcher import LASTFM, SPOTIFY, Fetched, MetadataFetcher
 from bot.services.queries import current_candidates
+from bot.timeutil import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,6 @@ class ArtistMeta:
         }
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _assemble(artist_id: int, rows: list[ArtistMetadata]) -> ArtistMeta | None:
     """One ArtistMeta from the "ok" rows of an artist; None when no source knows it."""
     ok = {r.source: json.loads(r.payload_json or "{}") for r in rows if r.status == "ok"}
@@ -67,7 +64,7 @@ def _assemble(artist_id: int, rows: list[ArtistMetadata]) -> ArtistMeta | None:
     lastfm, spotify = ok.get(LASTFM, {}), ok.get(SPOTIFY, {})
     return ArtistMeta(
         artist_id=artist_id,
-        fetched_at=min(_utc(r.fetched_at) for r in rows if r.status == "ok"),
+        fetched_at=min(as_utc(r.fetched_at) for r in rows if r.status == "ok"),
         tags=list(lastfm.get("tags") or []),
         listeners=lastfm.get("listeners"),
         summary=lastfm.get("summary"),
@@ -101,7 +98,7 @@ async def cached_metadata(session: AsyncSession, artist_ids: list[int]) -> dict[
 def _stale(
     rows: list[ArtistMetadata], sources: list[str], now: datetime, max_age: timedelta
 ) -> bool:
-    fresh = {r.source for r in rows if now - _utc(r.fetched_at) < max_age}
+    fresh = {r.source for r in rows if now - as_utc(r.fetched_at) < max_age}
     return not set(sources) <= fresh
 
 

@@ -15,16 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.db.models import Artist, ArtistStatus, Candidate, CandidateReason, Feedback, ModelRun
+from bot.timeutil import as_utc
 from pipeline.config import PipelineConfig
 from pipeline.normalize import artist_key
-from pipeline.periods import month_code, month_codes, month_name, month_of
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; every stored one is UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+from pipeline.periods import month_code, month_codes, month_label, month_of
 
 
 @dataclass(frozen=True)
@@ -150,14 +144,14 @@ class Explanation:
 def _run_view(run: ModelRun) -> RunView:
     return RunView(
         id=run.id,
-        created_at=_utc(run.created_at),
+        created_at=as_utc(run.created_at),
         status=run.status,
         message=run.message or "",
         model_name=run.model_name,
         threshold=run.threshold,
         scored_month=run.scored_month,
         metrics_json=run.metrics_json or "{}",
-        trained_at=_utc(run.trained_at),
+        trained_at=as_utc(run.trained_at),
         timezone=run.timezone or "UTC",
     )
 
@@ -345,7 +339,7 @@ async def _monthly_plays(
     first = int(codes[0])
     last = max(int(codes[-1]), month_code(month_of(int(until.timestamp()), tz)))
     counts = np.bincount(codes - first, minlength=last - first + 1)
-    return [(month_name(first + i), int(n)) for i, n in enumerate(counts.tolist())]
+    return [(month_label(first + i), int(n)) for i, n in enumerate(counts.tolist())]
 
 
 def _status_view(row: ArtistStatus) -> StatusView:
@@ -411,7 +405,7 @@ async def _latest_feedback(session: AsyncSession, artist_id: int) -> FeedbackVie
         .scalars()
         .first()
     )
-    return None if fb is None else FeedbackView(fb.verdict, fb.month, _utc(fb.updated_at))
+    return None if fb is None else FeedbackView(fb.verdict, fb.month, as_utc(fb.updated_at))
 
 
 async def _latest_candidate(

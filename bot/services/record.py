@@ -15,14 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Artist, Breakout, Prediction, TrackRecordCache
+from bot.timeutil import as_utc
 from pipeline.config import PipelineConfig
 from pipeline.periods import add_months
 from pipeline.record import TrackRecord, empty_record, track_record
-
-
-def _utc(value: datetime) -> datetime:
-    """SQLite returns naive datetimes; every stored one is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 async def live_track_record(session: AsyncSession, recent: int = 10) -> TrackRecord:
@@ -94,14 +90,14 @@ def _best(rows: list[Prediction]) -> PredictionView | None:
     """The earliest flagged prediction, else the highest-probability one."""
     if not rows:
         return None
-    flagged = sorted((p for p in rows if p.above_threshold), key=lambda p: _utc(p.made_at))
+    flagged = sorted((p for p in rows if p.above_threshold), key=lambda p: as_utc(p.made_at))
     pick = flagged[0] if flagged else max(rows, key=lambda p: p.probability)
     return PredictionView(
         pick.window,
         pick.month,
         float(pick.probability),
         bool(pick.above_threshold),
-        _utc(pick.made_at),
+        as_utc(pick.made_at),
     )
 
 
@@ -145,7 +141,7 @@ async def new_breakouts(
         ]
         out.append(
             BreakoutView(
-                b.artist_id, name, b.month, b.plays, _utc(b.detected_at), b.run_id, _best(before)
+                b.artist_id, name, b.month, b.plays, as_utc(b.detected_at), b.run_id, _best(before)
             )
         )
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
@@ -15,7 +16,7 @@ from bot.services.runtime import Runtime
 from bot.telegram import messages
 from bot.telegram.keyboards import PAGE_PATTERN, PAGE_SIZE, candidate_keyboard, parse_page
 from bot.telegram.state import Context, get_state
-from bot.timeutil import month_of, month_start
+from pipeline.periods import month_of, month_start
 
 log = logging.getLogger(__name__)
 MAX_LIMIT = 50
@@ -41,7 +42,9 @@ async def candidates_page(
         offset = min(offset, max(0, total - 1))
         shown = await queries.current_candidates(session, size, offset)
         if not shown:
-            since = month_start(month_of(rt.local_now()), rt.settings.tz)
+            tz = rt.settings.tz
+            this_month = month_of(int(rt.now().timestamp()), tz)
+            since = datetime.fromtimestamp(month_start(this_month, tz), UTC)
             broke = [aid for aid, _ in await recent_moments(session, since)][:5]
             names = [await queries.artist_name(session, aid) for aid in broke]
             watched = await cards.watched(session, rt.now(), [n for n in names if n])

@@ -1,6 +1,6 @@
 """All tables; importing this module registers them on Base.metadata."""
 
-from bot.db.models.base import Base, utcnow
+from bot.db.models.base import Base
 from bot.db.models.chat import BotSetting, BreakoutMoment
 from bot.db.models.core import Artist, Scrobble
 from bot.db.models.jobs import JobRun
@@ -34,5 +34,4 @@ __all__ = [
     "Scrobble",
     "SyncState",
     "TrackRecordCache",
-    "utcnow",
 ]

@@ -1,7 +1,5 @@
 """Declarative base shared by every table."""
 
-from datetime import UTC, datetime
-
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -18,8 +16,3 @@ class Base(DeclarativeBase):
     """Base class of all ORM models."""
 
     metadata = MetaData(naming_convention=NAMING)
-
-
-def utcnow() -> datetime:
-    """Timezone-aware current UTC time."""
-    return datetime.now(UTC)

@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import DateTime, Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.db.models.base import Base, utcnow
+from bot.db.models.base import Base
+from bot.timeutil import utc_now
 
 
 class BotSetting(Base):
@@ -15,7 +16,7 @@ class BotSetting(Base):
 
     key: Mapped[str] = mapped_column(String, primary_key=True)
     value: Mapped[str] = mapped_column(String)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
 
 class BreakoutMoment(Base):
@@ -25,7 +26,7 @@ class BreakoutMoment(Base):
 
     artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"), primary_key=True)
     month: Mapped[str] = mapped_column(String)  # YYYY-MM in which it became core
-    detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     outcome: Mapped[str] = mapped_column(String, default="running")  # sent | muted | ...
     probability: Mapped[float | None] = mapped_column(Float, default=None)
     flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

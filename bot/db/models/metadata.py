@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.db.models.base import Base, utcnow
+from bot.db.models.base import Base
+from bot.timeutil import utc_now
 
 
 class ArtistMetadata(Base):
@@ -19,4 +20,4 @@ class ArtistMetadata(Base):
     source: Mapped[str] = mapped_column(String, primary_key=True)
     status: Mapped[str] = mapped_column(String)
     payload_json: Mapped[str] = mapped_column(Text, default="{}")
-    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)

@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.db.models.base import Base, utcnow
+from bot.db.models.base import Base
+from bot.timeutil import utc_now
 
 
 class ModelRun(Base):
@@ -14,7 +15,7 @@ class ModelRun(Base):
     __tablename__ = "model_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     status: Mapped[str] = mapped_column(String)  # "model" | "fallback"
     message: Mapped[str] = mapped_column(Text, default="")
     model_name: Mapped[str | None] = mapped_column(String, default=None)
@@ -70,8 +71,8 @@ class Feedback(Base):
     artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"), index=True)
     month: Mapped[str] = mapped_column(String)  # YYYY-MM
     verdict: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
 
 class Prediction(Base):
