@@ -46,6 +46,8 @@ class PipelineConfig:
     min_positives: int = 2
     # Trailing window (freshness scoring) length in days.
     trailing_days: int = 30
+    # The empty candidate list names artists first played within this many days.
+    watch_days: int = 60
     seed: int = 42
     # XGBoost: fast, shallow, regularized; rounds = the most (early stopping may cut it).
     # Depth 2, min_child_weight 5: steadier across seeds than depth 3 / min_child_weight 1.

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammainc
 
+from pipeline import rules
 from pipeline.config import PipelineConfig
 from pipeline.normalize import artist_keys
 from pipeline.periods import DAY, Periods, calendar_periods
@@ -105,11 +106,6 @@ FEATURES: list[str] = [
 ]
 
 ID_COLUMNS: list[str] = ["artist_key", "artist", "month", "period", "first_seen_ts"]
-
-
-def core_need(total: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
-    """Plays an artist needs in a period of `total` scrobbles to be core: min(20, 1 %), >= 1."""
-    return np.minimum(cfg.core_plays, np.maximum(np.ceil(cfg.core_share * total), 1))
 
 
 def _lookup(cells: np.ndarray, values: np.ndarray, query: np.ndarray, valid: np.ndarray):
@@ -216,8 +212,8 @@ def build_artist_months(
     distinct_albums = np.bincount(ac, minlength=n_c)
 
     c_share = plays / np.maximum(total[c_p], 1)
-    c_core = (plays >= cfg.core_plays) | (c_share >= cfg.core_share)
-    need = core_need(total, cfg)
+    need = rules.core_need(total, cfg)
+    c_core = plays >= need[c_p]  # rules.is_core, with the need computed once per period
     c_progress = plays / need[c_p]
     # rank 1 = the most played artist of the period
     rank_frame = pd.DataFrame({"p": c_p, "plays": plays})
@@ -315,9 +311,8 @@ def build_artist_months(
     was_core = at(c_core.astype("int64"), 1).astype(bool)
     for lag in range(2, cfg.eligible_not_core_lookback + 1):
         was_core |= at(c_core.astype("int64"), lag).astype(bool)
-    # learnable: eligible except for the age rule (older artists add training examples)
-    learnable = (r_plays >= cfg.eligible_min_plays) & ~core & ~was_core
-    eligible = learnable & (msfs <= cfg.eligible_max_age)
+    learnable = rules.learnable(r_plays, core, was_core, cfg)
+    eligible = rules.eligible(r_plays, msfs, core, was_core, cfg)
 
     table = pd.DataFrame(
         {

@@ -27,6 +27,7 @@ from pipeline.labels import add_labels, rule_labels
 from pipeline.normalize import artist_keys
 from pipeline.periods import Zone, label_codes, month_labels, month_of, month_start, zone
 from pipeline.record import CORE, outcomes
+from pipeline.rules import core_resolves
 from pipeline.score import (
     Scored,
     before,
@@ -126,8 +127,7 @@ def resolve(
         month = pd.Series(month_labels(base + step))
         key = merged["artist_key"].astype(str).to_numpy() + "|" + month.to_numpy()
         hit = np.isin(key, core_keys.to_numpy()) & (merged["outcome"] == CORE).to_numpy()
-        if step == 0:
-            hit &= (merged["window"] == "trailing").to_numpy()
+        hit &= core_resolves(step, merged["window"].to_numpy(), cfg)
         core_month = np.where(hit, month.to_numpy(), core_month)
     return pd.DataFrame(
         {

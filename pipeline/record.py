@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipeline.config import PipelineConfig
 from pipeline.periods import month_of, month_start
+from pipeline.rules import same_month_counts
 
 CORE, NOT_CORE = "core", "not_core"
 # Probability bands of the calibration table: readable, and wide enough to hold a few rows.
@@ -98,7 +99,7 @@ def outcomes(rule_label: np.ndarray, core_now: np.ndarray, window: np.ndarray) -
     has passed), `core_now` whether the artist was core in that month itself.
     """
     label = np.asarray(rule_label, dtype="float64")
-    hit = (label == 1) | ((np.asarray(window) == "trailing") & np.asarray(core_now, dtype=bool))
+    hit = (label == 1) | (same_month_counts(window) & np.asarray(core_now, dtype=bool))
     out = np.where(hit, CORE, NOT_CORE).astype(object)
     out[np.isnan(label)] = None
     return out

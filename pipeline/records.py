@@ -17,7 +17,7 @@ from scipy.special import gammainc
 
 from pipeline.config import PipelineConfig
 from pipeline.errors import UserError
-from pipeline.features import core_need
+from pipeline.rules import core_need, eligible
 
 LABEL_FIELDS = ("month", "artist_name", "artist")
 MAX_PROBLEMS = 20
@@ -195,9 +195,9 @@ def complete_records(
         raise RecordError(r.problems[:MAX_PROBLEMS])
     frame = pd.DataFrame({name: f[name] for name in features}, index=records.index)
     core_before = (f["core_progress_prev_t"] >= 1) | (lag2 / need >= 1)
-    eligible = (plays >= cfg.eligible_min_plays) & (msfs <= cfg.eligible_max_age)
-    eligible &= (f["core_progress_t"] < 1) & ~core_before
-    return Completed(frame, {k: est[k] for k in features if k in est}, eligible)
+    core_now = ~(f["core_progress_t"] < 1)
+    ok = eligible(plays, msfs, core_now, core_before, cfg)
+    return Completed(frame, {k: est[k] for k in features if k in est}, ok)
 
 
 def _cumulative(r, plays, msfs, lag1, lag2, lag3) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline import rules
 from pipeline.config import PipelineConfig
 
 # Why an artist is or is not a candidate, in the order they are tested.
@@ -35,12 +36,6 @@ STATUS_COLUMNS = [
     "last_core_month",
     "verdict",
 ]
-
-
-def plays_needed(total: np.ndarray | int, cfg: PipelineConfig) -> np.ndarray:
-    """Plays that make an artist core in a period of `total` scrobbles: min(20, ⌈1 %⌉), ≥ 1."""
-    share = np.maximum(np.ceil(cfg.core_share * np.asarray(total, dtype="float64")), 1)
-    return np.minimum(cfg.core_plays, share).astype("int64")
 
 
 def _at(table: pd.DataFrame, period: int, column: str, keys: pd.Index, default) -> np.ndarray:
@@ -85,8 +80,8 @@ def artist_status(
     last_month = _at(monthly, cur - 1, "plays_t", keys, 0.0).astype("int64")
     last_total = monthly.loc[monthly["period"] == cur - 1, "total_monthly_scrobbles"]
     projected = max(int(month_total), int(last_total.max()) if len(last_total) else 0)
-    needed = int(plays_needed(projected, cfg))
-    core_now = plays >= needed
+    needed = int(rules.core_need(projected, cfg))
+    core_now = rules.is_core(plays, projected, cfg)
     core_prev1 = _at(monthly, cur - 1, "is_core", keys, False).astype(bool)
     core_prev2 = _at(monthly, cur - 2, "is_core", keys, False).astype(bool)
     elig_month = _at(monthly, cur - 1, "eligible", keys, False).astype(bool)
@@ -105,13 +100,13 @@ def artist_status(
     recently = cores["last_period"].fillna(-1).to_numpy() >= lookback
     month_now = _period_label(monthly, cur)
     first_core = first_core.where(first_core.notna() | ~core_now, month_now)
-    few = (plays_30d < cfg.eligible_min_plays) & (last_month < cfg.eligible_min_plays)
+    few = ~rules.enough_plays(plays_30d, cfg) & ~rules.enough_plays(last_month, cfg)
     verdict = np.select(
         [
             elig_trail | elig_month,
             core_now,
             recently,
-            age > cfg.eligible_max_age,
+            ~rules.young_enough(age, cfg),
             few,
         ],
         list(VERDICTS[:-1]),

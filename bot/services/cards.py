@@ -81,10 +81,10 @@ async def month_bar(session: AsyncSession, month: str) -> int | None:
 async def watched(
     session: AsyncSession, now: datetime, broke_out: list[str], cfg: PipelineConfig | None = None
 ) -> Watched:
-    """Artists first played in the last 60 days that are still below the candidate bar."""
+    """Artists first played in the last `watch_days` days still below the candidate bar."""
     cfg = cfg or PipelineConfig()
-    since = int((now - timedelta(days=60)).timestamp())
-    recent = int((now - timedelta(days=30)).timestamp())
+    since = int((now - timedelta(days=cfg.watch_days)).timestamp())
+    recent = int((now - timedelta(days=cfg.trailing_days)).timestamp())
     rows = await session.execute(
         text(
             "SELECT a.name, SUM(s.ts >= :recent) AS n FROM scrobbles s "

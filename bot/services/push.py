@@ -13,8 +13,11 @@ from bot.services.chat_settings import load_chat_settings
 from bot.services.orchestration import MONTHLY_PUSH, run_rebuild
 from bot.services.queries import CandidateView, RunView
 from bot.services.runtime import Runtime
-from bot.timeutil import add_months, clock_time, push_month
+from bot.timeutil import clock_time, push_month
+from pipeline.config import PipelineConfig
+from pipeline.periods import add_months, month_code
 from pipeline.record import CORE, Resolved
+from pipeline.rules import core_resolves
 
 READY, ALREADY, NOT_SCORED, OFF = "ready", "already pushed", "not scored yet", "turned off"
 
@@ -79,7 +82,9 @@ async def previous_picks(session: AsyncSession, month: str) -> list[Resolved]:
         .order_by(Prediction.probability.desc())
     )
     out = []
+    cfg, code = PipelineConfig(), month_code(month)
     for p, first_core in rows:
-        outcome = p.outcome or (CORE if first_core and first_core > month else "open")
+        came_true = first_core and core_resolves(month_code(first_core) - code, "month", cfg)
+        outcome = p.outcome or (CORE if came_true else "open")
         out.append(Resolved(p.artist_name, p.month, float(p.probability), outcome))
     return out

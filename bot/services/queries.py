@@ -385,7 +385,8 @@ def why_not(status: StatusView, cfg: PipelineConfig) -> str:
         return f"not eligible: discovered more than {cfg.eligible_max_age} months ago"
     if status.verdict == "too_few_plays":
         return (
-            f"not eligible: fewer than {cfg.eligible_min_plays} plays in the last 30 days "
+            f"not eligible: fewer than {cfg.eligible_min_plays} plays in the last "
+            f"{cfg.trailing_days} days "
             "and in the last complete month"
         )
     if status.verdict == "candidate":

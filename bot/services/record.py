@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models import Artist, Breakout, Prediction, TrackRecordCache
 from bot.timeutil import as_utc
 from pipeline.config import PipelineConfig
-from pipeline.periods import add_months
+from pipeline.periods import month_code
 from pipeline.record import TrackRecord, empty_record, track_record
+from pipeline.rules import core_resolves
 
 
 async def live_track_record(session: AsyncSession, recent: int = 10) -> TrackRecord:
@@ -133,11 +134,11 @@ async def new_breakouts(
         by_artist.setdefault(p.artist_id, []).append(p)
     out = []
     for b, name in found:
-        earliest = add_months(b.month, -cfg.horizon)
+        core = month_code(b.month)
         before = [
             p
             for p in by_artist.get(b.artist_id, [])
-            if earliest <= p.month <= b.month and (p.month < b.month or p.window == "trailing")
+            if core_resolves(core - month_code(p.month), p.window, cfg)
         ]
         out.append(
             BreakoutView(

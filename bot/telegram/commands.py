@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from html import escape
 
 from telegram import Update
@@ -26,6 +25,7 @@ from bot.telegram import jobs, messages
 from bot.telegram.keyboards import DETAILS_PATTERN, details_keyboard, parse_details
 from bot.telegram.state import Context, get_state
 from pipeline.config import PipelineConfig
+from pipeline.rules import share_plays
 
 log = logging.getLogger(__name__)
 MESSAGES = filters.UpdateType.MESSAGE  # an edited old command must not run again
@@ -63,7 +63,7 @@ async def help_text(rt: Runtime) -> str:
     async with rt.db.sessions() as session:
         month, total = await cards.month_total(session, rt.now(), rt.settings.tz)
         needed = await cards.month_bar(session, month)
-    share = max(1, math.ceil(total * cfg.core_share))
+    share = int(share_plays(total, cfg))
     bar = f"this month {cfg.core_plays} plays"
     if needed is not None:
         bar = (
