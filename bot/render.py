@@ -5,10 +5,10 @@ from __future__ import annotations
 import html as _html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
 
+from bot.services.cards import CoreProgress, Watched
 from bot.services.queries import CandidateView, Explanation, RunView
 from bot.timeutil import month_name, short_date
 
@@ -125,15 +125,6 @@ def render_candidates(
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class Watched:
-    """Why a list is empty: recent discoveries below the bar, and recent breakouts."""
-
-    discoveries: list[tuple[str, int]]  # (name, plays in the last 30 days)
-    broke_out: list[str]
-    min_plays: int
-
-
 def render_empty(run: RunView | None, watched: Watched, html: bool = True) -> str:
     """What to say instead of a bare "no candidates"."""
     f = Fmt(html)
@@ -162,16 +153,6 @@ def render_empty(run: RunView | None, watched: Watched, html: bool = True) -> st
 
 def _date(value: datetime | None, tz: tzinfo = UTC) -> str:
     return "-" if value is None else value.astimezone(tz).strftime("%-d %b %Y")
-
-
-@dataclass(frozen=True)
-class CoreProgress:
-    """Where an artist stands against the core bar of the owner's month."""
-
-    month: str
-    plays: int
-    needed: int  # more plays needed this month (0: already core this month)
-    bar: int  # plays that make an artist core this month
 
 
 def render_explanation(

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from telegram.error import BadRequest
 
-from bot.services import jobruns, orchestration
+from bot.db import jobruns
+from bot.services import orchestration
 from bot.telegram import jobs, messages
 from bot.telegram.state import get_state
 from pipeline.simulate import simulate_listener

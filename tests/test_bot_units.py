@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, text
 
+from bot.db import jobruns
 from bot.db.models import Feedback, JobRun
 from bot.db.session import Database
-from bot.services import jobruns
 from bot.services.feedback import CONFIRM, DISMISS, UnknownCandidate, record_feedback
 from bot.telegram.charts import daily_plays_png
 from bot.telegram.keyboards import (

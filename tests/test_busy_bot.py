@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.db.session import ANSWER_DEADLINE_SECONDS
 from bot.telegram import messages
-from bot.telegram.feedback import FEEDBACK_DEADLINE_SECONDS
 from tests.bot_harness import (
     DB_NAME,
     OWNER,
@@ -136,7 +136,7 @@ async def test_every_press_during_a_long_import_and_a_sync_is_stored(
     assert importer.returncode == 0, err
     assert f"{IMPORT_ROWS:,} new scrobbles" in out
     # Well inside the handler's own deadline: a press never waits out a whole import.
-    assert max(waits) < FEEDBACK_DEADLINE_SECONDS / 2, waits
+    assert max(waits) < ANSWER_DEADLINE_SECONDS / 2, waits
     assert during_writes >= 3, "no press landed while the import wrote: make it bigger"
     with sqlite3.connect(db_path) as connection:
         verdict_of = dict(

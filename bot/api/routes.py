@@ -14,6 +14,7 @@ from bot.api.auth import require_token
 from bot.api.schemas import ErrorResponse, FeedbackRequest, FeedbackResponse
 from bot.api.views import candidate_json, explanation_json, run_json
 from bot.db.models import SyncState
+from bot.db.session import ANSWER_DEADLINE_SECONDS, write_with_retry
 from bot.services import queries
 from bot.services.feedback import CONFIRM, DISMISS, UnknownCandidate, record_feedback
 from bot.services.metadata import cached_metadata, metadata_for
@@ -110,8 +111,11 @@ async def feedback(request: Request, body: FeedbackRequest) -> dict[str, Any]:
     state = request.app.state.api
     verdict = CONFIRM if body.verdict == "confirm" else DISMISS
     try:
-        async with state.db.sessions() as session, session.begin():
-            result = await record_feedback(session, body.candidate_id, verdict)
+        result = await write_with_retry(
+            state.db.sessions,
+            lambda session: record_feedback(session, body.candidate_id, verdict),
+            deadline=ANSWER_DEADLINE_SECONDS,
+        )
     except UnknownCandidate as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
     return {

@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from bot.services import jobruns
+from bot.db import jobruns
 from pipeline.normalize import artist_key
 
 SCROBBLE_COLUMNS = ["ts", "artist", "track", "album", "artist_mbid", "track_mbid", "album_mbid"]

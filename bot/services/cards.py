@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.render import CoreProgress, Watched
 from bot.services import queries
 from pipeline.config import PipelineConfig
 from pipeline.periods import month_of, month_start
 
 CHART_DAYS = 60
+
+
+@dataclass(frozen=True)
+class Watched:
+    """Why a list is empty: recent discoveries below the bar, and recent breakouts."""
+
+    discoveries: list[tuple[str, int]]  # (name, plays in the last 30 days)
+    broke_out: list[str]
+    min_plays: int
+
+
+@dataclass(frozen=True)
+class CoreProgress:
+    """Where an artist stands against the core bar of the owner's month."""
+
+    month: str
+    plays: int
+    needed: int  # more plays needed this month (0: already core this month)
+    bar: int  # plays that make an artist core this month
 
 
 async def daily_plays(

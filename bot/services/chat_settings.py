@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 from sqlalchemy import select
 from sqlalchemy.dialects.sqlite import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.db.models import BotSetting
+from bot.db.session import ANSWER_DEADLINE_SECONDS, write_with_retry
 from bot.timeutil import utc_now
 
 PUSH_SIZES = (3, 5, 10)
@@ -63,6 +65,22 @@ async def save_chat_setting(session: AsyncSession, name: str, value: bool | int)
         index_elements=["key"], set_={"value": _raw(value), "updated_at": utc_now()}
     )
     await session.execute(stmt)
+
+
+async def change_chat_setting(
+    sessions: async_sessionmaker,
+    settings: Settings,
+    name: str,
+    change: Callable[[ChatSettings], ChatSettings],
+) -> ChatSettings:
+    """Read, change and store setting `name` in one transaction, retried while SQLite is busy."""
+
+    async def work(session: AsyncSession) -> ChatSettings:
+        chat = change(await load_chat_settings(session, settings))
+        await save_chat_setting(session, name, getattr(chat, name))
+        return chat
+
+    return await write_with_retry(sessions, work, deadline=ANSWER_DEADLINE_SECONDS)
 
 
 def next_push_size(size: int) -> int:

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from bot.db import jobruns
 from bot.db.models import SyncState
 from bot.errors import SourceError
 from bot.lastfm.sync import SyncConflict, SyncReport
-from bot.services import backup, jobruns
+from bot.services import backup
 from bot.services.runtime import Runtime, SyncProgress
 from bot.timeutil import clock_time, nightly_period
 from pipeline.config import PipelineConfig

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db import jobruns
 from bot.db.models import ArtistStatus, Prediction
-from bot.services import jobruns, queries
+from bot.services import queries
 from bot.services.chat_settings import load_chat_settings
 from bot.services.orchestration import MONTHLY_PUSH, run_rebuild
 from bot.services.queries import CandidateView, RunView

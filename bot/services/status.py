@@ -8,10 +8,10 @@ from datetime import UTC, datetime, tzinfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db import jobruns
 from bot.db.models import ModelRun, SyncState
 from bot.db.scrobbles import HistoryStats, history_stats
 from bot.db.session import Database
-from bot.services import jobruns
 from bot.services.record import load_track_record
 from bot.timeutil import as_utc
 from pipeline.record import TrackRecord

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from telegram import BotCommand, LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackContext, Defaults
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 
 from bot.config import Settings
 from bot.db.session import Database
@@ -31,7 +31,7 @@ from bot.telegram import (
     verdicts,
     why,
 )
-from bot.telegram.state import CONTEXT_TYPES, BotData, Clock, get_state, settings_of
+from bot.telegram.state import CONTEXT_TYPES, BotData, Clock, Context, settings_of
 from bot.timeutil import utc_now
 
 log = logging.getLogger(__name__)
@@ -129,9 +129,9 @@ async def post_shutdown(application: Application) -> None:
     await state.db.close()
 
 
-async def heartbeat(context: CallbackContext) -> None:
+async def heartbeat(context: Context) -> None:
     """Touch the heartbeat file: proof that the event loop and the scheduler run."""
-    path = heartbeat_path(get_state(context).settings)
+    path = heartbeat_path(context.runtime.settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch()
     log.debug("heartbeat %s at %.0f", path, time.time())

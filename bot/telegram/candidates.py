@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot import render
@@ -15,10 +13,10 @@ from bot.services.moments import recent_moments
 from bot.services.runtime import Runtime
 from bot.telegram import messages
 from bot.telegram.keyboards import PAGE_PATTERN, PAGE_SIZE, candidate_keyboard, parse_page
-from bot.telegram.state import Context, get_state
+from bot.telegram.send import edit_quietly
+from bot.telegram.state import Context
 from pipeline.periods import month_of, month_start
 
-log = logging.getLogger(__name__)
 MAX_LIMIT = 50
 
 
@@ -64,17 +62,8 @@ async def candidates(update: Update, context: Context) -> None:
     if limit is None:
         await update.effective_message.reply_text(messages.CANDIDATES_USAGE.format(max=MAX_LIMIT))
         return
-    text, keyboard = await candidates_page(get_state(context), 0, limit)
+    text, keyboard = await candidates_page(context.runtime, 0, limit)
     await update.effective_message.reply_text(text, reply_markup=keyboard)
-
-
-async def _edit(query: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
-    try:
-        await query.edit_message_text(text, reply_markup=keyboard)
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
-        log.debug("page already shown")
 
 
 async def page_button(update: Update, context: Context) -> None:
@@ -85,8 +74,8 @@ async def page_button(update: Update, context: Context) -> None:
         await query.answer(messages.BAD_BUTTON)
         return
     await query.answer()
-    text, keyboard = await candidates_page(get_state(context), offset)
-    await _edit(query, text, keyboard)
+    text, keyboard = await candidates_page(context.runtime, offset)
+    await edit_quietly(query.edit_message_text(text, reply_markup=keyboard))
 
 
 def handlers() -> list[BaseHandler]:

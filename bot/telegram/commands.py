@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from html import escape
 
 from telegram import Update
-from telegram.error import BadRequest
 from telegram.ext import (
     Application,
     BaseHandler,
@@ -23,11 +21,11 @@ from bot.services.runtime import Runtime
 from bot.services.status import detail_lines, load_summary, status_lines
 from bot.telegram import jobs, messages
 from bot.telegram.keyboards import DETAILS_PATTERN, details_keyboard, parse_details
+from bot.telegram.send import edit_quietly
 from bot.telegram.state import Context, get_state
 from pipeline.config import PipelineConfig
 from pipeline.rules import share_plays
 
-log = logging.getLogger(__name__)
 MESSAGES = filters.UpdateType.MESSAGE  # an edited old command must not run again
 
 
@@ -46,7 +44,7 @@ async def sync_state_text(rt: Runtime) -> str:
 
 async def start(update: Update, context: Context) -> None:
     """What the bot does and the sync or backfill state."""
-    rt = get_state(context)
+    rt = context.runtime
     async with rt.db.sessions() as session:
         summary = await load_summary(session)
     text = (
@@ -82,7 +80,7 @@ async def help_text(rt: Runtime) -> str:
 
 async def help_command(update: Update, context: Context) -> None:
     """/help."""
-    await update.effective_message.reply_text(await help_text(get_state(context)))
+    await update.effective_message.reply_text(await help_text(context.runtime))
 
 
 async def status_text(app: Application, rt: Runtime, details: bool) -> str:
@@ -103,7 +101,7 @@ async def status_text(app: Application, rt: Runtime, details: bool) -> str:
 
 async def status(update: Update, context: Context) -> None:
     """/status."""
-    text = await status_text(context.application, get_state(context), details=False)
+    text = await status_text(context.application, context.runtime, details=False)
     await update.effective_message.reply_text(text, reply_markup=details_keyboard(False))
 
 
@@ -115,12 +113,8 @@ async def status_details(update: Update, context: Context) -> None:
         await query.answer(messages.BAD_BUTTON)
         return
     await query.answer()
-    text = await status_text(context.application, get_state(context), details=shown)
-    try:
-        await query.edit_message_text(text, reply_markup=details_keyboard(shown))
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
+    text = await status_text(context.application, context.runtime, details=shown)
+    await edit_quietly(query.edit_message_text(text, reply_markup=details_keyboard(shown)))
 
 
 async def _sync_and_report(app: Application, update: Update) -> None:
@@ -145,7 +139,7 @@ async def _sync_and_report(app: Application, update: Update) -> None:
 
 async def sync(update: Update, context: Context) -> None:
     """/sync: start a sync in the background, or say why not."""
-    rt = get_state(context)
+    rt = context.runtime
     if rt.source is None:
         await update.effective_message.reply_text(messages.SYNC_NOT_CONFIGURED)
         return

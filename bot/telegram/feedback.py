@@ -6,20 +6,19 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import CallbackQuery, Message, Update
-from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
-from bot.db.session import describe_database_error, write_with_retry
+from bot.db.session import ANSWER_DEADLINE_SECONDS, describe_database_error, write_with_retry
 from bot.services.feedback import UnknownCandidate, record_feedback, undo_feedback
 from bot.telegram import messages
 from bot.telegram.cards import refresh_card
 from bot.telegram.keyboards import FEEDBACK_PATTERN, UNDO_PATTERN, parse_feedback, parse_undo
-from bot.telegram.state import Context, get_state, now
+from bot.telegram.send import edit_quietly
+from bot.telegram.state import Context
 from bot.telegram.verdicts import verdicts_view
 
 log = logging.getLogger(__name__)
 # Telegram shows a spinner until the answer, and drops answers to queries older than ~15 s.
-FEEDBACK_DEADLINE_SECONDS = 8.0
 
 
 def _on_message(query: CallbackQuery) -> bool:
@@ -34,16 +33,6 @@ def _on_message(query: CallbackQuery) -> bool:
     )
 
 
-async def _edit(action) -> None:
-    """Run an edit; "message is not modified" means it already shows the truth."""
-    try:
-        await action
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
-        log.debug("message already up to date")
-
-
 async def on_feedback(update: Update, context: Context) -> None:
     """Store the verdict, answer at once, then show it on the card; forgeries change nothing."""
     query = update.callback_query
@@ -52,13 +41,13 @@ async def on_feedback(update: Update, context: Context) -> None:
         await query.answer(messages.BAD_BUTTON)
         return
     verdict, candidate_id = parsed
-    state = get_state(context)
-    when = now(context)
+    state = context.runtime
+    when = context.now()
     try:
         result = await write_with_retry(
             state.db.sessions,
             lambda session: record_feedback(session, candidate_id, verdict, when),
-            deadline=FEEDBACK_DEADLINE_SECONDS,
+            deadline=ANSWER_DEADLINE_SECONDS,
         )
     except UnknownCandidate:
         await query.answer(messages.STALE_BUTTON)
@@ -72,7 +61,7 @@ async def on_feedback(update: Update, context: Context) -> None:
         messages.verdict_answer(result.verdict, result.artist, result.month, result.changed)
     )
     assert isinstance(query.message, Message)
-    await _edit(refresh_card(query.message, state, result.artist_id))
+    await edit_quietly(refresh_card(query.message, state, result.artist_id))
 
 
 async def on_undo(update: Update, context: Context) -> None:
@@ -83,12 +72,12 @@ async def on_undo(update: Update, context: Context) -> None:
         await query.answer(messages.BAD_BUTTON)
         return
     where, feedback_id = parsed
-    state = get_state(context)
+    state = context.runtime
     try:
         removed = await write_with_retry(
             state.db.sessions,
             lambda session: undo_feedback(session, feedback_id),
-            deadline=FEEDBACK_DEADLINE_SECONDS,
+            deadline=ANSWER_DEADLINE_SECONDS,
         )
     except SQLAlchemyError as exc:
         log.warning("undo of verdict %d not stored: %s", feedback_id, exc)
@@ -102,9 +91,9 @@ async def on_undo(update: Update, context: Context) -> None:
     assert isinstance(query.message, Message)
     if where == "v":
         text, keyboard = await verdicts_view(state)
-        await _edit(query.message.edit_text(text, reply_markup=keyboard))
+        await edit_quietly(query.message.edit_text(text, reply_markup=keyboard))
     elif removed is not None:
-        await _edit(refresh_card(query.message, state, removed.artist_id))
+        await edit_quietly(refresh_card(query.message, state, removed.artist_id))
 
 
 async def on_unknown_button(update: Update, context: Context) -> None:

@@ -10,7 +10,7 @@ from telegram.ext import ApplicationHandlerStop, BaseHandler, TypeHandler
 
 from bot.telegram import jobs
 from bot.telegram.messages import REFUSAL, REFUSAL_ID
-from bot.telegram.state import BotData, Context, get_state, settings_of
+from bot.telegram.state import BotData, Context, settings_of
 
 log = logging.getLogger(__name__)
 REMEMBERED_STRANGERS = 10_000  # bounded memory of who already got the refusal
@@ -33,7 +33,7 @@ async def owner_only(update: object, context: Context) -> None:
         raise ApplicationHandlerStop
     user, chat = update.effective_user, update.effective_chat
     if user is not None and user.id == owner and (chat is None or chat.id == owner):
-        jobs.owner_wrote(get_state(context), context.application)
+        jobs.owner_wrote(context.runtime, context.application)
         return
     first = user is not None and _first_refusal(context.bot_data, user.id)
     if first:

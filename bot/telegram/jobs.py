@@ -21,9 +21,10 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import Application, JobQueue
 
 from bot import render
+from bot.db import jobruns
 from bot.db.scrobbles import history_stats
 from bot.lastfm.sync import SyncReport
-from bot.services import jobruns, moments, orchestration, push
+from bot.services import moments, orchestration, push
 from bot.services.digest import build_digest
 from bot.services.orchestration import DIGEST, MONTHLY_PUSH, NIGHTLY, STARTUP, SYNC
 from bot.services.runtime import Runtime

@@ -9,13 +9,13 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filt
 
 from bot.services.chat_settings import (
     ChatSettings,
+    change_chat_setting,
     load_chat_settings,
     next_push_size,
-    save_chat_setting,
 )
 from bot.telegram import messages
 from bot.telegram.keyboards import SETTINGS_PATTERN, parse_setting, settings_keyboard
-from bot.telegram.state import Context, get_state
+from bot.telegram.state import Context
 
 SETTINGS_TEXT = (
     "<b>Settings</b>\n"
@@ -34,7 +34,7 @@ def changed(chat: ChatSettings, name: str) -> ChatSettings:
 
 async def settings(update: Update, context: Context) -> None:
     """/settings."""
-    rt = get_state(context)
+    rt = context.runtime
     async with rt.db.sessions() as session:
         chat = await load_chat_settings(session, rt.settings)
     await update.effective_message.reply_text(SETTINGS_TEXT, reply_markup=settings_keyboard(chat))
@@ -47,11 +47,11 @@ async def setting_button(update: Update, context: Context) -> None:
     if name is None:
         await query.answer(messages.BAD_BUTTON)
         return
-    rt = get_state(context)
+    rt = context.runtime
     field = "push_size" if name == "size" else name
-    async with rt.db.sessions() as session, session.begin():
-        chat = changed(await load_chat_settings(session, rt.settings), name)
-        await save_chat_setting(session, field, getattr(chat, field))
+    chat = await change_chat_setting(
+        rt.db.sessions, rt.settings, field, lambda current: changed(current, name)
+    )
     await query.answer("Saved.")
     await query.edit_message_reply_markup(settings_keyboard(chat))
 

@@ -7,12 +7,12 @@ from telegram.ext import BaseHandler, CommandHandler, filters
 
 from bot.render import render_track_record
 from bot.services.record import load_track_record
-from bot.telegram.state import Context, get_state
+from bot.telegram.state import Context
 
 
 async def record(update: Update, context: Context) -> None:
     """/record."""
-    rt = get_state(context)
+    rt = context.runtime
     async with rt.db.sessions() as session:
         track = await load_track_record(session)
     await update.effective_message.reply_text(render_track_record(track, html=True))

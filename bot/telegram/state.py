@@ -27,9 +27,20 @@ class BotData:
     refused: OrderedDict[int, None] = field(default_factory=OrderedDict)  # strangers told
 
 
-Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
-CONTEXT_TYPES = ContextTypes(bot_data=BotData)
-App = Application[Any, Context, Any, Any, BotData, Any]
+class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
+    """What every handler and job receives (PTB's `ContextTypes(context=...)`)."""
+
+    @property
+    def runtime(self) -> Runtime:
+        """The Runtime of the running bot (set in post_init)."""
+        return get_state(self)
+
+    def now(self) -> datetime:
+        """Current time from the injectable clock."""
+        return self.bot_data.clock()
+
+
+CONTEXT_TYPES = ContextTypes(context=Context, bot_data=BotData)
 
 
 def _data(app: Application | CallbackContext) -> BotData:
@@ -37,7 +48,7 @@ def _data(app: Application | CallbackContext) -> BotData:
 
 
 def get_state(app: Application | CallbackContext) -> Runtime:
-    """The Runtime of an application or a handler context (set in post_init)."""
+    """The Runtime of an application (handlers use `context.runtime`); set in post_init."""
     runtime = _data(app).runtime
     assert runtime is not None, "post_init has not run"
     return runtime
@@ -48,8 +59,3 @@ def settings_of(app: Application | CallbackContext) -> Settings:
     settings = _data(app).settings
     assert settings is not None
     return settings
-
-
-def now(app: Application | CallbackContext) -> datetime:
-    """Current time from the injectable clock."""
-    return _data(app).clock()

@@ -10,7 +10,7 @@ from bot.services.feedback import count_verdicts, list_verdicts
 from bot.services.runtime import Runtime
 from bot.telegram import messages
 from bot.telegram.keyboards import verdicts_keyboard
-from bot.telegram.state import Context, get_state
+from bot.telegram.state import Context
 from bot.timeutil import month_name, short_date
 
 SHOWN = 10
@@ -38,7 +38,7 @@ async def verdicts_view(rt: Runtime) -> tuple[str, InlineKeyboardMarkup | None]:
 
 async def verdicts(update: Update, context: Context) -> None:
     """/verdicts."""
-    text, keyboard = await verdicts_view(get_state(context))
+    text, keyboard = await verdicts_view(context.runtime)
     await update.effective_message.reply_text(text, reply_markup=keyboard)
 
 

@@ -12,7 +12,7 @@ from bot.services import queries
 from bot.telegram import messages
 from bot.telegram.cards import send_card
 from bot.telegram.keyboards import WHY_PATTERN, parse_why, suggestion_keyboard
-from bot.telegram.state import Context, get_state
+from bot.telegram.state import Context
 
 QUERY_SHOWN = 100  # characters of the owner's query repeated back
 
@@ -20,7 +20,7 @@ QUERY_SHOWN = 100  # characters of the owner's query repeated back
 async def why(update: Update, context: Context) -> None:
     """/why <artist>: the card when the name matches up to case and accents, else suggestions."""
     query = " ".join(context.args or []).strip()
-    state = get_state(context)
+    state = context.runtime
     message = update.effective_message
     if not query:
         async with state.db.sessions() as session:
@@ -49,7 +49,7 @@ async def why_button(update: Update, context: Context) -> None:
         await query.answer(messages.BAD_BUTTON)
         return
     await query.answer()
-    sent = await send_card(context.bot, get_state(context), update.effective_chat.id, artist_id)
+    sent = await send_card(context.bot, context.runtime, update.effective_chat.id, artist_id)
     if not sent:
         await context.bot.send_message(update.effective_chat.id, messages.STALE_BUTTON)
 
