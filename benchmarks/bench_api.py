@@ -1,10 +1,10 @@
 """Latency of the HTTP API (a real `breakout serve` process) under a loopback load generator.
 
 POST /predict with 1,000 records and GET /candidates, one request at a time for --seconds
-each, --runs times; prints p50/p95 per run and the medians over runs.
+each, --runs times; prints p50/p95 per run and the medians over runs. From the project root:
 
-    python /work/shared/bench/scale_history.py \\
-        /work/shared/data/histories/music-stats.csv 10 /tmp/1m.csv
+    python ../shared/bench/scale_history.py \\
+        ../shared/data/histories/music-stats.csv 10 /tmp/1m.csv
     DATABASE_URL=sqlite+aiosqlite:////tmp/bench1m/db.sqlite3 breakout import /tmp/1m.csv
     uv run python benchmarks/bench_api.py /tmp/bench1m/db.sqlite3 --models /tmp/bench1m/models
 

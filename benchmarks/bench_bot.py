@@ -1,9 +1,10 @@
 """/candidates latency of the real bot against the fake Telegram server, idle and during a rebuild.
 
 Latency = update queued in the fake -> the bot's sendMessage received by the fake.
+From the project root:
 
-    python /work/shared/bench/scale_history.py \\
-        /work/shared/data/histories/music-stats.csv 10 /tmp/1m.csv
+    python ../shared/bench/scale_history.py \\
+        ../shared/data/histories/music-stats.csv 10 /tmp/1m.csv
     DATABASE_URL=sqlite+aiosqlite:////tmp/bench1m/db.sqlite3 breakout import /tmp/1m.csv
     uv run python benchmarks/bench_bot.py /tmp/bench1m/db.sqlite3 --models /tmp/bench1m/models
 

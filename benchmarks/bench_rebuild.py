@@ -1,7 +1,7 @@
 """Benchmark `breakout rebuild` end to end on the 1,000,000-scrobble history.
 
-Prepare once (a few minutes):
-    python /work/shared/bench/scale_history.py /work/shared/data/histories/music-stats.csv 10 \
+Prepare once (a few minutes), from the project root:
+    python ../shared/bench/scale_history.py ../shared/data/histories/music-stats.csv 10 \
         /tmp/1m.csv
     uv run python benchmarks/bench_rebuild.py --import /tmp/1m.csv
 

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from pipeline.record import Resolved, TrackRecord
 
 TELEGRAM_LIMIT = 4096
-CAPTION_LIMIT = 1024
 NAME_LIMIT = 200  # an artist name inside a message; the rest becomes "…"
 _TAG = re.compile(r"<(/?)([a-zA-Z-]+)[^>]*>")
 

@@ -105,8 +105,6 @@ FEATURES: list[str] = [
     "plays_rank_t",
 ]
 
-ID_COLUMNS: list[str] = ["artist_key", "artist", "month", "period", "first_seen_ts"]
-
 
 def _lookup(cells: np.ndarray, values: np.ndarray, query: np.ndarray, valid: np.ndarray):
     """values at `query` cell keys (sorted `cells`), 0 where absent or not `valid`."""

@@ -19,7 +19,6 @@ from pipeline.config import PipelineConfig
 from pipeline.errors import UserError
 from pipeline.rules import core_need, eligible
 
-LABEL_FIELDS = ("month", "artist_name", "artist")
 MAX_PROBLEMS = 20
 
 

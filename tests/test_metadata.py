@@ -28,11 +28,10 @@ from bot.services.metadata import (
     render_meta_line,
 )
 from bot.services.queries import current_candidates
-from tests.bot_harness import DB_NAME, copy_seeded, seeded
+from tests.bot_harness import DB_NAME, copy_seeded
 from tests.fakes.lastfm_server import FakeArtist, FakeLastfm
 from tests.fakes.spotify_server import FakeSpotify, FakeSpotifyArtist
 
-__all__ = ["seeded"]
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 SLOWDIVE = FakeArtist(
     "Slowdive",
@@ -203,6 +202,12 @@ async def test_wrong_spotify_secret_leaves_lastfm_working(db: Database) -> None:
 def test_no_credentials_no_fetcher() -> None:
     assert make_fetcher(Settings(), httpx.AsyncClient()) is None
     assert not Settings(SPOTIFY_CLIENT_ID="x").spotify_enabled
+
+
+def test_the_max_age_setting_reaches_the_fetcher() -> None:
+    settings = Settings(LASTFM_API_KEY="k" * 32, BREAKOUT_METADATA_MAX_AGE_DAYS=7)
+    fetcher = make_fetcher(settings, httpx.AsyncClient())
+    assert fetcher is not None and fetcher.max_age == timedelta(days=7)
 
 
 def test_summary_and_meta_line() -> None:

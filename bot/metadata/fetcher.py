@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 
 LASTFM, SPOTIFY = "lastfm", "spotify"
 PAUSE_SECONDS = 600.0  # after a failure a source is left alone this long
+MAX_AGE = timedelta(days=30)  # the default of BREAKOUT_METADATA_MAX_AGE_DAYS
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,13 @@ class MetadataFetcher:
         *,
         pause_seconds: float = PAUSE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        max_age: timedelta = MAX_AGE,
     ) -> None:
         self._clients: dict[str, Any] = {
             name: client for name, client in ((LASTFM, lastfm), (SPOTIFY, spotify)) if client
         }
         self.pause_seconds = pause_seconds
+        self.max_age = max_age  # stored answers older than this are fetched again
         self._clock = clock
         self._paused_until: dict[str, float] = {}
         self._failing: set[str] = set()
@@ -112,4 +116,5 @@ def make_fetcher(settings: Any, http: httpx.AsyncClient, lastfm: LastfmClient | 
         )
     if lastfm is None and spotify is None:
         return None
-    return MetadataFetcher(lastfm, spotify)
+    max_age = timedelta(days=settings.BREAKOUT_METADATA_MAX_AGE_DAYS)
+    return MetadataFetcher(lastfm, spotify, max_age=max_age)

@@ -19,7 +19,6 @@ from bot.timeutil import as_utc
 
 log = logging.getLogger(__name__)
 
-MAX_AGE = timedelta(days=30)
 FETCH_BUDGET_SECONDS = 5.0
 CARD_TAGS = 3
 
@@ -146,11 +145,13 @@ async def metadata_for(
     artist_ids: list[int],
     fetcher: MetadataFetcher | None,
     *,
-    max_age: timedelta = MAX_AGE,
+    max_age: timedelta | None = None,
     budget: float = FETCH_BUDGET_SECONDS,
     now: datetime | None = None,
 ) -> dict[int, ArtistMeta]:
     """Metadata of these artists, refreshing missing or stale ones within `budget` seconds.
+
+    Stale: older than `max_age`, by default the fetcher's (BREAKOUT_METADATA_MAX_AGE_DAYS).
 
     Commits what it fetched. Failures, rate limits and unknown artists just leave an artist
     out of the result ("no metadata"); nothing here raises for them.
@@ -160,6 +161,7 @@ async def metadata_for(
         return await cached_metadata(session, ids)
     now = now or datetime.now(UTC)
     rows = await _rows(session, ids)
+    max_age = max_age or fetcher.max_age
     stale = [a for a in ids if _stale(rows.get(a, []), fetcher.sources, now, max_age)]
     if stale:
         names = dict(

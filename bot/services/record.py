@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Artist, Breakout, Prediction, TrackRecordCache
@@ -146,11 +146,3 @@ async def new_breakouts(
             )
         )
     return out
-
-
-async def prediction_counts(session: AsyncSession) -> dict[str, int]:
-    """How many predictions are stored, by outcome ("open" for unresolved)."""
-    rows = await session.execute(
-        select(Prediction.outcome, func.count()).group_by(Prediction.outcome)
-    )
-    return {outcome or "open": int(n) for outcome, n in rows}

@@ -75,9 +75,6 @@ PUSH_INTERRUPTED = (
     "⚠️ The monthly push for {month} was interrupted by a restart. It is not resent, so you "
     "never get a month twice; /candidates shows the current list."
 )
-PUSH_HEADER = "📬 <b>{month}</b> has closed."
-PUSH_PICKS = "These new artists look most likely to become your core artists:"
-PUSH_EMPTY = "No new artist looks likely to break out right now; /candidates shows the closest."
 ONBOARDING = "📥 Reading your {source} history: {pages}{eta}."
 ONBOARDING_DONE = "✅ Your history is in: {scrobbles:,} scrobbles of {artists:,} artists."
 MOMENT = "🎉 <b>{artist}</b> just became one of your core artists — {plays} plays this month."
@@ -85,7 +82,6 @@ MOMENT_FLAGGED = " I flagged it on {date} ({odds})."
 MOMENT_MISSED = " I didn't see this one coming."
 MOMENT_LOW = " I didn't see this one coming (I gave it {odds})."
 MOMENTS_MANY = "🎉 {n} artists just became core artists of yours for the first time:"
-DIGEST_HEADER = "🗓 <b>Your week</b>"
 
 
 def sync_line(progress: SyncProgress) -> str:
