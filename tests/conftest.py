@@ -7,28 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import Settings
 from bot.db.session import Database
+
+# The real-bot harness (fixtures `fake`, `seeded`, `data_dir`) for every test module.
+pytest_plugins = ["tests.bot_harness"]
 
 SHARED_HISTORIES = Path(__file__).resolve().parents[2] / "shared" / "data" / "histories"
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the developer's .env or real credentials."""
+    """No test reads the developer's .env, real credentials or any setting of their shell."""
     monkeypatch.chdir(tmp_path)
-    for name in (
-        "LASTFM_API_KEY",
-        "LASTFM_USERNAME",
-        "TELEGRAM_BOT_TOKEN",
-        "TELEGRAM_OWNER_ID",
-        "DATABASE_URL",
-        "LASTFM_API_URL",
-        "TELEGRAM_API_BASE_URL",
-        "LISTENS_SOURCE",
-        "LISTENBRAINZ_USERNAME",
-        "LISTENBRAINZ_TOKEN",
-        "LISTENBRAINZ_API_URL",
-    ):
+    for name in Settings.model_fields:  # every variable Settings reads, new ones included
         monkeypatch.delenv(name, raising=False)
 
 

@@ -17,10 +17,9 @@ import pytest
 from bot.api.schemas import SEED_EXAMPLE
 from bot.config import Settings
 from tests.api_harness import serving
-from tests.bot_harness import DB_NAME, copy_seeded, seeded
+from tests.bot_harness import DB_NAME, copy_seeded
 from tests.fakes.lastfm_server import FakeArtist, FakeLastfm
 
-__all__ = ["seeded"]
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

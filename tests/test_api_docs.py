@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.api_harness import serving
-from tests.bot_harness import copy_seeded, seeded
+from tests.bot_harness import copy_seeded
 from tests.test_api import api_settings
 
-__all__ = ["seeded"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(

@@ -11,10 +11,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 
 from tests.api_harness import serving
-from tests.bot_harness import copy_seeded, seeded
+from tests.bot_harness import copy_seeded
 from tests.test_api import AUTH, api_settings
 
-__all__ = ["seeded"]
 EXAMPLES = 60  # per mode: bounded to seconds
 
 

@@ -15,17 +15,12 @@ from tests.bot_harness import (
     Clock,
     ask,
     bot_settings,
-    data_dir,
-    fake,
     keyboard,
     running,
-    seeded,
     sql,
     transcript,
 )
 from tests.fakes.telegram_server import Call, FakeTelegram
-
-__all__ = ["data_dir", "fake", "seeded"]  # fixtures
 
 
 def artifacts(tmp_path: Path) -> Path:

@@ -23,16 +23,11 @@ from tests.bot_harness import (
     Clock,
     ask,
     bot_settings,
-    data_dir,
-    fake,
     keyboard,
     running,
-    seeded,
     sql,
 )
 from tests.fakes.telegram_server import TOKEN, Call, FakeTelegram, parse_body
-
-__all__ = ["data_dir", "fake", "seeded"]  # fixtures
 
 
 async def feedback_rows(data_dir: Path) -> list[tuple]:

@@ -24,19 +24,14 @@ from tests.bot_harness import (
     ask,
     bot_settings,
     copy_seeded,
-    data_dir,
-    fake,
     idle,
     keyboard,
     running,
     seed_directory,
-    seeded,
     sql,
 )
 from tests.fakes.lastfm_server import FakeLastfm, FakeScrobble
 from tests.fakes.telegram_server import FakeTelegram
-
-__all__ = ["data_dir", "fake", "seeded"]  # fixtures
 
 PUSH_DAY = datetime(2026, 11, 5, 10, 0, tzinfo=UTC)  # after the 2026-10 push slot
 

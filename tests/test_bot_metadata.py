@@ -4,22 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.bot_harness import (
-    OWNER,
-    SEEDED_AT,
-    Clock,
-    ask,
-    bot_settings,
-    data_dir,
-    fake,
-    keyboard,
-    running,
-    seeded,
-)
+from tests.bot_harness import OWNER, SEEDED_AT, Clock, ask, bot_settings, keyboard, running
 from tests.fakes.lastfm_server import FakeArtist, FakeLastfm
 from tests.fakes.telegram_server import Call, FakeTelegram
-
-__all__ = ["data_dir", "fake", "seeded"]  # fixtures
 
 
 async def open_card(fake: FakeTelegram, listing: Call, data: str) -> Call:

@@ -13,22 +13,8 @@ from bot.services import push
 from bot.telegram import jobs
 from bot.telegram.state import get_state
 from pipeline.normalize import artist_key
-from tests.bot_harness import (
-    OWNER,
-    SEEDED_AT,
-    Clock,
-    ask,
-    bot_settings,
-    data_dir,
-    fake,
-    keyboard,
-    running,
-    seeded,
-    sql,
-)
+from tests.bot_harness import OWNER, SEEDED_AT, Clock, ask, bot_settings, keyboard, running, sql
 from tests.fakes.telegram_server import FakeTelegram
-
-__all__ = ["data_dir", "fake", "seeded"]  # fixtures
 
 PUSH_DAY = datetime(2026, 11, 5, 10, 0, tzinfo=ZoneInfo("UTC"))
 

@@ -13,23 +13,10 @@ import pytest
 
 from bot.db.session import ANSWER_DEADLINE_SECONDS
 from bot.telegram import messages
-from tests.bot_harness import (
-    DB_NAME,
-    OWNER,
-    SEEDED_AT,
-    Clock,
-    ask,
-    bot_settings,
-    data_dir,
-    fake,
-    keyboard,
-    running,
-    seeded,
-)
+from tests.bot_harness import DB_NAME, OWNER, SEEDED_AT, Clock, ask, bot_settings, keyboard, running
 from tests.fakes.lastfm_server import FakeLastfm
 from tests.fakes.telegram_server import Call, FakeTelegram
 
-__all__ = ["data_dir", "fake", "seeded"]  # fixtures
 ROOT = Path(__file__).resolve().parents[1]
 IMPORT_ROWS = int(os.environ.get("BREAKOUT_BUSY_IMPORT_ROWS", "150000"))
 

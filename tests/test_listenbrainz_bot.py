@@ -5,23 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.telegram import jobs, messages
-from tests.bot_harness import (
-    OWNER,
-    SEEDED_AT,
-    Clock,
-    ask,
-    bot_settings,
-    data_dir,
-    fake,
-    idle,
-    running,
-    seeded,
-    sql,
-)
+from tests.bot_harness import OWNER, SEEDED_AT, Clock, ask, bot_settings, idle, running, sql
 from tests.fakes.listenbrainz_server import FakeListenBrainz, make_listens
 from tests.fakes.telegram_server import FakeTelegram
-
-__all__ = ["data_dir", "fake", "seeded"]  # fixtures
 
 
 async def test_manual_and_scheduled_syncs_read_listenbrainz(
