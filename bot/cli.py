@@ -73,7 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _history_commands(sub)
+    _model_commands(sub)
+    _run_commands(sub)
+    _service_commands(sub)
+    return parser
 
+
+def _history_commands(sub: argparse._SubParsersAction) -> None:
+    """import, sync, status and db."""
     p = _command(
         sub,
         "import",
@@ -114,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("action", choices=["upgrade"], help="upgrade: apply migrations")
 
+
+def _model_commands(sub: argparse._SubParsersAction) -> None:
+    """rebuild, candidates, why and record."""
     _command(
         sub,
         "rebuild",
@@ -155,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="one JSON object")
 
+
+def _run_commands(sub: argparse._SubParsersAction) -> None:
+    """backtest, demo and bot: whole runs."""
     p = _command(
         sub,
         "backtest",
@@ -200,8 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
         "the 15-minute sync, the nightly rebuild and the monthly push.",
         "breakout bot",
     )
-    _service_commands(sub)
-    return parser
 
 
 def _service_commands(sub: argparse._SubParsersAction) -> None:

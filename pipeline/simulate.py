@@ -91,6 +91,43 @@ def simulate_listener(
     weekday = (first_day_ts // DAY + days + 3) % 7  # 0 = Monday
     level = level * np.where(weekday >= 5, 1.25, 0.9)
 
+    disc_rate = _discovery_rates(rng, days, months)
+    n_disc = disc_rate.shape[0]
+    core_rate, back_rate = _rotation_rates(rng, days, month_of_day, level, disc_rate)
+    n_core, n_back = core_rate.shape[0], back_rate.shape[0]
+
+    rate = np.vstack([core_rate, back_rate, disc_rate])
+    rate = rate * np.minimum(1.0, 1.1 * level / rate.sum(axis=0))  # keep the volume plausible
+    counts = rng.poisson(rate)
+    n_artists = rate.shape[0]
+    artist_idx, day_idx = np.nonzero(counts)
+    reps = counts[artist_idx, day_idx]
+    artist_idx = np.repeat(artist_idx, reps)
+    day_idx = np.repeat(day_idx, reps)
+    n = len(artist_idx)
+    hour = rng.choice(24, n, p=_hour_weights())
+    ts = first_day_ts + day_idx * DAY + hour * 3600 + rng.integers(0, 3600, n)
+
+    # Special names: the two fresh breakouts, one core artist, random discoveries.
+    names = np.asarray(_names(rng, n_artists), dtype=object)
+    others = rng.choice(np.arange(n_core + n_back, n_artists - 2), len(SPECIAL_NAMES) - 3, False)
+    slots = np.r_[n_artists - 2, n_artists - 1, 0, others]
+    rest_slots = np.setdiff1d(np.arange(n_artists), slots)
+    artist_names = np.empty(n_artists, dtype=object)
+    artist_names[np.r_[slots, rest_slots]] = names
+
+    catalog = np.r_[
+        rng.integers(40, 120, n_core), rng.integers(8, 40, n_back), rng.integers(4, 25, n_disc)
+    ]
+    track_idx = (catalog[artist_idx] * rng.random(n) ** 1.8).astype(int)
+    frame = pd.DataFrame({"ts": ts.astype("int64"), "a": artist_idx, "t": track_idx})
+    frame = frame[frame["ts"] < end_ts].sort_values("ts", kind="stable").reset_index(drop=True)
+    return _with_names(frame, artist_names)
+
+
+def _discovery_rates(rng: np.random.Generator, days: np.ndarray, months: int) -> np.ndarray:
+    """Daily play rates (discovery x day) of the newly discovered artists."""
+    n_days = len(days)
     # Discoveries: ~26 new artists a month; kinds one-off, fade, linger, false start, breakout.
     n_disc = int(rng.poisson(26 * months))
     start = np.sort(rng.integers(0, n_days, n_disc))
@@ -132,7 +169,18 @@ def simulate_listener(
     )
     disc_rate = _ramp(days, start, base, growth, cap, length, decay)
     disc_rate[np.arange(n_disc), start] = np.maximum(disc_rate[np.arange(n_disc), start], 1.0)
+    return disc_rate
 
+
+def _rotation_rates(
+    rng: np.random.Generator,
+    days: np.ndarray,
+    month_of_day: np.ndarray,
+    level: np.ndarray,
+    disc_rate: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Daily play rates of the core rotation and of the back catalog (artist x day)."""
+    n_days = len(days)
     # Back catalog: artists played now and then, first heard before or early in the history.
     n_back = 120
     back_rate = np.broadcast_to(rng.gamma(0.6, 0.06, n_back)[:, None], (n_back, n_days))
@@ -146,34 +194,7 @@ def simulate_listener(
     share = share / share.sum(axis=0, keepdims=True)
     rest = disc_rate.sum(axis=0) + back_rate.sum(axis=0)
     core_rate = share * np.maximum(level - rest, 0.4 * level)
-
-    rate = np.vstack([core_rate, back_rate, disc_rate])
-    rate = rate * np.minimum(1.0, 1.1 * level / rate.sum(axis=0))  # keep the volume plausible
-    counts = rng.poisson(rate)
-    n_artists = rate.shape[0]
-    artist_idx, day_idx = np.nonzero(counts)
-    reps = counts[artist_idx, day_idx]
-    artist_idx = np.repeat(artist_idx, reps)
-    day_idx = np.repeat(day_idx, reps)
-    n = len(artist_idx)
-    hour = rng.choice(24, n, p=_hour_weights())
-    ts = first_day_ts + day_idx * DAY + hour * 3600 + rng.integers(0, 3600, n)
-
-    # Special names: the two fresh breakouts, one core artist, random discoveries.
-    names = np.asarray(_names(rng, n_artists), dtype=object)
-    others = rng.choice(np.arange(n_core + n_back, n_artists - 2), len(SPECIAL_NAMES) - 3, False)
-    slots = np.r_[n_artists - 2, n_artists - 1, 0, others]
-    rest_slots = np.setdiff1d(np.arange(n_artists), slots)
-    artist_names = np.empty(n_artists, dtype=object)
-    artist_names[np.r_[slots, rest_slots]] = names
-
-    catalog = np.r_[
-        rng.integers(40, 120, n_core), rng.integers(8, 40, n_back), rng.integers(4, 25, n_disc)
-    ]
-    track_idx = (catalog[artist_idx] * rng.random(n) ** 1.8).astype(int)
-    frame = pd.DataFrame({"ts": ts.astype("int64"), "a": artist_idx, "t": track_idx})
-    frame = frame[frame["ts"] < end_ts].sort_values("ts", kind="stable").reset_index(drop=True)
-    return _with_names(frame, artist_names)
+    return core_rate, back_rate
 
 
 def _hour_weights() -> np.ndarray:

@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 BUSY_TIMEOUT_MS = 10_000
 RETRY_BUSY_MS = 25  # per attempt of write_with_retry, which retries itself
-ANSWER_DEADLINE_SECONDS = 8.0  # write_with_retry's deadline when a person waits (button, API)
+# write_with_retry's deadline when a person waits: Telegram shows a spinner until the answer
+# and drops answers to queries older than ~15 s.
+ANSWER_DEADLINE_SECONDS = 8.0
 T = TypeVar("T")
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 DISK_ERRNOS = (*_DISK_FULL, errno.EROFS, errno.EACCES)
