@@ -13,9 +13,12 @@ from tests.test_api import api_settings
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and DRIVER), reason="Debian's chromium and chromium-driver are not installed"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (CHROMIUM and DRIVER), reason="Debian's chromium and chromium-driver are not installed"
+    ),
+]
 ENDPOINTS = {"/health", "/predict", "/candidates", "/artists/{name}", "/record", "/feedback"}
 
 

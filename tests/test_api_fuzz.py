@@ -14,6 +14,7 @@ from tests.api_harness import serving
 from tests.bot_harness import copy_seeded
 from tests.test_api import AUTH, api_settings
 
+pytestmark = pytest.mark.slow  # a long end-to-end run: `-m "not slow"` skips it
 EXAMPLES = 60  # per mode: bounded to seconds
 
 

@@ -29,6 +29,8 @@ from tests.bot_harness import (
 )
 from tests.fakes.telegram_server import TOKEN, Call, FakeTelegram, parse_body
 
+pytestmark = pytest.mark.slow  # a long end-to-end run: `-m "not slow"` skips it
+
 
 async def feedback_rows(data_dir: Path) -> list[tuple]:
     return await sql(data_dir, "SELECT artist_id, month, verdict FROM feedback")

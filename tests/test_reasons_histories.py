@@ -17,6 +17,7 @@ from pipeline.train import ModelBundle, train_model
 from tests.conftest import shared_history
 from tests.test_reasons import assert_reasons_agree
 
+pytestmark = pytest.mark.slow  # a long end-to-end run: `-m "not slow"` skips it
 CFG = PipelineConfig()
 DAY = 86_400
 HISTORIES = [
