@@ -97,7 +97,7 @@ class FeedbackRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    candidate_id: int = Field(..., ge=1, le=2**62)
+    candidate_id: int = Field(..., ge=1, le=2**62, strict=True)
     verdict: Literal["confirm", "dismiss"]
 
 
