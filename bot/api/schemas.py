@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pipeline.features import ALL_FEATURES, SEED_FEATURES
 
 MAX_RECORDS = 10_000
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+# strict: a JSON number only (true or "3" is refused, not read as 1.0 or 3.0)
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 
 SEED_EXAMPLE: dict[str, Any] = {
     "month": "2021-06-01",
