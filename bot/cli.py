@@ -284,6 +284,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a damaged database reached by any command: one line, not a trace
+        from bot.db.session import database_failure
+
+        if (line := database_failure(exc)) is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

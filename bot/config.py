@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -18,6 +19,37 @@ SOURCE_SETTINGS = {
     "listenbrainz": ("LISTENBRAINZ_USERNAME",),
 }
 SOURCE_NAMES = {"lastfm": "Last.fm", "listenbrainz": "ListenBrainz"}
+DATABASE_PREFIX = "sqlite+aiosqlite:///"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MAX_LIST = 50  # artists in one push or list: one Telegram message holds about this many
+SQLITE_MAX_INT = 2**63 - 1
+
+
+def _problem_with_database_path(path: str) -> str | None:
+    """Why `path` cannot hold the SQLite database, or None."""
+    if not path or path.startswith(":memory:") or path.startswith("file::memory:"):
+        return "names no file (an in-memory database would keep nothing)"
+    file = Path(path.removeprefix("file:").split("?", 1)[0]).expanduser()
+    if file.is_dir():
+        return f"{file} is a directory"
+    if file.exists() and not file.is_file():
+        return f"{file} is not a regular file"
+    for parent in file.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is not a directory"
+    return None
+
+
+def _checked_url(value: str) -> str:
+    """An http(s) URL with a host, else ValueError."""
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise ValueError(f"not a URL: {value[:80]!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL with a host: {value[:80]!r}")
+    return value.strip()
 
 
 class Settings(BaseSettings):
@@ -35,34 +67,34 @@ class Settings(BaseSettings):
     LASTFM_API_KEY: SecretStr | None = None
     LASTFM_USERNAME: str | None = None
     LASTFM_API_URL: str = "https://ws.audioscrobbler.com/2.0/"
-    LASTFM_REQUESTS_PER_SECOND: float = Field(default=4.0, gt=0)
+    LASTFM_REQUESTS_PER_SECOND: float = Field(default=4.0, gt=0, le=1000, allow_inf_nan=False)
 
     LISTENS_SOURCE: Literal["lastfm", "listenbrainz"] = "lastfm"
     LISTENBRAINZ_USERNAME: str | None = None
     LISTENBRAINZ_TOKEN: SecretStr | None = None  # optional: public listens need none
     LISTENBRAINZ_API_URL: str = "https://api.listenbrainz.org"
     # ListenBrainz asks every client to stay at or below one call per second.
-    LISTENBRAINZ_REQUESTS_PER_SECOND: float = Field(default=1.0, gt=0)
+    LISTENBRAINZ_REQUESTS_PER_SECOND: float = Field(default=1.0, gt=0, le=1000, allow_inf_nan=False)
 
     TELEGRAM_BOT_TOKEN: SecretStr | None = None
-    TELEGRAM_OWNER_ID: int | None = None
+    TELEGRAM_OWNER_ID: int | None = Field(default=None, ge=1, le=2**52)  # Telegram's id range
     TELEGRAM_API_BASE_URL: str = "https://api.telegram.org/bot"
 
     BREAKOUT_TIMEZONE: str = "UTC"
     BREAKOUT_MODEL_DIR: Path = Path("./data/models")
-    BREAKOUT_SYNC_INTERVAL_MINUTES: int = Field(default=15, ge=1)
+    BREAKOUT_SYNC_INTERVAL_MINUTES: int = Field(default=15, ge=1, le=7 * 24 * 60)
     BREAKOUT_NIGHTLY_TIME: str = "03:00"
     BREAKOUT_MONTHLY_PUSH_TIME: str = "09:00"
-    BREAKOUT_PUSH_MAX: int = Field(default=5, ge=1)
-    BREAKOUT_CANDIDATES_LIMIT: int = Field(default=10, ge=1, le=50)
-    BREAKOUT_MAX_ZIP_MEMBER_MB: int = Field(default=512, ge=1)
-    BREAKOUT_BACKUP_KEEP: int = Field(default=7, ge=0)
+    BREAKOUT_PUSH_MAX: int = Field(default=5, ge=1, le=MAX_LIST)
+    BREAKOUT_CANDIDATES_LIMIT: int = Field(default=10, ge=1, le=MAX_LIST)
+    BREAKOUT_MAX_ZIP_MEMBER_MB: int = Field(default=512, ge=1, le=1024 * 1024)
+    BREAKOUT_BACKUP_KEEP: int = Field(default=7, ge=0, le=10_000)
     LOG_LEVEL: str = "INFO"
 
     # `breakout serve`: the bearer token every endpoint but /health requires.
     BREAKOUT_API_TOKEN: SecretStr | None = None
     # Artist metadata: cached this many days; Spotify is used only when both are set.
-    BREAKOUT_METADATA_MAX_AGE_DAYS: int = Field(default=30, ge=1)
+    BREAKOUT_METADATA_MAX_AGE_DAYS: int = Field(default=30, ge=1, le=3650)
     SPOTIFY_CLIENT_ID: str | None = None
     SPOTIFY_CLIENT_SECRET: SecretStr | None = None
     SPOTIFY_API_URL: str = "https://api.spotify.com/v1"
@@ -71,9 +103,33 @@ class Settings(BaseSettings):
     @field_validator("DATABASE_URL")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        if not value.startswith("sqlite+aiosqlite:///"):
-            raise ValueError("must start with sqlite+aiosqlite:///")
+        if not value.startswith(DATABASE_PREFIX):
+            raise ValueError(f"must start with {DATABASE_PREFIX}")
+        problem = _problem_with_database_path(value.removeprefix(DATABASE_PREFIX))
+        if problem:
+            raise ValueError(f"the database path {problem}")
         return value
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"unknown level {value[:20]!r}; one of {', '.join(LOG_LEVELS)}")
+        return value.strip().upper()
+
+    @field_validator("BREAKOUT_API_TOKEN")
+    @classmethod
+    def _api_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not all("!" <= c <= "~" for c in value.get_secret_value()):
+            raise ValueError("must be printable ASCII without spaces (e.g. openssl rand -hex 32)")
+        return value
+
+    @field_validator(
+        "LASTFM_API_URL", "TELEGRAM_API_BASE_URL", "SPOTIFY_API_URL", "SPOTIFY_TOKEN_URL"
+    )
+    @classmethod
+    def _service_url(cls, value: str) -> str:
+        return _checked_url(value)
 
     @field_validator("LISTENS_SOURCE", mode="before")
     @classmethod
@@ -83,9 +139,7 @@ class Settings(BaseSettings):
     @field_validator("LISTENBRAINZ_API_URL")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return _checked_url(value).rstrip("/")
 
     @field_validator("LASTFM_USERNAME", "LISTENBRAINZ_USERNAME")
     @classmethod

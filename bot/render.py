@@ -215,11 +215,12 @@ def render_track_record(record: TrackRecord, html: bool = True) -> str:
     f = Fmt(html)
     if record.source == "none":
         return f.esc("No track record yet: each rebuild records its predictions.")
-    span = f"{month_name(record.first_month or '')} – {month_name(record.last_month or '')}"
+    months = (record.first_month, record.last_month)
+    span = f", {month_name(months[0])} – {month_name(months[1])}" if all(months) else ""
     if record.source == "backtest":  # no live prediction has resolved yet
-        head = f"Track record (backtest: what I would have said each month, {span})"
+        head = f"Track record (backtest: what I would have said each month{span})"
     else:
-        head = f"Track record ({span})"
+        head = f"Track record ({span[2:]})" if span else "Track record"
     lines = [f.bold(head)]
     lines.append(
         f.esc(

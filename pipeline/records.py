@@ -20,6 +20,40 @@ from pipeline.errors import UserError
 from pipeline.rules import core_need, eligible
 
 MAX_PROBLEMS = 20
+# The largest values a listener can produce, far above any real one (a month has 2.7M
+# seconds) and far below float32's 3.4e38, which the boosters compute in.
+MONTH_PLAYS = 10_000_000.0
+LIFETIME = 1_000_000_000.0
+DAYS = 36_600.0  # a century
+UNIT = (0.0, 1.0)
+_BOUNDS: dict[tuple[float, float], tuple[str, ...]] = {
+    (1.0, MONTH_PLAYS): ("total_monthly_scrobbles",),
+    (0.0, MONTH_PLAYS): (
+        "plays_t", "plays_t_minus_1", "plays_prev3_mean", "plays_last7_t", "plays_last14_t",
+        "distinct_tracks_t", "distinct_albums_t", "max_day_plays_t", "new_artists_t",
+        "plays_rank_t", "core_need_t",
+    ),
+    (0.0, LIFETIME): (
+        "cumulative_plays_before_t", "cumulative_plays_t", "plays_per_track_t", "ratio_to_prev3",
+        "core_progress_t", "core_progress_prev_t", "core_progress_3m_mean", "cum_progress_t",
+        "recent_progress_t", "gap_ratio_t", "activation_t",
+    ),
+    (0.0, 1200.0): ("months_since_first_seen", "active_months_count_before_t"),
+    (0.0, 31.0): ("days_active_t", "longest_streak_days_t"),
+    (0.0, DAYS): ("last_play_gap_days_t", "days_since_first_seen"),
+    UNIT: (
+        "share_t", "track_novelty_rate_t", "exploration_t", "core_chance_t",
+        "core_chance_recent_t", "core_chance_avg_t", "core_chance_mix_t",
+        "is_first_month", "prev_month_plays_was_zero",
+    ),
+    (-MONTH_PLAYS, MONTH_PLAYS): ("delta_1m", "delta_1m_pct", "trend_slope_3m"),
+    (-1.0, 1.0): ("share_delta_1m",),
+}  # fmt: skip
+FEATURE_BOUNDS = {name: bounds for bounds, names in _BOUNDS.items() for name in names}
+FLAGS = ("is_first_month", "prev_month_plays_was_zero")
+# Records carry rounded numbers (the seed's example: plays_prev3_mean 0.333 for 1/3): a value
+# implied by them is taken as zero when it is negative by less than this share of its terms.
+ROUNDING = 2e-3
 
 
 class RecordError(UserError):
@@ -95,9 +129,26 @@ class _Rows:
             return np.full(len(self.records), np.nan)
         return pd.to_numeric(self.records[name], errors="coerce").to_numpy(dtype="float64")
 
-    def require(self, missing: np.ndarray, message: str) -> None:
+    def require(self, missing: np.ndarray, message: str, name: str = "") -> None:
+        where = f".{name}" if name else ""
         for i in np.flatnonzero(missing)[:5]:
-            self.problems.append(f"records[{i}]: {message}")
+            self.problems.append(f"records[{i}]{where}: {message}")
+
+    def check_bounds(self) -> None:
+        """Every given feature within what a listener can produce; flags 0 or 1."""
+        for name, (low, high) in FEATURE_BOUNDS.items():
+            value = self.col(name)
+            outside = ~np.isnan(value) & ((value < low) | (value > high))
+            self.require(outside, f"must be between {low:,g} and {high:,g}", name)
+            if name in FLAGS:
+                self.require(~np.isin(value, (0.0, 1.0)) & ~np.isnan(value), "must be 0 or 1", name)
+
+
+def _implied(value: np.ndarray, *terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(value clipped at zero, where it is negative beyond the rounding of its terms)."""
+    scale = sum(np.abs(np.nan_to_num(t)) for t in terms)
+    impossible = value < -(ROUNDING * scale + 1e-9)
+    return np.where(value < 0, 0.0, value), impossible
 
 
 def _fill(value: np.ndarray, by: np.ndarray | float, where: np.ndarray | bool = True) -> np.ndarray:
@@ -115,21 +166,24 @@ def _volume(r: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r.require(np.isnan(plays), "plays_t is missing (or share_t with total_monthly_scrobbles)")
     r.require(np.isnan(total), "total_monthly_scrobbles is missing (or share_t > 0 and plays_t)")
     r.require(np.isnan(msfs), "months_since_first_seen is missing (or is_first_month = 1)")
-    r.require(plays > total, "plays_t exceeds total_monthly_scrobbles")
+    r.require(plays > total, "exceeds total_monthly_scrobbles", "plays_t")
+    empty = total < 1  # (derived from share_t) a month without scrobbles has no artist-month
+    r.require(empty, "a month of 0 scrobbles has nothing to score", "total_monthly_scrobbles")
     return plays, total, msfs
 
 
 def _lags(r: _Rows, plays: np.ndarray, msfs: np.ndarray) -> tuple[np.ndarray, ...]:
     """Plays one, two and three months before, from the momentum features; lag3 may be NaN."""
-    lag1 = _fill(r.col("plays_t_minus_1"), plays - r.col("delta_1m"))
+    delta, slope, mean = r.col("delta_1m"), r.col("trend_slope_3m"), r.col("plays_prev3_mean")
+    lag1, bad1 = _implied(_fill(r.col("plays_t_minus_1"), plays - delta), plays, delta)
     lag1 = _fill(lag1, 0.0, (r.col("prev_month_plays_was_zero") == 1) | (msfs == 0))
-    lag2 = _fill(plays - 2 * r.col("trend_slope_3m"), 0.0, msfs <= 1)
-    lag3 = _fill(3 * r.col("plays_prev3_mean") - lag1 - lag2, 0.0, msfs <= 2)
+    lag2, bad2 = _implied(_fill(plays - 2 * slope, 0.0, msfs <= 1), plays, 2 * slope)
+    lag3, bad3 = _implied(_fill(3 * mean - lag1 - lag2, 0.0, msfs <= 2), 3 * mean, lag1, lag2)
     r.require(np.isnan(lag1), "plays_t_minus_1 is missing (or delta_1m)")
     r.require(np.isnan(lag2), "trend_slope_3m is missing (it gives the plays two months before)")
-    r.require(lag1 < -1e-9, "delta_1m implies negative plays in the previous month")
-    r.require(lag2 < -1e-9, "trend_slope_3m implies negative plays two months before")
-    r.require(lag3 < -1e-9, "plays_prev3_mean implies negative plays three months before")
+    r.require(bad1, "implies negative plays in the previous month", "delta_1m")
+    r.require(bad2, "implies negative plays two months before", "trend_slope_3m")
+    r.require(bad3, "implies negative plays three months before", "plays_prev3_mean")
     return lag1, lag2, lag3
 
 
@@ -150,6 +204,9 @@ def complete_records(
     cfg = cfg or PipelineConfig()
     r = _Rows(records)
     n = len(records)
+    r.check_bounds()
+    if r.problems:
+        raise RecordError(r.problems[:MAX_PROBLEMS])
     plays, total, msfs = _volume(r)
     lag1, lag2, lag3 = _lags(r, plays, msfs)
     if r.problems:
@@ -190,6 +247,8 @@ def complete_records(
             given = r.col(name)
             r.require(np.isnan(given), f"{name} is missing (the model needs it)")
             f[name], est[name] = given, no
+    for name in features:
+        r.require(np.abs(f[name]) > LIFETIME, "out of range", name)  # NaN: missing, said above
     if r.problems:
         raise RecordError(r.problems[:MAX_PROBLEMS])
     frame = pd.DataFrame({name: f[name] for name in features}, index=records.index)

@@ -145,7 +145,7 @@ def test_zip_member_over_the_cap_is_refused_before_reading(tmp_path: Path) -> No
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("listens/2020/9.jsonl", b" " * 5_000_000)
     assert path.stat().st_size < 50_000
-    with pytest.raises(InputFormatError, match=r"expands to 5 MB, over the 1 MB limit"):
+    with pytest.raises(InputFormatError, match=r"expands to 5 MiB, over the 1 MiB limit"):
         read_history(path, max_zip_member_bytes=1_000_000)
 
 

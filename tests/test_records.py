@@ -84,7 +84,7 @@ def test_missing_and_impossible_values_are_named() -> None:
         "days_active_t": 1,
         "last_play_gap_days_t": 1,
     }
-    with pytest.raises(RecordError, match="plays_t exceeds total_monthly_scrobbles"):
+    with pytest.raises(RecordError, match="plays_t: exceeds total_monthly_scrobbles"):
         complete_records(pd.DataFrame([impossible]), FEATURES, None)
     fine = {**impossible, "total_monthly_scrobbles": 300}
     with pytest.raises(RecordError, match="plays_rank_t and exploration_t are needed"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,16 +11,19 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.api import predict, routes
 from bot.api.docs import add_offline_docs
+from bot.api.guard import Guard
 from bot.api.state import ApiState, ContextCache, ModelCache
 from bot.config import Settings
-from bot.db.session import Database
+from bot.db.session import Database, describe_database_error
 from bot.lastfm.client import make_http_client
 from bot.metadata.fetcher import make_fetcher
 from pipeline.records import RecordError
 
+log = logging.getLogger(__name__)
 DESCRIPTION = (
     "Breakout Artists over HTTP: the stored model's predictions, the candidates, the /why "
     "card, the track record, and feedback. Every endpoint but /health needs "
@@ -54,8 +59,20 @@ async def _bad_records(request: Request, exc: RecordError) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
-    """The API over the settings' database and model directory."""
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    problem = describe_database_error(exc)
+    log.warning("%s %s: database unavailable: %s", request.method, request.url.path, problem)
+    return JSONResponse({"detail": f"database unavailable: {problem}"}, status_code=503)
+
+
+def create_app(
+    settings: Settings, db: Database | None = None, served_on: str | None = None
+) -> FastAPI:
+    """The API over the settings' database and model directory.
+
+    `served_on` is the address the server listens on: without a token, only requests
+    naming it (or a loopback name) in their Host header are served.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +105,14 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     )
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(RecordError, _bad_records)  # type: ignore[arg-type]
+    app.add_exception_handler(SQLAlchemyError, _database_unavailable)
+    app.add_exception_handler(sqlite3.Error, _database_unavailable)
+    token = settings.BREAKOUT_API_TOKEN
+    app.add_middleware(
+        Guard,  # type: ignore[arg-type]
+        token=token.get_secret_value() if token else None,
+        served_on=served_on,
+    )
     app.include_router(routes.public)
     app.include_router(predict.router)
     app.include_router(routes.private)

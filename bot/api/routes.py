@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated, Any
 
@@ -14,7 +15,12 @@ from bot.api.auth import require_token
 from bot.api.schemas import ErrorResponse, FeedbackRequest, FeedbackResponse
 from bot.api.views import candidate_json, explanation_json, run_json
 from bot.db.models import SyncState
-from bot.db.session import ANSWER_DEADLINE_SECONDS, write_with_retry
+from bot.db.session import (
+    ANSWER_DEADLINE_SECONDS,
+    DatabaseError,
+    has_sqlite_header,
+    write_with_retry,
+)
 from bot.services import queries
 from bot.services.feedback import CONFIRM, DISMISS, UnknownCandidate, record_feedback
 from bot.services.metadata import cached_metadata, metadata_for
@@ -38,12 +44,14 @@ async def health(request: Request) -> JSONResponse:
     bundle, why = await state.models.get()
     model = {"present": bundle is not None, "detail": why}
     try:
+        if not await asyncio.to_thread(has_sqlite_header, state.db.url):
+            raise DatabaseError("the database file is damaged (no SQLite header)")
         async with state.db.sessions() as session:
-            await session.execute(text("SELECT 1"))
+            await session.execute(text("SELECT COUNT(*) FROM sqlite_master"))
             last_sync = (await session.execute(select(func.max(SyncState.last_sync_at)))).scalar()
             run = await queries.latest_run(session)
-    except SQLAlchemyError as exc:
-        log.warning("health: database unreachable (%s)", type(exc).__name__)
+    except (SQLAlchemyError, DatabaseError) as exc:
+        log.warning("health: database unreachable (%s)", exc)
         body = {"status": "unavailable", "database": False, "model": model}
         return JSONResponse(body, status_code=503)
     return JSONResponse(

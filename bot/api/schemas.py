@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pipeline.features import ALL_FEATURES, SEED_FEATURES
 
 MAX_RECORDS = 10_000
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+# strict: a JSON number only (true or "3" is refused, not read as 1.0 or 3.0)
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 
 SEED_EXAMPLE: dict[str, Any] = {
     "month": "2021-06-01",
@@ -97,7 +98,7 @@ class FeedbackRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    candidate_id: int = Field(..., ge=1, le=2**62)
+    candidate_id: int = Field(..., ge=1, le=2**62, strict=True)
     verdict: Literal["confirm", "dismiss"]
 
 

@@ -75,7 +75,9 @@ class ModelCache:
             self._bundle = load_bundle(self.directory)
             self._error = None if self._bundle else "no trained model yet: run `breakout rebuild`"
         except Exception as exc:  # a half-written or foreign file: report, keep serving
-            self._bundle, self._error = None, f"model unusable: {exc}"
+            log.warning("the model in %s is unusable: %s", self.directory, exc)
+            # What clients read names no path: /health answers without a token.
+            self._bundle, self._error = None, "model unusable (the server log says why)"
         self._stamp = stamp
 
 

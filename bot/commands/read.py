@@ -10,8 +10,11 @@ from dataclasses import asdict
 from bot import render
 from bot.config import load_settings
 from bot.db.session import Database
+from bot.errors import ConfigError
 from bot.services import queries
 from pipeline.errors import UserError
+
+MAX_LIMIT = 10_000  # far above any month's candidates, far below SQLite's integers
 
 
 class UnknownArtist(UserError):
@@ -35,8 +38,8 @@ def cmd_candidates(args: argparse.Namespace) -> int:
     """The top candidates of the latest rebuild."""
     settings = load_settings()
     limit = args.limit if args.limit is not None else settings.BREAKOUT_CANDIDATES_LIMIT
-    if limit < 1:
-        raise UserError("--limit must be at least 1")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ConfigError(f"--limit must be 1..{MAX_LIMIT:,}, not {str(limit)[:24]}")
     run, candidates = asyncio.run(_candidates(settings.DATABASE_URL, limit))
     if args.json:
         print(

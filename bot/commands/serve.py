@@ -69,7 +69,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     upgrade_database_sync(settings.DATABASE_URL)
     sock = bind(args.host, args.port)
     config = uvicorn.Config(
-        create_app(settings), log_config=None, log_level=settings.LOG_LEVEL.lower()
+        create_app(settings, served_on=args.host),
+        log_config=None,
+        log_level=settings.LOG_LEVEL.lower(),
     )
     where = f"[{args.host}]" if ":" in args.host else args.host
     log.info("serving the API on http://%s:%d (docs at /docs)", where, sock.getsockname()[1])

@@ -81,6 +81,13 @@ def is_busy(exc: BaseException) -> bool:
     return isinstance(original, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
+def database_failure(exc: BaseException) -> str | None:
+    """The one line for a database error that escaped every handler; None for anything else."""
+    if isinstance(exc, (SQLAlchemyError, sqlite3.Error)):
+        return f"the database failed: {describe_database_error(exc)}"
+    return None
+
+
 @contextlib.contextmanager
 def database_errors(action: str) -> Iterator[None]:
     """Turn database and disk failures inside the block into one DatabaseError line."""
@@ -149,6 +156,21 @@ def database_file(url: str) -> Path | None:
     return None if not path or path.startswith(":memory:") else Path(path).expanduser()
 
 
+def has_sqlite_header(url: str) -> bool:
+    """False when the file of `url` exists but does not start as a SQLite database does.
+
+    A connection's page cache can hide a damaged header; this reads the disk itself.
+    """
+    path = database_file(url)
+    try:
+        with path.open("rb") if path else contextlib.nullcontext(None) as handle:
+            return handle is None or handle.read(16) in (b"SQLite format 3\x00", b"")
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
 def ensure_parent_dir(url: str) -> None:
     """Create the directory that will hold the SQLite file of `url`."""
     path = database_file(url)
@@ -211,7 +233,7 @@ def migration_lock(url: str) -> Iterator[None]:
 def upgrade_database_sync(url: str) -> None:
     """Migrate the database at `url` to the newest schema (blocking, one process at a time)."""
     ensure_parent_dir(url)
-    with migration_lock(url):
+    with migration_lock(url), database_errors("open the database"):
         command.upgrade(alembic_config(url), "head")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from bot.lastfm.client import LastfmClient, LastfmError
+from bot.metadata.clean import MalformedMetadata
 from bot.metadata.lastfm import fetch_lastfm
 from bot.metadata.spotify import SpotifyClient, SpotifyError
 
@@ -70,6 +71,9 @@ class MetadataFetcher:
                     payload = await client.artist(name)
             except (LastfmError, SpotifyError, httpx.HTTPError) as exc:
                 self._failed(source, str(exc) or type(exc).__name__)
+                continue
+            except MalformedMetadata as exc:  # nothing is cached: asked again next time
+                log.warning("%s metadata for %r refused: %s", source, name[:100], exc)
                 continue
             if source in self._failing:
                 log.info("%s metadata available again", source)

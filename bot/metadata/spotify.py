@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from bot.metadata import clean
+from bot.metadata.clean import MalformedMetadata
 from pipeline.errors import UserError
 from pipeline.normalize import artist_key
 
@@ -103,24 +105,33 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
+def _width(image: dict[str, Any]) -> int:
+    width = image.get("width")
+    return width if isinstance(width, int) and not isinstance(width, bool) else 0
+
+
 def _best_match(body: dict[str, Any], name: str) -> dict[str, Any] | None:
-    """The first search result with the same normalized name, as our payload."""
+    """The first search result with the same normalized name, as our payload (typed, capped)."""
     artists = body.get("artists")
     items = artists.get("items") if isinstance(artists, dict) else None
     key = artist_key(name)
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict) or artist_key(str(item.get("name", ""))) != key:
+    for item in items[: clean.MAX_ITEMS_READ] if isinstance(items, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             continue
-        images = [i for i in item.get("images") or [] if isinstance(i, dict) and i.get("url")]
-        images.sort(key=lambda i: -(i.get("width") or 0))
-        urls = item.get("external_urls") if isinstance(item.get("external_urls"), dict) else {}
-        genres = item.get("genres") if isinstance(item.get("genres"), list) else []
-        popularity = item.get("popularity")
-        return {
-            "name": item.get("name"),
-            "genres": [g for g in genres if isinstance(g, str)][:5],
-            "popularity": popularity if isinstance(popularity, int) else None,
-            "image_url": images[0]["url"] if images else None,
-            "url": urls.get("spotify"),
-        }
+        if artist_key(item["name"][: clean.MAX_NAME_CHARS]) != key:
+            continue
+        images, urls = item.get("images") or [], item.get("external_urls") or {}
+        if not isinstance(images, list) or not isinstance(urls, dict):
+            raise MalformedMetadata("images or external_urls of the wrong type")
+        images = [i for i in images[: clean.MAX_ITEMS_READ] if isinstance(i, dict) and i.get("url")]
+        images.sort(key=lambda i: -_width(i))
+        return clean.spotify_payload(
+            {
+                "name": item["name"],
+                "genres": item.get("genres"),
+                "popularity": item.get("popularity"),
+                "image_url": images[0]["url"] if images else None,
+                "url": urls.get("spotify"),
+            }
+        )
     return None

@@ -13,6 +13,8 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Artist, ArtistMetadata
+from bot.metadata import clean
+from bot.metadata.clean import MalformedMetadata
 from bot.metadata.fetcher import LASTFM, SPOTIFY, Fetched, MetadataFetcher
 from bot.services.queries import current_candidates
 from bot.timeutil import as_utc
@@ -55,15 +57,31 @@ class ArtistMeta:
         }
 
 
+_CLEAN = {LASTFM: clean.lastfm_payload, SPOTIFY: clean.spotify_payload}
+
+
+def _payload(row: ArtistMetadata) -> dict | None:
+    """A cached payload checked again (it may predate the checks); None when unusable."""
+    try:
+        payload = json.loads(row.payload_json or "{}")
+        if not isinstance(payload, dict) or row.source not in _CLEAN:
+            raise MalformedMetadata("not an object of a known source")
+        return _CLEAN[row.source](payload)
+    except ValueError as exc:  # MalformedMetadata, or JSON beyond Python's limits
+        log.warning("cached %s metadata of artist %d ignored: %s", row.source, row.artist_id, exc)
+        return None
+
+
 def _assemble(artist_id: int, rows: list[ArtistMetadata]) -> ArtistMeta | None:
     """One ArtistMeta from the "ok" rows of an artist; None when no source knows it."""
-    ok = {r.source: json.loads(r.payload_json or "{}") for r in rows if r.status == "ok"}
+    usable = [(r, _payload(r)) for r in rows if r.status == "ok"]
+    ok = {r.source: payload for r, payload in usable if payload is not None}
     if not ok:
         return None
     lastfm, spotify = ok.get(LASTFM, {}), ok.get(SPOTIFY, {})
     return ArtistMeta(
         artist_id=artist_id,
-        fetched_at=min(as_utc(r.fetched_at) for r in rows if r.status == "ok"),
+        fetched_at=min(as_utc(r.fetched_at) for r, payload in usable if payload is not None),
         tags=list(lastfm.get("tags") or []),
         listeners=lastfm.get("listeners"),
         summary=lastfm.get("summary"),

@@ -209,14 +209,17 @@ def _zip_listens(path: Path, max_member_bytes: int) -> Iterator[tuple[int, str, 
                 raise InputFormatError(f"{path}: damaged ZIP member {name}: {detail}") from None
 
 
+MIB = 1024 * 1024  # BREAKOUT_MAX_ZIP_MEMBER_MB counts these
+
+
 def _check_sizes(path: Path, archive: zipfile.ZipFile, names: list[str], limit: int) -> None:
     """Refuse members whose declared uncompressed size exceeds `limit` (reads stop there)."""
     for name in names:
         size = archive.getinfo(name).file_size
         if size > limit:
             raise InputFormatError(
-                f"{path}: ZIP member {name} expands to {size / 1e6:,.0f} MB, over the "
-                f"{limit / 1e6:,.0f} MB limit (BREAKOUT_MAX_ZIP_MEMBER_MB)"
+                f"{path}: ZIP member {name} expands to {size / MIB:,.0f} MiB, over the "
+                f"{limit / MIB:,.0f} MiB limit (BREAKOUT_MAX_ZIP_MEMBER_MB)"
             )
 
 

@@ -140,6 +140,14 @@ class FakeArtist:
             },
         }
 
+    def info_body(self) -> bytes:
+        """The whole artist.getInfo answer (a hostile artist may override it)."""
+        return json.dumps({"artist": self.info()}).encode()
+
+    def top_tags_body(self) -> bytes:
+        """The whole artist.getTopTags answer (a hostile artist may override it)."""
+        return json.dumps({"toptags": self.top_tags()}).encode()
+
     def top_tags(self) -> dict[str, object]:
         """The `toptags` object of artist.getTopTags (counts 100 down)."""
         tags = [
@@ -349,9 +357,7 @@ class FakeLastfm(LoopbackFake):
             return self._page_body(params)
         with self._lock:
             artist = self._artists[params["artist"].strip().casefold()]
-        if method == "artist.getinfo":
-            return json.dumps({"artist": artist.info()}).encode()
-        return json.dumps({"toptags": artist.top_tags()}).encode()
+        return artist.info_body() if method == "artist.getinfo" else artist.top_tags_body()
 
     def _page_body(self, params: dict[str, str]) -> bytes:
         limit = min(200, max(1, int(params.get("limit", "50"))))
