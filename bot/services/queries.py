@@ -9,7 +9,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import numpy as np
 from sqlalchemy import case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -17,7 +16,6 @@ from sqlalchemy.orm import aliased
 from bot.db.models import Artist, ArtistStatus, Candidate, CandidateReason, Feedback, ModelRun
 from pipeline.config import PipelineConfig
 from pipeline.normalize import artist_key
-from pipeline.periods import month_code, month_codes, month_name, month_of
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -330,6 +328,10 @@ async def _monthly_plays(
     session: AsyncSession, artist_id: int, until: datetime, tz: str
 ) -> list[tuple[str, int]]:
     """Plays per calendar month (the run's time zone), zero months included, up to `until`."""
+    import numpy as np  # only `why` needs it: `candidates` and `status` start without numpy
+
+    from pipeline.periods import month_code, month_codes, month_name, month_of
+
     ts = (
         (
             await session.execute(

@@ -9,15 +9,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Artist, Breakout, Prediction, TrackRecordCache
 from pipeline.config import PipelineConfig
-from pipeline.periods import add_months
+from pipeline.lazy import DeferredModule
 from pipeline.record import TrackRecord, empty_record, track_record
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = DeferredModule("pandas")
 
 
 def _utc(value: datetime) -> datetime:
@@ -127,6 +132,8 @@ async def new_breakouts(
     found = (await session.execute(stmt)).all()
     if not found:
         return []
+    from pipeline.periods import add_months  # numpy: not on the path of `status` and `record`
+
     preds = (
         await session.execute(
             select(Prediction).where(Prediction.artist_id.in_([b.artist_id for b, _ in found]))
