@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-WORK = Path("/tmp/bench_rebuild")
+WORK = Path(os.environ.get("BENCH_REBUILD_DIR", "/tmp/bench_rebuild"))
 DB_URL = f"sqlite+aiosqlite:///{WORK / 'breakout.sqlite3'}"
 MODELS = WORK / "models"
 STAGE = re.compile(r"^\s+(\w+)\s+([\d.]+) s$", re.M)

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pipeline.config import PipelineConfig
+from pipeline.lazy import DeferredModule
 from pipeline.periods import month_of, month_start
 from pipeline.rules import same_month_counts
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+else:
+    np = DeferredModule("numpy")
+    pd = DeferredModule("pandas")
 
 CORE, NOT_CORE = "core", "not_core"
 # Probability bands of the calibration table: readable, and wide enough to hold a few rows.

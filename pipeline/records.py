@@ -127,7 +127,10 @@ class _Rows:
     def col(self, name: str) -> np.ndarray:
         if name not in self.records:
             return np.full(len(self.records), np.nan)
-        return pd.to_numeric(self.records[name], errors="coerce").to_numpy(dtype="float64")
+        values = self.records[name]
+        if values.dtype == "float64":  # the API's columns: to_numeric would only copy them
+            return values.to_numpy(dtype="float64", copy=True)
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
 
     def require(self, missing: np.ndarray, message: str, name: str = "") -> None:
         where = f".{name}" if name else ""

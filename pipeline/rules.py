@@ -6,7 +6,14 @@ and the bot's wording all call these instead of writing the rule again.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+from pipeline.lazy import DeferredModule
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = DeferredModule("numpy")  # `breakout candidates/status/record` start without numpy
 
 from pipeline.config import PipelineConfig
 

@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "bot.commands": BASE
     | SOURCES
     | {"bot.db", "bot.services", "bot.render", "bot.telegram", "bot.api"},
-    "bot.cli": BASE | {"bot.commands"},
+    "bot.cli": BASE | {"bot.commands", "bot.db"},
 }
 # Outside libraries a layer must not use: the pipeline is pure and synchronous, use cases
 # know no transport, each transport knows no other.

@@ -30,9 +30,10 @@ def _score(bundle: Any, body: PredictRequest, context: MonthContext | None) -> d
     names = [row["artist_name"] or row["artist"] for row in rows]
     months = records["month"].tolist()
     flags = (probability >= threshold).tolist()
-    estimated = [
-        [name for name, mask in completed.estimated.items() if mask[i]] for i in range(len(rows))
+    masks = [
+        (name, np.asarray(mask, dtype=bool).tolist()) for name, mask in completed.estimated.items()
     ]
+    estimated = [[name for name, mask in masks if mask[i]] for i in range(len(rows))]
     eligible = completed.eligible.tolist()
     shown = probability.round(6).tolist() if body.return_probabilities else [None] * len(rows)
     return {

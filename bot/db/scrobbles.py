@@ -7,15 +7,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bot.db import jobruns
+from pipeline.lazy import DeferredModule
 from pipeline.normalize import artist_key
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+else:
+    np = DeferredModule("numpy")
+    pd = DeferredModule("pandas")
 
 SCROBBLE_COLUMNS = ["ts", "artist", "track", "album", "artist_mbid", "track_mbid", "album_mbid"]
 CHUNK_ROWS = 50_000

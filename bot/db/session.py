@@ -8,14 +8,13 @@ import errno
 import fcntl
 import logging
 import random
+import re
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -27,6 +26,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from pipeline.errors import UserError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +204,8 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
 
 def alembic_config(url: str) -> Config:
     """Alembic configuration pointing at our migrations and `url`."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -230,8 +234,50 @@ def migration_lock(url: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+_REVISION = re.compile(r"^revision\b[^=]*=\s*[\"']([^\"']+)[\"']", re.M)
+_DOWN_REVISION = re.compile(r"^down_revision\b[^=]*=(.*)$", re.M)
+
+
+def migration_heads() -> frozenset[str]:
+    """The head revisions of migrations/versions, read from the files' text.
+
+    Alembic's own script loading costs a few hundred milliseconds of imports; reading the
+    `revision` / `down_revision` lines is enough to tell whether a database is current.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        if found := _REVISION.search(source):
+            revisions.add(found.group(1))
+        if found := _DOWN_REVISION.search(source):
+            parents.update(re.findall(r"[\"']([^\"']+)[\"']", found.group(1)))
+    return frozenset(revisions - parents)
+
+
+def schema_is_current(url: str) -> bool:
+    """True when the file's alembic_version names exactly the migrations' heads.
+
+    One cheap query; anything unusual (no file, no table, a damaged file) answers False and
+    leaves the decision to Alembic, which reports it as before.
+    """
+    path = database_file(url)
+    if path is None or not path.is_file():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)) as conn:
+            stored = {row[0] for row in conn.execute("SELECT version_num FROM alembic_version")}
+    except sqlite3.Error:
+        return False
+    return bool(stored) and stored == migration_heads()
+
+
 def upgrade_database_sync(url: str) -> None:
     """Migrate the database at `url` to the newest schema (blocking, one process at a time)."""
+    if schema_is_current(url):
+        return
+    from alembic import command
+
     ensure_parent_dir(url)
     with migration_lock(url), database_errors("open the database"):
         command.upgrade(alembic_config(url), "head")
@@ -253,7 +299,7 @@ class Database:
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Database:
         """Migrate (by default) and connect."""
-        if migrate:
+        if migrate and not schema_is_current(url):
             await upgrade_database(url)
         return cls(url)
 

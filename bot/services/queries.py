@@ -9,7 +9,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import numpy as np
 from sqlalchemy import case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -18,7 +17,6 @@ from bot.db.models import Artist, ArtistStatus, Candidate, CandidateReason, Feed
 from bot.timeutil import as_utc
 from pipeline.config import PipelineConfig
 from pipeline.normalize import artist_key
-from pipeline.periods import month_code, month_codes, month_label, month_of
 
 
 @dataclass(frozen=True)
@@ -324,6 +322,10 @@ async def _monthly_plays(
     session: AsyncSession, artist_id: int, until: datetime, tz: str
 ) -> list[tuple[str, int]]:
     """Plays per calendar month (the run's time zone), zero months included, up to `until`."""
+    import numpy as np  # only `why` needs it: `candidates` and `status` start without numpy
+
+    from pipeline.periods import month_code, month_codes, month_label, month_of
+
     ts = (
         (
             await session.execute(

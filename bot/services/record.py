@@ -9,17 +9,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Artist, Breakout, Prediction, TrackRecordCache
 from bot.timeutil import as_utc
 from pipeline.config import PipelineConfig
+from pipeline.lazy import DeferredModule
 from pipeline.periods import month_code
 from pipeline.record import TrackRecord, empty_record, track_record
 from pipeline.rules import core_resolves
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = DeferredModule("pandas")
 
 
 async def live_track_record(session: AsyncSession, recent: int = 10) -> TrackRecord:
@@ -124,6 +130,7 @@ async def new_breakouts(
     found = (await session.execute(stmt)).all()
     if not found:
         return []
+
     preds = (
         await session.execute(
             select(Prediction).where(Prediction.artist_id.in_([b.artist_id for b, _ in found]))
