@@ -26,8 +26,12 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 HISTORIES = ROOT.parent / "shared/data/histories"
 CACHE = ROOT / "benchmarks/.cache/eval_quality"
+PRIORS = ROOT / "benchmarks/.cache/priors"
+# The first months of a history, where a listener's own model has (almost) nothing to learn from.
+COLD_START_MONTHS = 18
 BASELINES = ["naive_share", "naive_plays", "fallback", "seed_lr", "seed_xgb"]
 DAY = 86_400
 
@@ -80,23 +84,58 @@ VARIANTS = {
 }
 
 
-def evaluate(history: str, offset: int, variants: tuple[str, ...] = ()) -> dict:
-    """One run: backtest of `history` shifted by `offset` days; metrics of every model."""
+def loo_priors(files: list[Path], pool) -> dict[str, str]:
+    """Listener → path of a prior trained on every other history (cached by code and data)."""
+    from train_prior import history_name, history_rows
+
+    from pipeline.prior import fit_prior, save_prior
+
+    names = [history_name(f) for f in files]
+    key = code_version() + "|" + "|".join(f"{f.name}:{f.stat().st_size}" for f in files)
+    paths = {
+        n: PRIORS / f"{n}-{hashlib.sha256(f'{key}|{n}'.encode()).hexdigest()[:12]}.json"
+        for n in names
+    }
+    if all(p.exists() for p in paths.values()):
+        return {n: str(p) for n, p in paths.items()}
+    rows = {name: (digest, r) for name, digest, r in pool.map(history_rows, map(str, files))}
+    for name, path in paths.items():
+        others = {n: r for n, (_, r) in rows.items() if n != name}
+        prior = fit_prior(others, {n: d for n, (d, _) in rows.items() if n != name}, nthread=2)
+        save_prior(prior, path)
+    return {n: str(p) for n, p in paths.items()}
+
+
+def evaluate(
+    history: str, offset: int, variants: tuple[str, ...] = (), prior_path: str | None = None
+) -> dict:
+    """One run: backtest of `history` shifted by `offset` days; metrics of every model. With
+    `prior_path`, the project is weighed against that cross-listener prior, which must not
+    have read this listener's history (checked on its manifest)."""
+    from train_prior import history_name
+
     from pipeline.backtest import baseline_scorers, build_report, walk_forward
     from pipeline.config import PipelineConfig
     from pipeline.features import build_artist_months
     from pipeline.importers import read_history
     from pipeline.labels import add_labels
+    from pipeline.prior import read_prior
 
     started = time.perf_counter()
     cfg = PipelineConfig()
+    prior = None if prior_path is None else read_prior(prior_path)
+    if prior is not None and prior.trained_on(history_name(Path(history))):
+        raise AssertionError(f"the prior {prior_path} was trained on {history}")
     frame = read_history(history).frame
     frame = frame.assign(ts=frame["ts"].to_numpy(dtype="int64") + offset * DAY)
     table = add_labels(build_artist_months(frame, cfg), cfg)
     extra = {f"variant:{v}": VARIANTS[v]() for v in variants}
-    scores = walk_forward(table, cfg, {**baseline_scorers(), **extra})
+    scores = walk_forward(table, cfg, {**baseline_scorers(), **extra}, prior=prior)
     report = build_report(scores, ["project", *BASELINES, *extra])
+    cold = scores[scores["period"].to_numpy() < COLD_START_MONTHS]
     return {
+        "prior": None if prior is None else [h["name"] for h in prior.manifest["histories"]],
+        "cold_start": build_report(cold, ["project", *BASELINES]) if len(cold) else None,
         "history": Path(history).stem,
         "offset": offset,
         "rows": report["rows"],
@@ -111,13 +150,18 @@ def evaluate(history: str, offset: int, variants: tuple[str, ...] = ()) -> dict:
 
 
 def cached_evaluate(
-    history: str, offset: int, version: str, use_cache: bool, variants: tuple[str, ...] = ()
+    history: str,
+    offset: int,
+    version: str,
+    use_cache: bool,
+    variants: tuple[str, ...] = (),
+    prior_path: str | None = None,
 ) -> dict:
     """evaluate() through the per-run cache."""
-    path = _cache_path(Path(history), offset, version + "|".join(variants))
+    path = _cache_path(Path(history), offset, version + "|".join(variants) + str(prior_path))
     if use_cache and path.exists():
         return {**json.loads(path.read_text()), "cached": True}
-    result = evaluate(history, offset, variants)
+    result = evaluate(history, offset, variants, prior_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, default=float))
     return {**result, "cached": False}
@@ -157,7 +201,58 @@ def row_figures(run: dict) -> dict:
         "const": f"{cal['brier_constant']:.4f}",
         "base rate": f"{cal.get('brier_base_rate', float('nan')):.4f}",
         "won": ap >= (best_ap or 0.0),
+        "flags": f"{run['flagged']['became_core']}/{run['flagged']['count']}",
+        "hit/base": _hit_over_base(run["flagged"]),
+        "flags/mo": run["flagged"]["count"] / max(run["months"], 1),
     }
+
+
+def _hit_over_base(flagged: dict) -> str:
+    hit, base = flagged["hit_rate"], flagged["base_rate"]
+    return "-" if hit is None or not base else f"{hit:.2f}/{base:.3f}"
+
+
+def flags_text(runs: list[dict]) -> str:
+    """Pooled flags: how many, how many came true, hit rate against the scored rows' base rate;
+    per listener, flags per month."""
+    count = sum(r["flagged"]["count"] for r in runs)
+    hits = sum(r["flagged"]["became_core"] for r in runs)
+    rows = sum(r["calibration"]["rows"] for r in runs)
+    positives = sum(r["calibration"]["observed_rate"] * r["calibration"]["rows"] for r in runs)
+    base = positives / max(rows, 1)
+    per: dict[str, list[float]] = {}
+    for r in runs:
+        per.setdefault(r["history"], []).append(r["flagged"]["count"] / max(r["months"], 1))
+    monthly = ", ".join(f"{h} {statistics.mean(v):.2f}" for h, v in per.items())
+    hit = hits / count if count else float("nan")
+    return (
+        f"Flags pooled: {hits}/{count} came true, hit rate {hit:.3f} vs base rate {base:.3f} "
+        f"({hit / base:.2f}x). Flags per month: {monthly}."
+    )
+
+
+def cold_start_text(runs: list[dict]) -> str:
+    """The first COLD_START_MONTHS months of every history, pooled: calibration and flags."""
+    parts = [r["cold_start"] for r in runs if "calibration" in (r.get("cold_start") or {})]
+    cal = [p["calibration"] for p in parts if p["calibration"]["rows"]]
+    if not cal:
+        return "Cold start: no rows scored with probabilities."
+    n = sum(c["rows"] for c in cal)
+
+    def mean(key: str) -> float:
+        return sum(c[key] * c["rows"] for c in cal) / n
+
+    flagged = [p["flagged"] for p in parts]
+    count, hits = sum(f["count"] for f in flagged), sum(f["became_core"] for f in flagged)
+    lift = statistics.mean(p["models"]["project"]["lift"] or 0.0 for p in parts)
+    fallback = statistics.mean(p["models"]["fallback"]["lift"] or 0.0 for p in parts)
+    return (
+        f"Cold start (first {COLD_START_MONTHS} months, {len(parts)} runs, {n} rows with odds): "
+        f"mean lift {lift:.2f} (fallback {fallback:.2f}); ECE(mean of runs) "
+        f"{statistics.mean(c['ece'] for c in cal):.4f}; predicted {mean('mean_predicted'):.4f} "
+        f"vs observed {mean('observed_rate'):.4f}; Brier {mean('brier'):.4f} vs base rate at "
+        f"the time {mean('brier_base_rate'):.4f}; flags {hits}/{count} came true."
+    )
 
 
 def pooled_calibration(runs: list[dict]) -> dict:
@@ -203,7 +298,7 @@ def summary(runs: list[dict]) -> dict:
 
 COLUMNS = ["run", "pos/rows", "AP", "lift", "P@3", "best baseline", "ratio", "ECE", "ECE floor"]
 COLUMNS += ["pred/obs"]
-COLUMNS += ["Brier", "const", "base rate"]
+COLUMNS += ["Brier", "const", "base rate", "flags", "hit/base", "flags/mo"]
 
 
 def _cell(value: object) -> str:
@@ -268,8 +363,12 @@ def main() -> int:
     parser.add_argument(
         "--variants", default="", help=f"also rank with project variants: {', '.join(VARIANTS)}"
     )
+    parser.add_argument(
+        "--no-prior", action="store_true", help="without the cross-listener prior (as before)"
+    )
     args = parser.parse_args()
     files = sorted(p for p in Path(args.histories).glob("*") if p.suffix in (".csv", ".json"))
+    every = list(files)
     if args.only:
         files = [p for p in files if p.stem.split(".")[0] in args.only.split(",")]
     if not files:
@@ -282,8 +381,18 @@ def main() -> int:
     version, started = code_version(), time.perf_counter()
     variants = tuple(v for v in args.variants.split(",") if v)
     with ProcessPoolExecutor(max(1, min(args.jobs, 2))) as pool:
+        # leave-one-listener-out: each run's prior is trained on every other history
+        priors = {} if args.no_prior else loo_priors(every, pool)
         futures = [
-            pool.submit(cached_evaluate, h, o, version, not args.no_cache, variants)
+            pool.submit(
+                cached_evaluate,
+                h,
+                o,
+                version,
+                not args.no_cache,
+                variants,
+                priors.get(Path(h).name.split(".")[0]),
+            )
             for h, o in jobs
         ]
         runs = [f.result() for f in futures]
@@ -294,6 +403,8 @@ def main() -> int:
         print("  ".join(f"{_cell(fig[c]):>14}" for c in COLUMNS) + f"  {secs}")
     total = summary(runs)
     print(summary_text(total))
+    print(flags_text(runs))
+    print(cold_start_text(runs))
     for name in sorted({m for r in runs for m in r["models"] if m.startswith("variant:")}):
         print(variant_text(runs, name))
     print(f"wall time {time.perf_counter() - started:.0f} s ({len(jobs)} runs)")

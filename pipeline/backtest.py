@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from pipeline.calibration import (
+    adapted,
     brier,
     expected_calibration_error,
     fit_calibrator,
+    rate_ratio,
     smoothed_rate,
 )
 from pipeline.config import PipelineConfig
@@ -26,7 +29,15 @@ from pipeline.features import SEED_FEATURES, build_artist_months
 from pipeline.labels import add_labels, n_periods
 from pipeline.metrics import ranking_summary
 from pipeline.models import LogisticModel, XGBoostModel, matrix, sigmoid
-from pipeline.train import choose_threshold, fallback_scores, fit_project_scorer
+from pipeline.prior import Prior
+from pipeline.train import (
+    RECENT_MONTHS,
+    choose_threshold,
+    fallback_scores,
+    fit_project_scorer,
+    flag_floor,
+    recent_rate,
+)
 
 # A scorer gets the training rows (labelled, of cfg.train_pool, after the cold start, known by
 # then) and the rows to score; it returns one score per row, or None when it cannot be trained.
@@ -69,11 +80,15 @@ def _trainable(train: pd.DataFrame, cfg: PipelineConfig) -> bool:
     return pos >= cfg.min_positives and pos < len(train)
 
 
-def project_margin(train: pd.DataFrame, rows: pd.DataFrame, cfg: PipelineConfig):
-    """The project's blend (uncalibrated log-odds), refit on every month's training rows."""
+def project_margin(
+    train: pd.DataFrame, rows: pd.DataFrame, cfg: PipelineConfig, prior: Prior | None = None
+):
+    """The project's blend (uncalibrated log-odds), refit on every month's training rows and
+    weighed against the cross-listener `prior`; the prior alone while the listener's own
+    breakouts are too few (without a prior: None, the fallback ranking)."""
     if not _trainable(train, cfg):
-        return None
-    return fit_project_scorer(train, cfg).margin(rows)
+        return None if prior is None else prior.margin(rows)
+    return fit_project_scorer(train, cfg, prior=prior).margin(rows)
 
 
 def seed_lr_scorer(train: pd.DataFrame, rows: pd.DataFrame, cfg: PipelineConfig):
@@ -114,10 +129,13 @@ def walk_forward(
     scorers: dict[str, Scorer],
     project: Scorer | None = project_margin,
     progress: Progress | None = None,
+    prior: Prior | None = None,
 ) -> pd.DataFrame:
     """Scores of every eligible row from the first month after the cold start to the last
     labelled month; a scorer that cannot be trained yet falls back to fallback_scores. With
-    `project` (a scorer of log-odds), adds the calibrated `project` column (see `calibrate`)."""
+    `project` (a scorer of log-odds), adds the calibrated `project` column (see `calibrate`);
+    with a cross-listener `prior`, `project` is called with it and the prior's own log-odds
+    are kept as `prior_margin`."""
     last = n_periods(table) - 1 - cfg.horizon
     elig = table[table["eligible"].to_numpy()]
     pool = table[table[cfg.train_pool].to_numpy()]
@@ -125,6 +143,9 @@ def walk_forward(
     rows_all = elig[(elig["period"] >= cfg.cold_start_months) & (elig["period"] <= last)]
     out = rows_all[["month", "artist", "artist_key", "period", "label"]].copy()
     out["fallback_score"] = fallback_scores(rows_all).to_numpy()
+    if project and prior is not None:
+        out["prior_margin"] = prior.margin(rows_all)
+        project = partial(project, prior=prior)
     named = {**({"project_margin": project} if project else {}), **scorers}
     columns = {name: np.zeros(len(out)) for name in named}
     fitted = {name: np.zeros(len(out), dtype=bool) for name in named}
@@ -158,12 +179,16 @@ def walk_forward(
 def calibrate(scores: pd.DataFrame, learn: pd.DataFrame, cfg: PipelineConfig) -> pd.DataFrame:
     """Month by month: a calibrator and a threshold from the earlier months' out-of-time margins
     whose labels were known by then (periods <= m - horizon); adds `probability` (NaN without a
-    model), `above_threshold`, `threshold`, and `project` (the ranking score)."""
+    model), `above_threshold`, `threshold`, and `project` (the ranking score). With a
+    `prior_margin` column, the calibrator is anchored to the prior's odds (see fit_calibrator)
+    and flags need odds clearly above the recent base rate known then (flag_floor)."""
     out = scores.copy()
     period = out["period"].to_numpy()
     margin = out["project_margin"].to_numpy()
     fitted = out["project_margin_fitted"].to_numpy()
     label = out["label"].to_numpy(dtype="float64")
+    anchored = "prior_margin" in out
+    prior_prob = sigmoid(out["prior_margin"].to_numpy()) if anchored else None
     prob = np.full(len(out), np.nan)
     threshold = np.full(len(out), np.inf)
     base_rates = np.full(len(out), np.nan)
@@ -171,21 +196,33 @@ def calibrate(scores: pd.DataFrame, learn: pd.DataFrame, cfg: PipelineConfig) ->
     for m in np.unique(period[fitted]):
         now = period == m
         known = fitted & (period <= m - cfg.horizon)
-        base = elig.loc[elig["period"] <= m - cfg.horizon, "label"]
-        base_rate = smoothed_rate(base.sum(), len(base))
+        base = elig[elig["period"].to_numpy() <= m - cfg.horizon]
+        base_rate = smoothed_rate(base["label"].sum(), len(base))
         base_rates[now] = base_rate
-        cal = fit_calibrator(margin[known], label[known], base_rate)
+        anchor = None
+        if anchored:
+            seen = known | now
+            recent = known & (period > m - cfg.horizon - RECENT_MONTHS)
+            ratio = rate_ratio(prior_prob[recent], label[recent])
+            anchor = (margin[seen], adapted(prior_prob[seen], ratio))
+        cal = fit_calibrator(margin[known], label[known], base_rate, anchor=anchor)
         prob[now] = cal.apply(margin[now])
+        floor = flag_floor(recent_rate(base)) if anchored else 0.0
         if known.any() and label[known].sum() >= 1:
             past = cal.apply(margin[known])
-            threshold[now] = choose_threshold(period[known], label[known], past, cfg)[0]
+            budget = choose_threshold(period[known], label[known], past, cfg)[0]
+            threshold[now] = max(budget, floor)
+        elif anchored:
+            threshold[now] = floor
     out["probability"] = prob
     out["threshold"] = threshold
     out["base_rate"] = base_rates
     out["above_threshold"] = fitted & (prob >= threshold)
     # ranking metrics pool months: rank by the month's own model (the calibrators of different
     # months would otherwise reorder months against each other), the fallback before any model
-    out["project"] = np.where(fitted, sigmoid(margin), out["fallback_score"].to_numpy())
+    # (with a prior every month has calibrated odds, which are comparable between months)
+    ranking = prob if anchored else sigmoid(margin)
+    out["project"] = np.where(fitted, ranking, out["fallback_score"].to_numpy())
     out["project_fitted"] = fitted
     return out
 

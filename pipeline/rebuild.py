@@ -25,7 +25,8 @@ from pipeline.config import PipelineConfig
 from pipeline.errors import NotEnoughHistory
 from pipeline.labels import add_labels, rule_labels
 from pipeline.normalize import artist_keys
-from pipeline.periods import Zone, label_codes, month_labels, month_of, month_start, zone
+from pipeline.periods import DAY, Zone, label_codes, month_labels, month_of, month_start, zone
+from pipeline.prior import Prior, shipped_prior
 from pipeline.record import CORE, outcomes
 from pipeline.rules import core_resolves
 from pipeline.score import (
@@ -49,6 +50,8 @@ PREDICTION_COLUMNS = [
     "plays",
 ]
 NO_HISTORY = "not enough history yet: 0 months, 0 breakouts"
+# Under this much history the fallback ranking; from it on the cross-listener prior gives odds.
+PRIOR_MIN_DAYS = 30
 
 
 @dataclass
@@ -68,29 +71,42 @@ class RebuildResult:
 
 
 def fingerprint(
-    labelled: pd.DataFrame, feedback: pd.DataFrame, cfg: PipelineConfig, tz: Zone
+    labelled: pd.DataFrame,
+    feedback: pd.DataFrame,
+    cfg: PipelineConfig,
+    tz: Zone,
+    prior: Prior | None = None,
 ) -> str:
     """Hash of everything training reads: every labelled row of the training pool and of the
-    eligible rows after the cold start (features, labels, months), the feedback, the config."""
+    eligible rows after the cold start (features, labels, months), the feedback, the config,
+    and which cross-listener prior (if any)."""
     pool = labelled[cfg.train_pool].to_numpy(dtype=bool) | labelled["eligible"].to_numpy(dtype=bool)
     keep = pool & labelled["label"].notna().to_numpy()
     keep &= labelled["period"].to_numpy() >= cfg.cold_start_months
     rows = labelled[keep].drop(columns=["artist"])
     digest = hashlib.sha256()
     digest.update(f"{cfg!r}|{zone(tz)}|{len(rows)}|{list(rows.columns)}".encode())
+    if prior is not None:
+        digest.update(f"prior|{prior.manifest.get('created_at')}|{prior.manifest['rows']}".encode())
     digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy())
     digest.update(pd.util.hash_pandas_object(feedback, index=False).to_numpy())
     return digest.hexdigest()
 
 
 def choose_model(
-    labelled: pd.DataFrame, previous: ModelBundle | None, fp: str, cfg: PipelineConfig, force: bool
+    labelled: pd.DataFrame,
+    previous: ModelBundle | None,
+    fp: str,
+    cfg: PipelineConfig,
+    force: bool,
+    prior: Prior | None = None,
 ) -> tuple[ModelBundle | None, bool, str]:
-    """(bundle, trained, message): the previous model if its fingerprint matches, else a new one."""
+    """(bundle, trained, message): the previous model if its fingerprint matches, else a new one
+    (weighed against `prior`; without one, too few breakouts leave no model)."""
     if previous is not None and not force and previous.metadata.get("fingerprint") == fp:
         return previous, False, ""
     try:
-        bundle = train_model(labelled, cfg)
+        bundle = train_model(labelled, cfg, prior=prior)
     except NotEnoughHistory as exc:
         return None, False, str(exc)
     bundle.metadata["fingerprint"] = fp
@@ -217,8 +233,12 @@ def plan_rebuild(
     lap("features")
     labelled = add_labels(monthly, cfg, feedback)
     lap("labels")
-    fp = fingerprint(labelled, feedback, cfg, tz)
-    bundle, trained, message = choose_model(labelled, previous, fp, cfg, force_train)
+    # a month of history or more: odds from the cross-listener prior until the listener's own
+    # breakouts weigh in; less than that: the fallback ranking
+    first = int(recent["ts"].min())
+    prior = shipped_prior() if now - first >= PRIOR_MIN_DAYS * DAY else None
+    fp = fingerprint(labelled, feedback, cfg, tz, prior)
+    bundle, trained, message = choose_model(labelled, previous, fp, cfg, force_train, prior)
     lap("train")
     scored = score_artists(recent, bundle, cfg, now, monthly=labelled, trailing=trailing, tz=tz)
     status = _status(recent, monthly, trailing, now, tz, cfg)

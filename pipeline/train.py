@@ -23,9 +23,12 @@ from pipeline.artifacts import (  # re-exported: the model's public home is pipe
     save_bundle,
 )
 from pipeline.calibration import (
+    Calibrator,
+    adapted,
     brier,
     expected_calibration_error,
     fit_calibrator,
+    rate_ratio,
     smoothed_rate,
 )
 from pipeline.config import PipelineConfig
@@ -33,7 +36,8 @@ from pipeline.errors import NotEnoughHistory
 from pipeline.features import FEATURES
 from pipeline.labels import add_labels, n_periods
 from pipeline.metrics import pr_auc, roc_auc
-from pipeline.models import LogisticModel, XGBoostModel, matrix
+from pipeline.models import LogisticModel, XGBoostModel, matrix, sigmoid
+from pipeline.prior import Prior, shipped_prior
 
 __all__ = [
     "FORMAT",
@@ -71,6 +75,15 @@ MONOTONE: dict[str, int] = {
 }
 # The prior the offset trees start from: P(Poisson(recent pace) >= plays needed for core).
 PRIOR_FEATURE = "core_chance_mix_t"
+# Evidence weighting: the cross-listener prior's share of the log-odds is K / (K + k) for a
+# listener with k labelled breakouts; the listener's own model gets the rest.
+PRIOR_EVIDENCE_BREAKOUTS = 10
+# Flag only odds clearly above the listener's recent base rate (its last RECENT_MONTHS labelled
+# months): at least FLAG_LIFT times it, and never below FLAG_MIN_PROBABILITY.
+RECENT_MONTHS = 24
+FLAG_LIFT = 3.0
+FLAG_MIN_PROBABILITY = 0.15
+SHIPPED = "shipped"  # train_model's default: the prior shipped with the package
 
 
 def fallback_scores(table: pd.DataFrame) -> pd.Series:
@@ -117,12 +130,25 @@ def fit_members(
     return out
 
 
+def prior_weight(breakouts: float) -> float:
+    """The cross-listener prior's share of the log-odds for a listener with `breakouts`."""
+    return PRIOR_EVIDENCE_BREAKOUTS / (PRIOR_EVIDENCE_BREAKOUTS + float(breakouts))
+
+
 def combine(
-    members: dict[str, list[tuple[object, float]]], kind: str, features: list[str] = FEATURES
+    members: dict[str, list[tuple[object, float]]],
+    kind: str,
+    features: list[str] = FEATURES,
+    prior: Prior | None = None,
+    breakouts: float = 0.0,
 ) -> ModelBundle:
-    """An uncalibrated bundle of `kind` from fitted members (each member weighs the same)."""
+    """An uncalibrated bundle of `kind` from fitted members (each member weighs the same); with
+    `prior`, its log-odds weigh prior_weight(breakouts) and the listener's the rest."""
     names = KIND_MEMBERS[kind]
-    learners = [(m, w / len(names)) for n in names for m, w in members[n]]
+    share = 1.0 if prior is None else 1.0 - prior_weight(breakouts)
+    learners = [(m, share * w / len(names)) for n in names for m, w in members[n]]
+    if prior is not None:
+        learners.append((prior.model, 1.0 - share))
     return ModelBundle(kind, list(features), float("nan"), learners)
 
 
@@ -135,12 +161,34 @@ def member_margins(
 
 
 def fit_project_scorer(
-    train: pd.DataFrame, cfg: PipelineConfig, kind: str = "blend", features: list[str] = FEATURES
+    train: pd.DataFrame,
+    cfg: PipelineConfig,
+    kind: str = "blend",
+    features: list[str] = FEATURES,
+    prior: Prior | None = None,
 ):
-    """Fit the project's learner(s) of `kind` on labelled rows (uncalibrated, no threshold)."""
+    """Fit the project's learner(s) of `kind` on labelled rows (uncalibrated, no threshold),
+    weighed against `prior` by the listener's labelled breakouts."""
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
-    return combine(fit_members(train, cfg, KIND_MEMBERS[kind], features), kind, features)
+    members = fit_members(train, cfg, KIND_MEMBERS[kind], features)
+    return combine(members, kind, features, prior, float(train["label"].sum()))
+
+
+def prior_only(prior: Prior) -> ModelBundle:
+    """The cross-listener prior alone (uncalibrated, no threshold): odds before any breakout."""
+    return ModelBundle("prior", list(prior.features), float("nan"), [(prior.model, 1.0)])
+
+
+def recent_rate(rows: pd.DataFrame) -> float:
+    """The smoothed base rate of `rows`' last RECENT_MONTHS months (appetite changes)."""
+    recent = rows[rows["period"].to_numpy() > rows["period"].max() - RECENT_MONTHS]
+    return smoothed_rate(recent["label"].sum(), len(recent)) if len(rows) else smoothed_rate(0, 0)
+
+
+def flag_floor(rate: float) -> float:
+    """The lowest calibrated probability flagged at a recent base rate `rate`."""
+    return max(FLAG_MIN_PROBABILITY, FLAG_LIFT * rate)
 
 
 def recency_weights(period: np.ndarray, cfg: PipelineConfig) -> np.ndarray | None:
@@ -208,10 +256,15 @@ def out_of_time_start(rows: pd.DataFrame, cfg: PipelineConfig) -> float:
 
 
 def out_of_time(
-    rows: pd.DataFrame, pool: pd.DataFrame, cfg: PipelineConfig, first: float
+    rows: pd.DataFrame,
+    pool: pd.DataFrame,
+    cfg: PipelineConfig,
+    first: float,
+    prior: Prior | None = None,
 ) -> pd.DataFrame:
     """Each block's eligible rows with the margins of every kind, from members trained only on
-    labels known before the block began (periods <= block start - horizon)."""
+    labels known before the block began (periods <= block start - horizon); with `prior`, each
+    kind weighed against it by the breakouts known then, and the prior's own `prior_margin`."""
     parts = []
     months = np.unique(rows["period"].to_numpy())
     for fold, block in enumerate(
@@ -223,8 +276,13 @@ def out_of_time(
         block_rows = rows[rows["period"].isin(block)]
         scored = block_rows[["period", "month", "label"]].copy()
         margins = member_margins(fit_members(train, cfg), block_rows)
+        share, prior_margin = 1.0, np.zeros(len(block_rows))
+        if prior is not None:
+            share, prior_margin = 1.0 - prior_weight(train["label"].sum()), prior.margin(block_rows)
+            scored["prior_margin"] = prior_margin
         for kind in KINDS:
-            scored[kind] = np.mean([margins[n] for n in KIND_MEMBERS[kind]], axis=0)
+            own = np.mean([margins[n] for n in KIND_MEMBERS[kind]], axis=0)
+            scored[kind] = share * own + (1.0 - share) * prior_margin
         scored["fold"] = fold
         parts.append(scored)
     return pd.concat(parts) if parts else pd.DataFrame()
@@ -242,11 +300,16 @@ def _evaluate(y: np.ndarray, score: np.ndarray, prob: np.ndarray | None = None) 
     return out
 
 
-def train_model(table: pd.DataFrame, cfg: PipelineConfig | None = None) -> ModelBundle:
+def train_model(
+    table: pd.DataFrame, cfg: PipelineConfig | None = None, prior: Prior | str | None = SHIPPED
+) -> ModelBundle:
     """Out-of-time folds → kind (PR-AUC, ROC-AUC breaks ties), calibrator, threshold; the chosen
     kind refit on every labelled month. The last fold is also scored as a test of the recipe
-    (kind and calibrator from the earlier folds only)."""
+    (kind and calibrator from the earlier folds only). With a cross-listener `prior` (default:
+    the shipped one), the listener's log-odds are weighed against the prior's by its breakouts,
+    and a listener with too few of them gets the prior alone; without one, NotEnoughHistory."""
     cfg = cfg or PipelineConfig()
+    prior = shipped_prior() if prior == SHIPPED else prior
     if "label" not in table:
         table = add_labels(table, cfg)
     rows = training_rows(table, cfg)
@@ -255,37 +318,82 @@ def train_model(table: pd.DataFrame, cfg: PipelineConfig | None = None) -> Model
     shortage = NotEnoughHistory(
         f"not enough history yet: {n_periods(table)} months, {positives} breakouts"
     )
-    if positives < cfg.min_positives or rows["period"].nunique() < 3:
-        raise shortage
-    oot = out_of_time(rows, pool, cfg, out_of_time_start(rows, cfg))
+    oot = pd.DataFrame()
+    if positives >= cfg.min_positives and rows["period"].nunique() >= 3:
+        oot = out_of_time(rows, pool, cfg, out_of_time_start(rows, cfg), prior)
     if oot.empty or oot["label"].sum() < 1:
-        raise shortage
+        if prior is None or n_periods(table) < 2:
+            raise shortage
+        return _prior_bundle(table, rows, cfg, prior)
     base_rate = smoothed_rate(rows["label"].sum(), len(rows))
     last = oot["fold"].max()
     val, test = (oot[oot["fold"] < last], oot[oot["fold"] == last]) if last > 0 else (oot, oot[:0])
     kind, choice = _choose_kind(val if len(val) else oot, cfg)
     metrics = {k: {"validation": _evaluate(val["label"], val[k])} for k in KINDS}
-    if len(test):
-        for k in KINDS:
-            cal = fit_calibrator(val[k], val["label"], base_rate)
+    for k in KINDS:
+        metrics[k]["test"] = _evaluate(np.zeros(0), np.zeros(0))
+        if len(test):
+            cal = _calibrator(val, k, base_rate, prior)
             metrics[k]["test"] = _evaluate(test["label"], test[k], cal.apply(test[k]))
-    else:
-        for k in KINDS:
-            metrics[k]["test"] = _evaluate(np.zeros(0), np.zeros(0))
-    calibrator = fit_calibrator(oot[kind], oot["label"], base_rate)
+    calibrator = _calibrator(oot, kind, base_rate, prior)
     calibrated = calibrator.apply(oot[kind].to_numpy())
     threshold, policy = choose_threshold(
         oot["period"].to_numpy(), oot["label"].to_numpy(), calibrated, cfg
     )
-    final = combine(fit_members(pool, cfg, KIND_MEMBERS[kind]), kind)
-    final.threshold, final.calibrator = threshold, calibrator
+    floor = flag_floor(recent_rate(rows))
+    final = combine(fit_members(pool, cfg, KIND_MEMBERS[kind]), kind, FEATURES, prior, positives)
+    final.threshold, final.calibrator = max(threshold, floor), calibrator
     final.metadata = _metadata(table, rows, cfg, kind, metrics, policy, oot)
+    final.metadata["threshold_policy"].update(flag_floor=floor)
     final.metadata["choice"] = choice
     final.metadata["calibration"] = {
         **calibrator.to_dict(),
         "out_of_time": _evaluate(oot["label"], oot[kind], calibrated),
     }
+    final.metadata["evidence"] = evidence(prior, positives)
     return final
+
+
+def _calibrator(oot: pd.DataFrame, kind: str, base_rate: float, prior: Prior | None):
+    """Platt on the out-of-time margins of `kind`; with a prior, anchored to its odds scaled to
+    the listener's recent months (rate_ratio)."""
+    anchor = None
+    if prior is not None:
+        prior_prob = sigmoid(oot["prior_margin"].to_numpy())
+        recent = (oot["period"] > oot["period"].max() - RECENT_MONTHS).to_numpy()
+        ratio = rate_ratio(prior_prob[recent], oot["label"].to_numpy()[recent])
+        anchor = (oot[kind].to_numpy(), adapted(prior_prob, ratio))
+    return fit_calibrator(oot[kind], oot["label"], base_rate, anchor=anchor)
+
+
+def evidence(prior: Prior | None, breakouts: int) -> dict:
+    """Where the odds come from: "prior" (mostly how other listeners behave) or "listener"."""
+    weight = 1.0 if prior is None else 1.0 - prior_weight(breakouts)
+    return {
+        "source": "listener" if weight >= 0.5 else "prior",
+        "listener_weight": round(weight, 4),
+        "listener_breakouts": int(breakouts),
+        "prior_histories": 0 if prior is None else len(prior.manifest.get("histories", [])),
+    }
+
+
+def _prior_bundle(table, rows, cfg: PipelineConfig, prior: Prior) -> ModelBundle:
+    """A listener with too few breakouts: the prior's own odds (calibrated across listeners),
+    flagged only clearly above the recent base rate known so far."""
+    bundle = prior_only(prior)
+    base_rate = smoothed_rate(rows["label"].sum(), len(rows))
+    recent = rows[rows["period"].to_numpy() > rows["period"].max() - RECENT_MONTHS]
+    ratio = rate_ratio(prior.predict(recent), recent["label"].to_numpy())
+    # the prior's odds scaled by how the listener's labelled months compare with it
+    bundle.calibrator = Calibrator(1.0, float(np.log(ratio)), 1.0, base_rate, len(recent), 0)
+    bundle.threshold = flag_floor(recent_rate(rows))
+    policy = {"policy": "prior", "flag_floor": bundle.threshold}
+    bundle.metadata = _metadata(table, rows, cfg, "prior", {}, policy, pd.DataFrame())
+    bundle.metadata["choice"] = "prior: too few labelled breakouts of the listener's own"
+    bundle.metadata["calibration"] = bundle.calibrator.to_dict()
+    bundle.metadata["evidence"] = evidence(prior, 0)
+    bundle.metadata["prior"] = {k: prior.manifest.get(k) for k in ("rows", "positives")}
+    return bundle
 
 
 def _choose_kind(val: pd.DataFrame, cfg: PipelineConfig) -> tuple[str, str]:
@@ -306,9 +414,10 @@ def _metadata(table, rows, cfg, kind, metrics, policy, oot) -> dict:
     import xgboost
 
     labels = table["month"].drop_duplicates().sort_values()
-    folds = [
-        [str(g["month"].min()), str(g["month"].max())] for _, g in oot.groupby("fold", sort=True)
-    ]
+    folds = []
+    if len(oot):
+        groups = oot.groupby("fold", sort=True)
+        folds = [[str(g["month"].min()), str(g["month"].max())] for _, g in groups]
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -319,7 +428,7 @@ def _metadata(table, rows, cfg, kind, metrics, policy, oot) -> dict:
         "base_rate": smoothed_rate(rows["label"].sum(), len(rows)),
         "metrics": metrics,
         "data_range": {"first_month": labels.iloc[0], "last_month": labels.iloc[-1]},
-        "train_months": [str(rows["month"].min()), str(rows["month"].max())],
+        "train_months": [str(rows["month"].min()), str(rows["month"].max())] if len(rows) else [],
         "out_of_time_folds": folds,
         "n_rows": len(rows),
         "n_positives": int(rows["label"].sum()),

@@ -17,6 +17,7 @@ from bot.services.feedback import DISMISS, record_feedback
 from bot.services.rebuild import rebuild
 from pipeline.rebuild import plan_rebuild
 from pipeline.simulate import simulate_listener
+from pipeline.train import load_bundle
 
 NOW = 1_795_176_000  # 2026-11-20 12:00 UTC
 DAY = 86_400
@@ -103,8 +104,25 @@ async def test_old_runs_are_pruned_but_recent_ones_kept(
     assert orphans == 0
 
 
-async def test_tiny_history_gets_the_fallback_ranking(db: Database, tmp_path: Path) -> None:
+async def test_three_months_get_calibrated_odds_from_the_prior(
+    db: Database, tmp_path: Path
+) -> None:
     await _store(db, simulate_listener(2, months=3, end=NOW))
+    report = rebuild(db.url, tmp_path / "models", now=NOW)
+    assert report.status == "model" and report.trained
+    bundle = load_bundle(tmp_path / "models")
+    assert bundle.kind == "prior" and bundle.metadata["evidence"]["source"] == "prior"
+    async with db.sessions() as session:
+        run = await queries.latest_run(session)
+        listed = await queries.current_candidates(session)
+    assert run is not None and not run.is_fallback and run.threshold is not None
+    odds = [c.probability for c in listed]
+    assert listed and all(0 < p < 1 for p in odds) and len(set(odds)) > 1
+
+
+async def test_tiny_history_gets_the_fallback_ranking(db: Database, tmp_path: Path) -> None:
+    history = simulate_listener(2, months=3, end=NOW)
+    await _store(db, history[history["ts"] > NOW - 20 * DAY])  # under a month
     report = rebuild(db.url, tmp_path / "models", now=NOW)
     assert report.status == "fallback" and not report.trained
     assert report.message.startswith("not enough history yet: ")

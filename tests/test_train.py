@@ -236,7 +236,8 @@ def test_not_enough_history_and_fallback() -> None:
     plays = [(f"{m}-02", "Filler", 3000) for m in months] + [("2024-07-05", "A", 4)]
     small = add_labels(build_artist_months(history(*plays), CFG), CFG)
     with pytest.raises(NotEnoughHistory, match=r"not enough history yet: 9 months, 0 breakouts"):
-        train_model(small, CFG)
+        train_model(small, CFG, prior=None)
+    assert train_model(small, CFG).kind == "prior"  # the shipped prior's odds instead
     scores = fallback_scores(small)
     assert scores.index.equals(small.index)
     assert ((scores >= 0) & (scores <= 1)).all()
