@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,7 @@ from pipeline.score import (
     before,
     empty_scored,
     monthly_table,
+    one_list,
     score_artists,
     trailing_table,
 )
@@ -200,11 +201,14 @@ def plan_rebuild(
     *,
     open_predictions: pd.DataFrame | None = None,
     force_train: bool = False,
+    retrain: bool = True,
 ) -> RebuildResult:
     """Features → labels → train or reuse → score → status, predictions, resolutions.
 
     `feedback`: artist_key, month, verdict. `open_predictions`: id, window, artist_key, month
     of the stored predictions not resolved yet. Months are calendar months in `tz`.
+    `retrain=False` is the rescore after a sync: `previous` scores as it is (no fingerprint,
+    no training; None gives the fallback ranking), everything else is decided as usual.
     """
     cfg = cfg or PipelineConfig()
     recent = before(scrobbles, now)
@@ -221,13 +225,20 @@ def plan_rebuild(
     monthly = monthly_table(recent, cfg, now, tz)
     trailing = trailing_table(recent, cfg, now)
     lap("features")
-    labelled = add_labels(monthly, cfg, feedback)
-    lap("labels")
-    fp = fingerprint(labelled, feedback, cfg, tz)
-    bundle, trained, message = choose_model(labelled, previous, fp, cfg, force_train)
-    lap("train")
+    if retrain:
+        labelled = add_labels(monthly, cfg, feedback)
+        lap("labels")
+        fp = fingerprint(labelled, feedback, cfg, tz)
+        bundle, trained, message = choose_model(labelled, previous, fp, cfg, force_train)
+        lap("train")
+    else:
+        labelled, bundle, trained, message = monthly, previous, False, ""
+        fp = "" if previous is None else str(previous.metadata.get("fingerprint", ""))
     scored = score_artists(recent, bundle, cfg, now, monthly=labelled, trailing=trailing, tz=tz)
     status = _status(recent, monthly, trailing, now, tz, cfg)
+    # The one list leaves out artists already core this month: their news is a breakout moment.
+    core_now = status.loc[status["core_now"].to_numpy(dtype=bool), "artist_key"]
+    scored = replace(scored, candidates=one_list(scored.candidates, core_now))
     result = RebuildResult(
         fingerprint=fp,
         bundle=bundle,
