@@ -21,6 +21,7 @@ from tests.bot_harness import (
     bot_settings,
     data_dir,
     fake,
+    idle,
     keyboard,
     running,
     seeded,
@@ -150,6 +151,7 @@ async def test_undelivered_push_comes_after_the_owners_first_message(data_dir: P
                 "sendMessage", start=start, where=lambda c: "has closed" in c.params["text"]
             )
             assert pushed.params["text"].startswith("📬 <b>October 2026</b> has closed.")
+            await idle(app)  # the push closes its job run right after the send
             runs = await sql(data_dir, "SELECT outcome FROM job_runs WHERE job = 'monthly_push'")
             assert runs == [("ok",)]
             await ask(fresh, "/help")

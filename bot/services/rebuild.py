@@ -1,6 +1,8 @@
-"""Rebuild: load the inputs, let `pipeline.rebuild.plan_rebuild` decide, store its results.
+"""Rebuild and rescore: load the inputs, let `pipeline.rebuild.plan_rebuild` decide, store.
 
-Synchronous on purpose: the bot runs it in `asyncio.to_thread`, the CLI calls it directly.
+A rebuild may retrain; a rescore (after every sync that stored plays) scores with the stored
+model as it is, so the list, the status and the cards follow today's plays within a second.
+Synchronous on purpose: the bot runs them in `asyncio.to_thread`, the CLI calls them directly.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,9 @@ from pipeline.train import ModelBundle, load_bundle, save_bundle
 
 log = logging.getLogger(__name__)
 KEEP_RUNS = 50
+# Runs younger than this are kept whatever their number: a rescore follows every sync, and the
+# buttons of a push or a card carry candidate ids of the run that showed them.
+KEEP_DAYS = 35
 STAGES = ("load", "features", "labels", "train", "score", "store", "backtest")
 
 
@@ -95,9 +100,13 @@ def load_previous_model(model_dir: Path) -> ModelBundle | None:
 def _metrics(bundle: ModelBundle) -> dict:
     """The chosen model's validation and test metrics (JSON-ready)."""
     chosen = bundle.metadata.get("metrics", {}).get(bundle.kind, {})
-    # The chat says so plainly when the odds were pulled toward the base rate (few breakouts).
+    # The chat says so plainly when the odds were pulled toward the base rate (few breakouts),
+    # and that nobody stands out when no odds are clearly above it.
     shrunk = bool(bundle.metadata.get("calibration", {}).get("shrunk", False))
-    return json.loads(json.dumps({**chosen, "shrunk_to_base_rate": shrunk}, default=str))
+    extra = {"shrunk_to_base_rate": shrunk, "base_rate": bundle.metadata.get("base_rate")}
+    if "evidence" in bundle.metadata:
+        extra["evidence"] = bundle.metadata["evidence"]
+    return json.loads(json.dumps({**chosen, **extra}, default=str))
 
 
 def _trained_at(bundle: ModelBundle) -> datetime | None:
@@ -294,7 +303,8 @@ def _store(
     _store_status(conn, run_id, result, ids, at)
     conn.exec_driver_sql(
         "DELETE FROM model_runs WHERE id NOT IN "
-        f"(SELECT id FROM model_runs ORDER BY id DESC LIMIT {KEEP_RUNS})"
+        f"(SELECT id FROM model_runs ORDER BY id DESC LIMIT {KEEP_RUNS}) AND created_at <= ?",
+        (sql_time(created_at - timedelta(days=KEEP_DAYS)),),
     )
     return int(run_id), counts
 
@@ -335,11 +345,12 @@ def rebuild(
     *,
     tz: str | None = None,
     track_record: bool = False,
+    retrain: bool = True,
 ) -> RebuildReport:
     """Load, plan (pipeline.rebuild.plan_rebuild), store one run; months in `tz` (the owner's).
 
     `track_record`: also refresh the backtest track record (seconds to minutes; the nightly
-    job asks for it, `breakout record` computes it when missing).
+    job asks for it, `breakout record` computes it when missing). `retrain=False`: see `rescore`.
     """
     cfg = cfg or PipelineConfig()
     tz_name = tz or "UTC"
@@ -363,7 +374,10 @@ def rebuild(
             cfg,
             open_predictions=open_preds,
             force_train=force_train,
+            retrain=retrain,
         )
+        if not retrain and result.bundle is None:
+            result.message = _last_message(engine) or result.message
         timings.update(result.timings)
         clock = time.perf_counter()
         if result.trained and result.bundle is not None:
@@ -389,3 +403,25 @@ def rebuild(
         timings=timings,
         **_run_fields(result.bundle),
     )
+
+
+def rescore(
+    db_url: str,
+    model_dir: str | Path,
+    cfg: PipelineConfig | None = None,
+    now: datetime | float | None = None,
+    *,
+    tz: str | None = None,
+) -> RebuildReport:
+    """Score with the stored model as it is (never trains): candidates, status, predictions,
+    resolutions and breakouts follow the plays stored since the last run. Without a stored
+    model the fallback ranking is scored and the last run's reason for it is kept."""
+    return rebuild(db_url, model_dir, cfg, now, tz=tz, retrain=False)
+
+
+def _last_message(engine) -> str | None:
+    """Why the latest run had no model ("not enough history yet: ..."), None before any run."""
+    with engine.connect() as conn:
+        return conn.exec_driver_sql(
+            "SELECT message FROM model_runs ORDER BY id DESC LIMIT 1"
+        ).scalar()

@@ -40,6 +40,7 @@ async def candidates_page(
         total = await queries.count_current_candidates(session)
         offset = min(offset, max(0, total - 1))
         shown = await queries.current_candidates(session, size, offset)
+        top = (await queries.current_candidates(session, 1))[:1] if offset else shown[:1]
         if not shown:
             since = month_start(month_of(rt.local_now()), rt.settings.tz)
             broke = [aid for aid, _ in await recent_moments(session, since)][:5]
@@ -51,7 +52,9 @@ async def candidates_page(
         return messages.NOT_ENOUGH_HISTORY.format(detail=detail), None
     if not shown:
         return render.render_empty(run, watched), None
-    text = render.render_candidates(shown, run, html=True, offset=offset, total=total)
+    text = render.render_candidates(
+        shown, run, html=True, offset=offset, total=total, top=top[0] if top else None
+    )
     return text, candidate_keyboard(shown, offset, total)
 
 
