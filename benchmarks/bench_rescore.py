@@ -76,7 +76,8 @@ def main() -> None:
         walls.append(report.total_seconds)
         stages.append(report.timings)
         shown = ", ".join(f"{k} {v:.2f}" for k, v in report.timings.items())
-        print(f"run {i + 1}: {report.total_seconds:.2f} s ({shown}); {report.scrobbles:,} scrobbles")
+        seconds = report.total_seconds
+        print(f"run {i + 1}: {seconds:.2f} s ({shown}); {report.scrobbles:,} scrobbles")
     load = os.getloadavg()
     print(f"median {statistics.median(walls):.2f} s over {len(walls)} runs, load average {load}")
     for stage in stages[0]:

@@ -57,7 +57,8 @@ async def test_rebuild_stores_a_run_with_ranked_candidates_and_reasons(
     assert run.created_at.tzinfo is not None and run.metrics["validation"]["rows"] > 0
     # One list: each artist once, by the odds shown, whichever window they come from.
     odds = [c.probability for c in listed]
-    assert odds == sorted(odds, reverse=True) and {c.window for c in listed} == {"trailing", "month"}
+    assert odds == sorted(odds, reverse=True)
+    assert {c.window for c in listed} == {"trailing", "month"}
     assert [c.rank for c in listed] == list(range(1, len(listed) + 1))
     assert len({c.artist_id for c in listed}) == len(listed)
     assert all(c.reasons or c.concerns for c in listed)
