@@ -215,8 +215,9 @@ def _recency(v: pd.DataFrame, ctx: pd.DataFrame) -> pd.Series:
     gap = np.floor(np.nan_to_num(_col(v, "last_play_gap_days_t"), nan=0.0))
     trailing = (ctx["window"] == "trailing").to_numpy()
     count = np.where(last14 == 0, "no plays", _plural(last14, "play").to_numpy(dtype=object))
+    month = ctx["span"].to_numpy(dtype=object)
     head = pd.Series(count, dtype=object) + pd.Series(
-        np.where(trailing, " in the last 14 days", " in the last two weeks of the month")
+        np.where(trailing, " in the last 14 days", " in the last two weeks of " + month)
     )
     streak_part = np.where(
         (streak >= 3) & ctx["tail_ok"].to_numpy(),
@@ -227,7 +228,7 @@ def _recency(v: pd.DataFrame, ctx: pd.DataFrame) -> pd.Series:
     when = np.where(
         trailing,
         np.select([gap < 1, gap < 2], ["today", "yesterday"], days + " ago"),
-        np.where(gap < 1, "on its last day", days + " before it ended"),
+        np.where(gap < 1, "on its last day", days + " before the end of " + month),
     )
     return (
         head

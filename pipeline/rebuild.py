@@ -26,7 +26,7 @@ from pipeline.errors import NotEnoughHistory
 from pipeline.labels import add_labels, rule_labels
 from pipeline.normalize import artist_keys
 from pipeline.periods import Zone, month_of, month_start, zone
-from pipeline.record import CORE, outcomes
+from pipeline.record import CORE, TrackRecord, backtest_key, backtest_record, outcomes
 from pipeline.score import (
     Scored,
     before,
@@ -65,6 +65,15 @@ class RebuildResult:
     resolutions: pd.DataFrame  # id, outcome, core_month
     breakouts: pd.DataFrame  # artist_key, month (first core month), plays
     timings: dict[str, float] = field(default_factory=dict)
+    backtest: tuple[str, TrackRecord] | None = None  # (key, record) when it had to be redone
+
+
+def plan_backtest_record(
+    scrobbles: pd.DataFrame, now: int, cfg: PipelineConfig, cached_key: str | None
+) -> tuple[str, TrackRecord] | None:
+    """The backtest track record and its key, None when `cached_key` is still current."""
+    key = backtest_key(scrobbles, now, cfg)
+    return None if key == cached_key else (key, backtest_record(scrobbles, now, cfg))
 
 
 def fingerprint(
@@ -202,6 +211,7 @@ def plan_rebuild(
     open_predictions: pd.DataFrame | None = None,
     force_train: bool = False,
     retrain: bool = True,
+    backtest_cached: str | bool | None = False,
 ) -> RebuildResult:
     """Features → labels → train or reuse → score → status, predictions, resolutions.
 
@@ -209,6 +219,8 @@ def plan_rebuild(
     of the stored predictions not resolved yet. Months are calendar months in `tz`.
     `retrain=False` is the rescore after a sync: `previous` scores as it is (no fingerprint,
     no training; None gives the fallback ranking), everything else is decided as usual.
+    `backtest_cached`: the stored backtest record's key (None: none stored) to refresh the
+    backtest track record as well; False (the default) leaves it alone.
     """
     cfg = cfg or PipelineConfig()
     recent = before(scrobbles, now)
@@ -251,5 +263,8 @@ def plan_rebuild(
         breakouts=first_cores(status, monthly),
     )
     lap("score")
+    if backtest_cached is not False:
+        result.backtest = plan_backtest_record(scrobbles, now, cfg, backtest_cached or None)
+        lap("backtest")
     result.timings = timings
     return result

@@ -26,8 +26,7 @@ from bot.db.session import make_sync_engine
 from pipeline.config import PipelineConfig
 from pipeline.errors import UserError
 from pipeline.periods import add_months
-from pipeline.rebuild import RebuildResult, plan_rebuild
-from pipeline.record import backtest_key, backtest_record
+from pipeline.rebuild import RebuildResult, plan_backtest_record, plan_rebuild
 from pipeline.score import Scored, as_unix
 from pipeline.status import STATUS_COLUMNS
 from pipeline.train import ModelBundle, load_bundle, save_bundle
@@ -315,17 +314,29 @@ def _live_resolved(conn: Connection) -> int:
     return int(conn.exec_driver_sql(sql).scalar())
 
 
-def refresh_backtest_record(conn: Connection, scrobbles: pd.DataFrame, now: int, cfg) -> bool:
-    """Store the backtest track record unless live results exist or it is up to date."""
+def _backtest_cached(conn: Connection) -> str | bool | None:
+    """The stored backtest record's key (None: none), False when live results replace it."""
     if _live_resolved(conn):
         return False
-    key = backtest_key(scrobbles, now, cfg)
-    cached = conn.exec_driver_sql(
+    return conn.exec_driver_sql(
         "SELECT fingerprint FROM track_record_cache WHERE kind = 'backtest'"
     ).scalar()
-    if cached == key:
+
+
+def refresh_backtest_record(conn: Connection, scrobbles: pd.DataFrame, now: int, cfg) -> bool:
+    """Store the backtest track record unless live results exist or it is up to date (the
+    rebuild's own pure step, `plan_backtest_record`, for `breakout record`)."""
+    cached = _backtest_cached(conn)
+    if cached is False:
         return False
-    record = backtest_record(scrobbles, now, cfg)
+    planned = plan_backtest_record(scrobbles, now, cfg, cached)
+    if planned is None:
+        return False
+    _store_backtest(conn, *planned, now)
+    return True
+
+
+def _store_backtest(conn: Connection, key: str, record, now: int) -> None:
     conn.exec_driver_sql(
         "INSERT INTO track_record_cache (kind, fingerprint, created_at, payload) "
         "VALUES ('backtest', ?, ?, ?) ON CONFLICT (kind) DO UPDATE SET "
@@ -333,7 +344,6 @@ def refresh_backtest_record(conn: Connection, scrobbles: pd.DataFrame, now: int,
         "payload = excluded.payload",
         (key, sql_time(datetime.fromtimestamp(now, UTC)), json.dumps(record.to_json())),
     )
-    return True
 
 
 def rebuild(
@@ -363,6 +373,7 @@ def rebuild(
             scrobbles = load_scrobbles(conn)
             feedback = load_feedback(conn)
             open_preds = load_open_predictions(conn)
+            cached = _backtest_cached(conn) if track_record else False
         previous = load_previous_model(Path(model_dir))
         timings["load"] = time.perf_counter() - clock
         result = plan_rebuild(
@@ -375,6 +386,7 @@ def rebuild(
             open_predictions=open_preds,
             force_train=force_train,
             retrain=retrain,
+            backtest_cached=cached,
         )
         if not retrain and result.bundle is None:
             result.message = _last_message(engine) or result.message
@@ -385,12 +397,9 @@ def rebuild(
         created = datetime.fromtimestamp(now_ts, UTC)
         with engine.begin() as conn:
             run_id, counts = _store(conn, result, created, tz_name)
+            if result.backtest is not None:
+                _store_backtest(conn, *result.backtest, now_ts)
         timings["store"] = time.perf_counter() - clock
-        if track_record:
-            clock = time.perf_counter()
-            with engine.begin() as conn:
-                refresh_backtest_record(conn, scrobbles, now_ts, cfg)
-            timings["backtest"] = time.perf_counter() - clock
     finally:
         engine.dispose()
     return RebuildReport(
