@@ -73,8 +73,20 @@ def odds_sentence(probability: float) -> str:
     return f"{odds(probability)} artists like this became core for you ({percent(probability)})"
 
 
+def from_others(run: RunView | None) -> bool:
+    """True when the odds come mostly from how other listeners behave (the model's
+    `evidence.source` is "prior"), not from the listener's own breakouts."""
+    evidence = run.metrics.get("evidence") if run is not None else None
+    return isinstance(evidence, dict) and evidence.get("source") == "prior"
+
+
 def shrunk_note(run: RunView | None) -> str | None:
-    """A plain warning when the model pulled its odds toward the base rate (few breakouts)."""
+    """A plain warning when the odds are not mostly the listener's own (few breakouts)."""
+    if from_others(run):
+        return (
+            "Few of your artists have broken out so far, so these odds come mostly from how "
+            "listeners like you behave."
+        )
     if run is None or not run.metrics.get("shrunk_to_base_rate"):
         return None
     return (
@@ -239,11 +251,13 @@ def render_explanation(
         if e.run is not None and e.run.is_fallback:
             lines.append(f.esc(f"Rank {c.rank} of the new artists closest to core ({where})."))
         else:
-            lines.append(
-                f.esc(
-                    odds_sentence(c.probability)[0].upper() + odds_sentence(c.probability)[1:] + "."
+            said = odds_sentence(c.probability)
+            if from_others(e.run):
+                said = (
+                    f"{odds(c.probability)} artists like this become core "
+                    f"({percent(c.probability)}), mostly from how listeners like you behave"
                 )
-            )
+            lines.append(f.esc(said[0].upper() + said[1:] + "."))
     if progress is not None:
         lines.append(f.esc(_progress_sentence(progress)))
     if c is not None and c.reasons:

@@ -4,10 +4,14 @@ against the strict fake Bot API (and the fake Last.fm for the sync)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.render import render_candidates, render_moment
+from bot.services.moments import Moment
+from bot.services.queries import CandidateView, RunView
 from bot.telegram import jobs
 from tests.bot_harness import (
     OWNER,
@@ -207,3 +211,62 @@ async def test_first_backfill_rebuilds_once(fake: FakeTelegram, tmp_path: Path) 
     assert len(done) == 1
     cached = await sql(data_dir, "SELECT COUNT(*) FROM track_record_cache")
     assert cached == [(1,)]
+
+
+def _run(status: str = "model", **metrics: object) -> RunView:
+    return RunView(
+        id=1,
+        created_at=SEEDED_AT,
+        status=status,
+        message="",
+        model_name="blend" if status == "model" else None,
+        threshold=0.1 if status == "model" else None,
+        scored_month="2026-10",
+        metrics_json=json.dumps({"base_rate": 0.05, **metrics}),
+        trained_at=None,
+    )
+
+
+def _cand(rank: int, probability: float, reasons: list[str]) -> CandidateView:
+    return CandidateView(
+        candidate_id=rank,
+        artist_id=100 + rank,
+        artist=f"Artist {rank}",
+        month="2026-11",
+        window="trailing",
+        probability=probability,
+        rank=rank,
+        above_threshold=probability >= 0.1,
+        first_seen=SEEDED_AT,
+        plays=5,
+        reasons=reasons,
+        concerns=["held back"],
+    )
+
+
+def test_the_words_match_what_is_shown() -> None:
+    cands = [_cand(1, 0.2, ["9 plays in the last 14 days"]), _cand(2, 0.06, [])]
+    text = render_candidates(cands, _run(), html=False)
+    assert "1. ★ Artist 1 — about 1 in 5 (20%)" in text and "2. Artist 2 — about 1 in 17" in text
+    assert "held back" not in text  # a drag is never shown as the reason
+    assert "“About 1 in 5”: of past new artists that looked like this one, about 1 in 5" in text
+    star = (
+        "★ clearly more likely than usual (any new artist of yours becomes core about 1 time in 20)"
+    )
+    assert star in text
+    fallback = render_candidates(cands, _run("fallback"), html=False)
+    assert "“About" not in fallback and "★" not in fallback and "%" not in fallback
+    quiet = render_candidates(cands[1:], _run(), html=False)
+    assert quiet.splitlines()[1].startswith("No new artist stands out right now: any new artist")
+    assert "★" not in quiet
+    others = render_candidates(cands, _run(evidence={"source": "prior"}), html=False)
+    assert "mostly from how listeners like you behave" in others
+
+
+def test_a_moment_says_whether_it_was_on_the_list() -> None:
+    seen = Moment(1, "Artist 1", "2026-11", 25, 0.2, None, listed=(1, 0.045))
+    assert "It was #1 on your list — about 1 in 22." in render_moment(seen)
+    missed = Moment(2, "Artist 2", "2026-11", 25, None, None)
+    assert render_moment(missed).endswith("I didn't see this one coming.")
+    low = Moment(3, "Artist 3", "2026-11", 1, 0.01, None)
+    assert "— 1 play this month. I didn't see this one coming (I gave it" in render_moment(low)
