@@ -147,7 +147,7 @@ async def test_a_sync_that_makes_a_candidate_core_updates_its_card_and_says_so_o
             )
             await idle(app)
             card = await ask(fake, f"/why {name}")
-            await jobs.scheduled_sync(app)  # nothing new: no second moment
+            await jobs.sync_job(app)  # nothing new: no second moment
             await idle(app)
     text = moment.params["text"]
     assert "just became one of your core artists — " in text and "It was #1 on your list — " in text
@@ -202,7 +202,7 @@ async def test_first_backfill_rebuilds_once(fake: FakeTelegram, tmp_path: Path) 
             LASTFM_REQUESTS_PER_SECOND=1000,
         )
         async with running(settings, Clock(now)) as app:
-            await jobs.scheduled_sync(app)
+            await jobs.sync_job(app)
             await idle(app)
             await asyncio.sleep(0)
     runs = await sql(data_dir, "SELECT COUNT(*) FROM model_runs")

@@ -203,13 +203,9 @@ async def prefetch_metadata(rt: Runtime) -> str:
     return f"metadata for {found} candidates"
 
 
-async def scheduled_sync(rt: Runtime, *, manual: bool = False) -> SyncOutcome:
-    """One recorded sync (every N minutes, at start, or /sync), then `refresh_after_sync`.
-
-    A source failure of a manual sync is raised to the caller, who tells the owner.
-    """
-    period = sync_period(rt) + (" manual" if manual else "")
-    async with recorded(rt, SYNC, period) as record:
+async def scheduled_sync(rt: Runtime) -> SyncOutcome:
+    """One recorded sync (every N minutes, or at start), then `refresh_after_sync`."""
+    async with recorded(rt, SYNC, sync_period(rt)) as record:
         if record is None:
             return SyncOutcome(None)
         report = await run_sync(rt)

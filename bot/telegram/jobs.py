@@ -164,8 +164,8 @@ async def watch_backfill(app: Application) -> None:
         await asyncio.sleep(ONBOARDING_EVERY)
 
 
-async def scheduled_sync(app: Application) -> None:
-    """Every N minutes: sync (skipped while one runs), then what follows a sync."""
+async def sync_job(app: Application) -> None:
+    """Every N minutes: orchestration.scheduled_sync (skipped while a sync runs), then its news."""
     rt = get_state(app)
     if rt.sync_lock.locked():
         log.info("sync still running; skipping this slot")
@@ -194,8 +194,8 @@ async def _watch_soon(app: Application) -> None:
     await watch_backfill(app)
 
 
-async def nightly(app: Application) -> bool:
-    """Nightly sync + rebuild, then moments and the push (a push of a month not scored waits)."""
+async def nightly_job(app: Application) -> bool:
+    """orchestration.nightly, then moments and the push (a push of a month not scored waits)."""
     rt = get_state(app)
     ran = await orchestration.nightly(rt)
     if ran:
@@ -280,10 +280,8 @@ def schedule(app: Application, job_queue: JobQueue) -> None:
     nightly_at = clock_time(settings.BREAKOUT_NIGHTLY_TIME).replace(tzinfo=tz)
     push_at = clock_time(settings.BREAKOUT_MONTHLY_PUSH_TIME).replace(tzinfo=tz)
     job_queue.run_once(in_background(catch_up), when=0, name=STARTUP)
-    job_queue.run_repeating(
-        in_background(scheduled_sync), interval=interval, first=interval, name=SYNC
-    )
-    job_queue.run_daily(in_background(nightly), time=nightly_at, name=NIGHTLY)
+    job_queue.run_repeating(in_background(sync_job), interval=interval, first=interval, name=SYNC)
+    job_queue.run_daily(in_background(nightly_job), time=nightly_at, name=NIGHTLY)
     job_queue.run_monthly(in_background(monthly_push), when=push_at, day=1, name=MONTHLY_PUSH)
     job_queue.run_daily(in_background(weekly_digest), time=push_at, days=(1,), name=DIGEST)
 
