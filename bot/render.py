@@ -14,6 +14,7 @@ from bot.timeutil import month_name, short_date
 
 if TYPE_CHECKING:
     from bot.services.digest import Digest
+    from bot.services.moments import Moment
     from pipeline.record import Resolved, TrackRecord
 
 TELEGRAM_LIMIT = 4096
@@ -71,8 +72,20 @@ def odds_sentence(probability: float) -> str:
     return f"{odds(probability)} artists like this became core for you ({percent(probability)})"
 
 
+def from_others(run: RunView | None) -> bool:
+    """True when the odds come mostly from how other listeners behave (the model's
+    `evidence.source` is "prior"), not from the listener's own breakouts."""
+    evidence = run.metrics.get("evidence") if run is not None else None
+    return isinstance(evidence, dict) and evidence.get("source") == "prior"
+
+
 def shrunk_note(run: RunView | None) -> str | None:
-    """A plain warning when the model pulled its odds toward the base rate (few breakouts)."""
+    """A plain warning when the odds are not mostly the listener's own (few breakouts)."""
+    if from_others(run):
+        return (
+            "Few of your artists have broken out so far, so these odds come mostly from how "
+            "listeners like you behave."
+        )
     if run is None or not run.metrics.get("shrunk_to_base_rate"):
         return None
     return (
@@ -81,11 +94,47 @@ def shrunk_note(run: RunView | None) -> str | None:
     )
 
 
+STAR = "★"
+
+
+def base_rate_words(run: RunView) -> str:
+    """'any new artist of yours becomes core about 1 time in 21' ('' when not known)."""
+    base = run.base_rate
+    if base is None:
+        return ""
+    return f"any new artist of yours becomes core about 1 time in {max(2, round(1 / base))}"
+
+
+def nobody_stands_out(run: RunView) -> str:
+    """The honest first line when no odds are clearly above the listener's base rate."""
+    words = base_rate_words(run)
+    return "No new artist stands out right now" + (f": {words}." if words else ".")
+
+
 def _line(n: int, c: CandidateView, run: RunView, f: Fmt) -> list[str]:
+    mark = f"{STAR} " if run.stands_out(c) else ""
     odds_text = "" if run.is_fallback else f" — {odds(c.probability)} ({percent(c.probability)})"
-    lines = [f"{n}. {f.name(c.artist)}{f.esc(odds_text)}"]
-    if c.reasons:
+    lines = [f"{n}. {mark}{f.name(c.artist)}{f.esc(odds_text)}"]
+    if c.reasons:  # what points to it, never what holds it back
         lines.append(f"    {f.esc(clip(c.reasons[0], 300))}")
+    return lines
+
+
+def _footnote(candidates: Sequence[CandidateView], run: RunView, f: Fmt) -> list[str]:
+    """What the first odds on the page mean, and the star, when the page shows them."""
+    said = odds(candidates[0].probability)
+    lines = [
+        "",
+        f.italic(f"“{said[0].upper()}{said[1:]}”: of past new artists that looked like this one, ")
+        + f.italic(f"{said} became one of your core artists."),
+    ]
+    if any(run.stands_out(c) for c in candidates):
+        words = base_rate_words(run)
+        lines.append(
+            f.italic(
+                f"{STAR} clearly more likely than usual" + (f" ({words})" if words else "") + "."
+            )
+        )
     return lines
 
 
@@ -96,14 +145,20 @@ def render_candidates(
     *,
     offset: int = 0,
     total: int | None = None,
+    top: CandidateView | None = None,
 ) -> str:
-    """One header, then each artist with its odds and main reason (one page of them)."""
+    """One header, then each artist with its odds and what points to it (one page of them).
+
+    `top` is the first artist of the whole list (the first of this page by default): when it
+    does not stand out, nobody does, and the page says so before the names.
+    """
     f = Fmt(html)
     if run is None:
         return "No predictions yet: the first rebuild has not run."
     total = len(candidates) if total is None else total
     shown = f" · {offset + 1}–{offset + len(candidates)} of {total}" if candidates else ""
     lines = [f.bold("Breakout candidates") + f.esc(shown)]
+    top = top or (candidates[0] if candidates else None)
     if run.is_fallback:
         lines.append(
             f.esc(
@@ -111,16 +166,14 @@ def render_candidates(
                 "ranked by how close they are to becoming core this month."
             )
         )
+    elif top is not None and not run.stands_out(top):
+        lines.append(f.esc(nobody_stands_out(run) + " These are the new artists I'm watching:"))
     elif note := shrunk_note(run):
         lines.append(f.italic(note))
     for n, c in enumerate(candidates, offset + 1):
         lines.extend(_line(n, c, run, f))
     if not run.is_fallback and candidates:
-        lines.append("")
-        lines.append(
-            f.italic("“About 1 in 4”: of past artists that looked like this one, ")
-            + f.italic("about one in four became one of your core artists.")
-        )
+        lines.extend(_footnote(candidates, run, f))
     return "\n".join(lines)
 
 
@@ -171,16 +224,20 @@ def render_explanation(
     if e.first_seen is not None:
         lines.append(f.esc(f"First played {_date(e.first_seen, tz)}"))
     c = e.candidate
+    if progress is not None and progress.needed <= 0:
+        c = None  # core already: odds and reasons of becoming core would be stale news
     if c is not None:
         where = "the last 30 days" if c.window == "trailing" else month_name(c.month)
         if e.run is not None and e.run.is_fallback:
             lines.append(f.esc(f"Rank {c.rank} of the new artists closest to core ({where})."))
         else:
-            lines.append(
-                f.esc(
-                    odds_sentence(c.probability)[0].upper() + odds_sentence(c.probability)[1:] + "."
+            said = odds_sentence(c.probability)
+            if from_others(e.run):
+                said = (
+                    f"{odds(c.probability)} artists like this become core "
+                    f"({percent(c.probability)}), mostly from how listeners like you behave"
                 )
-            )
+            lines.append(f.esc(said[0].upper() + said[1:] + "."))
     if progress is not None:
         lines.append(f.esc(_progress_sentence(progress)))
     if c is not None and c.reasons:
@@ -191,6 +248,8 @@ def render_explanation(
         lines.extend(f"• {f.esc(clip(r, 300))}" for r in c.concerns[:2])
     if e.feedback is not None:
         lines.append(f.esc(f"Your verdict: {e.feedback.word} on {short_date(e.feedback.at, tz)}."))
+    elif progress is not None and progress.needed <= 0:
+        pass  # the progress line said it
     elif e.why_not:
         lines.append(f.esc(("Not a candidate: " if c is None else "") + e.why_not))
     return "\n".join(lines)
@@ -279,11 +338,10 @@ def render_push(
         lines.append(before)
     lines.append("")
     if not picks or run is None:
-        lines.append(
-            f.esc(
-                "No new artist looks likely to break out right now; /candidates shows the closest."
-            )
+        nobody = (
+            nobody_stands_out(run) if run is not None else "No new artist stands out right now."
         )
+        lines.append(f.esc(nobody + " /candidates shows the new artists I'm watching."))
         return "\n".join(lines)
     lines.append(f.esc("These new artists look most likely to become your core artists:"))
     for n, c in enumerate(picks, 1):
@@ -291,6 +349,22 @@ def render_push(
     lines.append("")
     lines.append(f.esc("Tap a name for its card, with ✅ Confirm and ❌ Dismiss."))
     return "\n".join(lines)
+
+
+def render_moment(m: Moment, tz: tzinfo = UTC) -> str:
+    """One breakout moment: who, how many plays, and what the list had said about it."""
+    f = Fmt(True)
+    artist, plays = f.name(m.artist), f"{m.plays} play{'s' if m.plays != 1 else ''}"
+    text = f"🎉 {artist} just became one of your core artists — {plays} this month."
+    flagged = f" I flagged it on {short_date(m.flagged_at, tz)}." if m.flagged_at else ""
+    if m.listed is not None:
+        place, probability = m.listed
+        return text + f" It was #{place} on your list — {odds(probability)}.{flagged}"
+    if m.flagged_at is not None and m.probability is not None:
+        return text + f" I flagged it on {short_date(m.flagged_at, tz)} ({odds(m.probability)})."
+    if m.probability is not None:
+        return text + f" I didn't see this one coming (I gave it {odds(m.probability)})."
+    return text + " I didn't see this one coming."
 
 
 def render_digest(digest: Digest) -> str:

@@ -84,6 +84,26 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
         ],
     ),
 }
+# The part of a group's sentence after its headline, and the features behind it: shown only
+# when those features push the same way as the group ("3× your previous 3-month average"
+# raises the odds, so it is never listed under what holds an artist back).
+TAILS: dict[str, list[str]] = {
+    "activity": [
+        "plays_t_minus_1",
+        "plays_prev3_mean",
+        "delta_1m",
+        "delta_1m_pct",
+        "ratio_to_prev3",
+        "trend_slope_3m",
+        "prev_month_plays_was_zero",
+        "core_progress_prev_t",
+        "core_progress_3m_mean",
+        "active_months_count_before_t",
+    ],
+    "recency": ["longest_streak_days_t"],
+    "variety": ["plays_per_track_t", "track_novelty_rate_t"],
+    "standing": ["plays_rank_t"],
+}
 # Groups that describe the same plays: shown on one side only (see the module docstring).
 PLAY_FACTS = ("activity", "recency", "standing")
 FEATURE_GROUP: dict[str, str] = {f: g for g, (_, members) in GROUPS.items() for f in members}
@@ -122,7 +142,7 @@ FALLBACK_SIGNS: dict[str, float] = {
     "share_t": 1.0,
 }
 
-REASON_COLUMNS = ["row", "position", "feature", "value", "contribution", "sentence"]
+REASON_COLUMNS = ["row", "position", "feature", "value", "contribution", "tail", "sentence"]
 
 
 def _n(values: pd.Series | np.ndarray) -> pd.Series:
@@ -185,7 +205,7 @@ def _activity(v: pd.DataFrame, ctx: pd.DataFrame) -> pd.Series:
         ],
         "",
     )
-    return head + pd.Series(tail, dtype=object)
+    return head + pd.Series(np.where(ctx["tail_ok"], tail, ""), dtype=object)
 
 
 def _recency(v: pd.DataFrame, ctx: pd.DataFrame) -> pd.Series:
@@ -193,17 +213,20 @@ def _recency(v: pd.DataFrame, ctx: pd.DataFrame) -> pd.Series:
     gap = np.floor(np.nan_to_num(_col(v, "last_play_gap_days_t"), nan=0.0))
     trailing = (ctx["window"] == "trailing").to_numpy()
     count = np.where(last14 == 0, "no plays", _plural(last14, "play").to_numpy(dtype=object))
+    month = ctx["span"].to_numpy(dtype=object)
     head = pd.Series(count, dtype=object) + pd.Series(
-        np.where(trailing, " in the last 14 days", " in the last two weeks of the month")
+        np.where(trailing, " in the last 14 days", " in the last two weeks of " + month)
     )
     streak_part = np.where(
-        streak >= 3, (", a " + _n(streak) + "-day streak").to_numpy(dtype=object), ""
+        (streak >= 3) & ctx["tail_ok"].to_numpy(),
+        (", a " + _n(streak) + "-day streak").to_numpy(dtype=object),
+        "",
     )
     days = _plural(gap, "day").to_numpy(dtype=object)
     when = np.where(
         trailing,
         np.select([gap < 1, gap < 2], ["today", "yesterday"], days + " ago"),
-        np.where(gap < 1, "on its last day", days + " before it ended"),
+        np.where(gap < 1, "on its last day", days + " before the end of " + month),
     )
     return (
         head
@@ -245,7 +268,7 @@ def _variety(v: pd.DataFrame, ctx: pd.DataFrame) -> pd.Series:
         ],
         "",
     )
-    return head + pd.Series(tail, dtype=object)
+    return head + pd.Series(np.where(ctx["tail_ok"], tail, ""), dtype=object)
 
 
 def _standing(v: pd.DataFrame, ctx: pd.DataFrame) -> pd.Series:
@@ -254,7 +277,7 @@ def _standing(v: pd.DataFrame, ctx: pd.DataFrame) -> pd.Series:
     pct = pd.Series(np.round(share * 100, 1).astype(str)) + "% of your " + _n(total) + " plays "
     head = pct + "in " + ctx["span"]
     tail = np.where(
-        np.isfinite(rank) & (rank > 0),
+        np.isfinite(rank) & (rank > 0) & ctx["tail_ok"].to_numpy(),
         (", your #" + _n(np.nan_to_num(rank)) + " artist").to_numpy(dtype=object),
         "",
     )
@@ -323,6 +346,16 @@ def _ranked(c: np.ndarray, groups: list[str], top: int):
     return row_i[shown], g_i[shown], pos[shown]
 
 
+def _tail_sums(contributions: pd.DataFrame, groups: list[str]) -> np.ndarray:
+    """Per row and group, the summed contribution of the features behind its tail."""
+    out = np.zeros((len(contributions), len(groups)))
+    for gi, name in enumerate(groups):
+        cols = [f for f in TAILS.get(name, []) if f in contributions]
+        if cols:
+            out[:, gi] = contributions[cols].to_numpy(dtype="float64").sum(axis=1)
+    return out
+
+
 def explain(
     rows: pd.DataFrame, contributions: pd.DataFrame, top: int = 3, window: str | pd.Series = "month"
 ) -> pd.DataFrame:
@@ -337,6 +370,8 @@ def explain(
     )
     c = agreeing(per_group.to_numpy(dtype="float64"), groups)
     row_i, g_i, pos = _ranked(c, groups, top)
+    tails = _tail_sums(contributions, groups)[row_i, g_i]
+    tail_ok = (tails == 0) | (np.sign(tails) == np.sign(c[row_i, g_i]))
     win = window if isinstance(window, pd.Series) else pd.Series(window, index=rows.index)
     ctx = pd.DataFrame(
         {
@@ -353,9 +388,8 @@ def explain(
         if not len(hit):
             continue
         sub_rows = rows.iloc[row_i[hit]].reset_index(drop=True)
-        sentence[hit] = PHRASES[name](
-            sub_rows, ctx.iloc[row_i[hit]].reset_index(drop=True)
-        ).to_numpy(dtype=object)
+        sub_ctx = ctx.iloc[row_i[hit]].reset_index(drop=True).assign(tail_ok=tail_ok[hit])
+        sentence[hit] = PHRASES[name](sub_rows, sub_ctx).to_numpy(dtype=object)
         headline = GROUPS[name][0]
         feature[hit] = headline
         value[hit] = _col(sub_rows, headline)
@@ -366,6 +400,8 @@ def explain(
             "feature": feature,
             "value": value,
             "contribution": c[row_i, g_i],
+            # the features behind the sentence's tail: 0 when it has none, NaN when not shown
+            "tail": np.where(tail_ok, tails, np.nan),
             "sentence": sentence,
         }
     )

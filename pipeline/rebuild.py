@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -27,13 +27,14 @@ from pipeline.labels import add_labels, rule_labels
 from pipeline.normalize import artist_keys
 from pipeline.periods import DAY, Zone, label_codes, month_labels, month_of, month_start, zone
 from pipeline.prior import Prior, shipped_prior
-from pipeline.record import CORE, outcomes
+from pipeline.record import CORE, TrackRecord, backtest_key, backtest_record, outcomes
 from pipeline.rules import core_resolves
 from pipeline.score import (
     Scored,
     before,
     empty_scored,
     monthly_table,
+    one_list,
     score_artists,
     trailing_table,
 )
@@ -68,6 +69,15 @@ class RebuildResult:
     resolutions: pd.DataFrame  # id, outcome, core_month
     breakouts: pd.DataFrame  # artist_key, month (first core month), plays
     timings: dict[str, float] = field(default_factory=dict)
+    backtest: tuple[str, TrackRecord] | None = None  # (key, record) when it had to be redone
+
+
+def plan_backtest_record(
+    scrobbles: pd.DataFrame, now: int, cfg: PipelineConfig, cached_key: str | None
+) -> tuple[str, TrackRecord] | None:
+    """The backtest track record and its key, None when `cached_key` is still current."""
+    key = backtest_key(scrobbles, now, cfg)
+    return None if key == cached_key else (key, backtest_record(scrobbles, now, cfg))
 
 
 def fingerprint(
@@ -210,11 +220,17 @@ def plan_rebuild(
     *,
     open_predictions: pd.DataFrame | None = None,
     force_train: bool = False,
+    retrain: bool = True,
+    backtest_cached: str | bool | None = False,
 ) -> RebuildResult:
     """Features → labels → train or reuse → score → status, predictions, resolutions.
 
     `feedback`: artist_key, month, verdict. `open_predictions`: id, window, artist_key, month
     of the stored predictions not resolved yet. Months are calendar months in `tz`.
+    `retrain=False` is the rescore after a sync: `previous` scores as it is (no fingerprint,
+    no training; None gives the fallback ranking), everything else is decided as usual.
+    `backtest_cached`: the stored backtest record's key (None: none stored) to refresh the
+    backtest track record as well; False (the default) leaves it alone.
     """
     cfg = cfg or PipelineConfig()
     recent = before(scrobbles, now)
@@ -231,17 +247,24 @@ def plan_rebuild(
     monthly = monthly_table(recent, cfg, now, tz)
     trailing = trailing_table(recent, cfg, now)
     lap("features")
-    labelled = add_labels(monthly, cfg, feedback)
-    lap("labels")
-    # a month of history or more: odds from the cross-listener prior until the listener's own
-    # breakouts weigh in; less than that: the fallback ranking
-    first = int(recent["ts"].min())
-    prior = shipped_prior() if now - first >= PRIOR_MIN_DAYS * DAY else None
-    fp = fingerprint(labelled, feedback, cfg, tz, prior)
-    bundle, trained, message = choose_model(labelled, previous, fp, cfg, force_train, prior)
-    lap("train")
+    if retrain:
+        labelled = add_labels(monthly, cfg, feedback)
+        lap("labels")
+        # a month of history or more: odds from the cross-listener prior until the listener's
+        # own breakouts weigh in; less than that: the fallback ranking
+        first = int(recent["ts"].min())
+        prior = shipped_prior() if now - first >= PRIOR_MIN_DAYS * DAY else None
+        fp = fingerprint(labelled, feedback, cfg, tz, prior)
+        bundle, trained, message = choose_model(labelled, previous, fp, cfg, force_train, prior)
+        lap("train")
+    else:
+        labelled, bundle, trained, message = monthly, previous, False, ""
+        fp = "" if previous is None else str(previous.metadata.get("fingerprint", ""))
     scored = score_artists(recent, bundle, cfg, now, monthly=labelled, trailing=trailing, tz=tz)
     status = _status(recent, monthly, trailing, now, tz, cfg)
+    # The one list leaves out artists already core this month: their news is a breakout moment.
+    core_now = status.loc[status["core_now"].to_numpy(dtype=bool), "artist_key"]
+    scored = replace(scored, candidates=one_list(scored.candidates, core_now))
     result = RebuildResult(
         fingerprint=fp,
         bundle=bundle,
@@ -254,5 +277,8 @@ def plan_rebuild(
         breakouts=first_cores(status, monthly),
     )
     lap("score")
+    if backtest_cached is not False:
+        result.backtest = plan_backtest_record(scrobbles, now, cfg, backtest_cached or None)
+        lap("backtest")
     result.timings = timings
     return result

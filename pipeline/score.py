@@ -1,10 +1,20 @@
-"""Score every currently eligible artist, for the last complete month and a trailing window.
+"""Score every currently eligible artist, for the last complete month and a trailing window,
+and merge both into one list.
 
 Two windows, one feature code. The "month" window describes the last complete calendar month:
-the same rows the model was trained and thresholded on, and what the monthly push announces.
-The "trailing" window describes the last 30 days ending `now` (30-day windows are close enough to
+the same rows the model was trained and thresholded on (the track record's predictions). The
+"trailing" window describes the last 30 days ending `now` (30-day windows are close enough to
 months for the same features and model to apply), so an artist discovered ten days ago is scored
-today instead of after its month closes. `/candidates` shows the trailing window first.
+today instead of after its month closes.
+
+One list (`one_list`): each artist once, with its freshest score — the trailing window's when the
+artist is eligible there, else the last complete month's — minus artists already core this month,
+ranked by that probability (`rank` 1..n; 0 for a row the list does not show). `/candidates`, the
+card and the monthly push all read this one ranking.
+
+Reasons compare an artist with a typical new artist of yours: each feature's contribution is
+centred on its mean over the window's eligible rows, so "what points to it" is what lifts this
+artist above the others, and a candidate above the typical one always has something that does.
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ REASON_COLUMNS = [
     "feature",
     "value",
     "contribution",
+    "tail",
     "sentence",
 ]
 TOP_REASONS = 3
@@ -54,7 +65,8 @@ TOP_REASONS = 3
 
 @dataclass(frozen=True)
 class Scored:
-    """Candidates of both windows (ranked within each) and their reasons."""
+    """Candidates of both windows (`rank`: place in the one list, 0 when not shown) and their
+    reasons."""
 
     candidates: pd.DataFrame
     reasons: pd.DataFrame
@@ -107,7 +119,7 @@ def _score_window(
         return _empty(CANDIDATE_COLUMNS), _empty(REASON_COLUMNS)
     if bundle is not None:
         probability = np.asarray(bundle.predict_proba(rows), dtype="float64")
-        contributions = bundle.contributions(rows)
+        contributions = centred(bundle.contributions(rows))
         above = probability >= bundle.threshold
     else:
         probability = fallback_scores(rows).to_numpy(dtype="float64")
@@ -126,14 +138,43 @@ def _score_window(
         },
         index=rows.index,
     )
-    out = out.sort_values(
-        ["probability", "plays", "artist_key"], ascending=[False, False, True], kind="stable"
-    )
-    out["rank"] = np.arange(1, len(out) + 1)
+    out["rank"] = 0
     reasons = explain(rows, contributions, top=TOP_REASONS, window=window)
     reasons["artist_key"] = rows.loc[reasons["row"], "artist_key"].to_numpy(dtype=object)
     reasons["window"] = window
     return out[CANDIDATE_COLUMNS].reset_index(drop=True), reasons[REASON_COLUMNS]
+
+
+def centred(contributions: pd.DataFrame) -> pd.DataFrame:
+    """Contributions relative to the mean row (a typical new artist of the same window); the
+    bias absorbs the shift, so each row still sums to its margin."""
+    features = [c for c in contributions.columns if c != "bias"]
+    mean = contributions[features].mean(axis=0)
+    out = contributions.copy()
+    out[features] = contributions[features] - mean
+    if "bias" in out:
+        out["bias"] = contributions["bias"] + float(mean.sum())
+    return out
+
+
+def one_list(candidates: pd.DataFrame, core_now: object = ()) -> pd.DataFrame:
+    """`rank` = place in the one list: per artist the trailing row when there is one, else the
+    month row; artists in `core_now` (keys) left out (rank 0); by probability, then plays."""
+    if candidates.empty:
+        return candidates
+    trailing = candidates["window"].to_numpy() == "trailing"
+    in_trailing = candidates["artist_key"].isin(candidates.loc[trailing, "artist_key"])
+    shown = (trailing | ~in_trailing.to_numpy()) & ~candidates["artist_key"].isin(
+        list(core_now)
+    ).to_numpy()
+    order = candidates[shown].sort_values(
+        ["probability", "plays", "artist_key"], ascending=[False, False, True], kind="stable"
+    )
+    rank = pd.Series(0, index=candidates.index, dtype="int64")
+    rank[order.index] = np.arange(1, len(order) + 1)
+    out = candidates.assign(rank=rank.to_numpy())
+    unlisted = (out["rank"] == 0).to_numpy()
+    return out.iloc[np.lexsort((-out["probability"].to_numpy(), out["rank"].to_numpy(), unlisted))]
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:
@@ -194,7 +235,7 @@ def score_artists(
     trail[0]["month"] = month_of(now_ts - 1, tz)
     parts.append(trail)
     return Scored(
-        candidates=_concat([p[0] for p in parts], CANDIDATE_COLUMNS),
+        candidates=one_list(_concat([p[0] for p in parts], CANDIDATE_COLUMNS)),
         reasons=_concat([p[1] for p in parts], REASON_COLUMNS),
         month=month,
         trailing_start=now_ts - cfg.trailing_days * DAY,

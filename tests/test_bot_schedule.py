@@ -13,7 +13,17 @@ from bot.services import push
 from bot.telegram import jobs
 from bot.telegram.state import get_state
 from pipeline.normalize import artist_key
-from tests.bot_harness import OWNER, SEEDED_AT, Clock, ask, bot_settings, keyboard, running, sql
+from tests.bot_harness import (
+    OWNER,
+    SEEDED_AT,
+    Clock,
+    ask,
+    bot_settings,
+    idle,
+    keyboard,
+    running,
+    sql,
+)
 from tests.fakes.telegram_server import FakeTelegram
 
 PUSH_DAY = datetime(2026, 11, 5, 10, 0, tzinfo=ZoneInfo("UTC"))
@@ -136,6 +146,7 @@ async def test_undelivered_push_comes_after_the_owners_first_message(data_dir: P
                 "sendMessage", start=start, where=lambda c: "has closed" in c.params["text"]
             )
             assert pushed.params["text"].startswith("📬 <b>October 2026</b> has closed.")
+            await idle(app)  # the push closes its job run right after the send
             runs = await sql(data_dir, "SELECT outcome FROM job_runs WHERE job = 'monthly_push'")
             assert runs == [("ok",)]
             await ask(fresh, "/help")

@@ -49,7 +49,7 @@ async def test_manual_and_scheduled_syncs_read_listenbrainz(
                 "Last sync: " in status.params["text"] and "(ListenBrainz)" in status.params["text"]
             )
             seen = len(lb.listens_requests)
-            await jobs.scheduled_sync(app)
+            await jobs.sync_job(app)
             assert len(lb.listens_requests) > seen
     assert messages.SYNC_STARTED.format(source="ListenBrainz") == "Syncing with ListenBrainz…"
     after = (await sql(data_dir, "SELECT COUNT(*) FROM scrobbles"))[0][0]

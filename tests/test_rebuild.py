@@ -56,8 +56,11 @@ async def test_rebuild_stores_a_run_with_ranked_candidates_and_reasons(
         listed = await queries.current_candidates(session, limit=50)
     assert run is not None and run.id == report.run_id and run.scored_month == "2026-10"
     assert run.created_at.tzinfo is not None and run.metrics["validation"]["rows"] > 0
-    windows = [c.window for c in listed]
-    assert windows == sorted(windows, key=lambda w: w != "trailing")  # trailing first
+    # One list: each artist once, by the odds shown, whichever window they come from.
+    odds = [c.probability for c in listed]
+    assert odds == sorted(odds, reverse=True)
+    assert {c.window for c in listed} == {"trailing", "month"}
+    assert [c.rank for c in listed] == list(range(1, len(listed) + 1))
     assert len({c.artist_id for c in listed}) == len(listed)
     assert all(c.reasons or c.concerns for c in listed)
 
@@ -94,6 +97,7 @@ async def test_old_runs_are_pruned_but_recent_ones_kept(
     stocked: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(rebuild_module, "KEEP_RUNS", 2)
+    monkeypatch.setattr(rebuild_module, "KEEP_DAYS", 0)
     runs = [rebuild(stocked.url, tmp_path / "m", now=NOW).run_id for _ in range(3)]
     async with stocked.sessions() as session:
         kept = (await session.execute(select(ModelRun.id).order_by(ModelRun.id))).scalars().all()
@@ -143,19 +147,19 @@ async def test_empty_database_rebuilds_to_an_empty_fallback(db: Database, tmp_pa
 async def test_judged_artists_leave_the_lists(stocked: Database, tmp_path: Path) -> None:
     rebuild(stocked.url, tmp_path / "models", now=NOW)
     async with stocked.sessions() as session, session.begin():
+        run = await queries.latest_run(session)
+        assert run is not None
         before = await queries.current_candidates(session, 5)
-        monthly = await queries.monthly_candidates(session, "2026-10", 50)
         await record_feedback(session, before[0].candidate_id, DISMISS)
-        assert monthly, "some October candidates are above threshold"
-        await record_feedback(session, monthly[0].candidate_id, 1)
+        await record_feedback(session, before[1].candidate_id, 1)
     async with stocked.sessions() as session:
         after = await queries.current_candidates(session, 5)
-        monthly_after = await queries.monthly_candidates(session, "2026-10", 50)
+        picks_after = await queries.standout_candidates(session, run, 50)
         judged = set((await session.execute(select(Feedback.artist_id))).scalars())
     assert before[0].artist_id not in {c.artist_id for c in after}
     assert not judged & {c.artist_id for c in after}
-    assert not judged & {c.artist_id for c in monthly_after}
-    assert all(c.above_threshold and c.window == "month" for c in monthly_after)
+    assert not judged & {c.artist_id for c in picks_after}
+    assert all(run.stands_out(c) for c in picks_after)
     # Dismissed artists stay out after the next rebuild too.
     rebuild(stocked.url, tmp_path / "models", now=NOW)
     async with stocked.sessions() as session:

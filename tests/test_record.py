@@ -138,6 +138,7 @@ async def test_stored_predictions_are_never_rewritten_and_survive_pruning(
     db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(rebuild_module, "KEEP_RUNS", 1)
+    monkeypatch.setattr(rebuild_module, "KEEP_DAYS", 0)
     listener = simulate_listener(11, end=NOW + 75 * DAY)
     await _store(db, listener[listener["ts"] < NOW])
     models = tmp_path / "models"

@@ -68,9 +68,14 @@ def test_ranks_follow_probability_and_threshold_flags(
     history: pd.DataFrame, table: pd.DataFrame, bundle: ModelBundle
 ) -> None:
     scored = score_artists(history, bundle, CFG, NOW, monthly=table)
-    for _, group in scored.candidates.groupby("window"):
-        assert group["rank"].tolist() == list(range(1, len(group) + 1))
-        assert group["probability"].is_monotonic_decreasing
+    cands = scored.candidates
+    listed = cands[cands["rank"] > 0].sort_values("rank")
+    # One list: each artist once, its trailing row when it has one, ranked by probability.
+    assert listed["rank"].tolist() == list(range(1, len(listed) + 1))
+    assert listed["artist_key"].is_unique and set(listed["artist_key"]) == set(cands["artist_key"])
+    assert listed["probability"].is_monotonic_decreasing
+    trailing = set(cands.loc[cands["window"] == "trailing", "artist_key"])
+    assert (listed["window"] == "trailing").sum() == len(trailing)
     above = scored.candidates["probability"] >= bundle.threshold
     assert (scored.candidates["above_threshold"] == above).all()
     assert scored.threshold == pytest.approx(bundle.threshold)

@@ -61,8 +61,24 @@ async def run_sync(settings: Settings, *, full: bool) -> SyncReport:
             bar.close()
 
 
+def rescore_after(settings: Settings, report: SyncReport) -> str | None:
+    """New plays are rescored with the stored model (never retrained), as the bot does after
+    every sync; one line saying so, None when the sync stored nothing."""
+    if not report.new:
+        return None
+    from bot.services.rebuild import rescore  # pandas and the pipeline: only when needed
+
+    done = rescore(
+        settings.DATABASE_URL, settings.BREAKOUT_MODEL_DIR, tz=settings.BREAKOUT_TIMEZONE
+    )
+    if done.status == "fallback":
+        return f"rescored in {done.total_seconds:.1f} s; `breakout rebuild` trains the first model"
+    return f"rescored in {done.total_seconds:.1f} s: candidates and status include the new plays"
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
-    """Sync; print a one-line summary. Exit 1 when the source failed (progress is kept)."""
+    """Sync, then rescore the new plays; one line each. Exit 1 when the source failed
+    (progress is kept)."""
     settings = load_settings()
     settings.require_source()
     setup_logging(settings.LOG_LEVEL, secrets=settings.secrets)
@@ -72,8 +88,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
         database_errors("sync (progress up to the last stored page is kept)"),
     ):
         report = asyncio.run(run_sync(settings, full=args.full))
-    if not report.done:
-        print(f"error: {report.message}", file=sys.stderr)
-        return 1
-    print(report.message)
+        if not report.done:
+            print(f"error: {report.message}", file=sys.stderr)
+            return 1
+        print(report.message)
+        if (line := rescore_after(settings, report)) is not None:
+            print(line)
     return 0

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import BreakoutMoment
+from bot.db.models import BreakoutMoment, Candidate
 from bot.services.chat_settings import load_chat_settings
 from bot.services.record import BreakoutView, new_breakouts
 from bot.services.runtime import Runtime
@@ -28,13 +28,27 @@ class Moment:
     plays: int
     probability: float | None  # our earlier score, None when we had none
     flagged_at: datetime | None  # when we flagged it, None when we did not
+    listed: tuple[int, float] | None = None  # (place, odds) on the list just before, if on it
 
     @classmethod
-    def of(cls, b: BreakoutView) -> Moment:
-        """From the rebuild's breakout record."""
+    def of(cls, b: BreakoutView, listed: tuple[int, float] | None = None) -> Moment:
+        """From the rebuild's breakout record and the list shown before it."""
         p = b.prediction
         flagged = p.made_at if p is not None and p.above_threshold else None
-        return cls(b.artist_id, b.artist, b.month, b.plays, p.probability if p else None, flagged)
+        probability = p.probability if p else None
+        return cls(b.artist_id, b.artist, b.month, b.plays, probability, flagged, listed)
+
+
+async def _place_before(session: AsyncSession, b: BreakoutView) -> tuple[int, float] | None:
+    """(place, probability) of the artist on the one list of the last run before the one that
+    saw it core (that run no longer lists it: core artists are news, not candidates)."""
+    stmt = select(Candidate.rank, Candidate.probability).where(
+        Candidate.artist_id == b.artist_id, Candidate.rank > 0
+    )
+    if b.run_id is not None:
+        stmt = stmt.where(Candidate.run_id < b.run_id)
+    row = (await session.execute(stmt.order_by(Candidate.run_id.desc()).limit(1))).first()
+    return None if row is None else (int(row[0]), float(row[1]))
 
 
 async def claim_moments(rt: Runtime) -> list[Moment]:
@@ -46,7 +60,10 @@ async def claim_moments(rt: Runtime) -> list[Moment]:
     """
     async with rt.db.sessions() as session, session.begin():
         chat = await load_chat_settings(session, rt.settings)
-        found = [Moment.of(b) for b in await new_breakouts(session, rt.now() - LOOKBACK)]
+        found = [
+            Moment.of(b, await _place_before(session, b))
+            for b in await new_breakouts(session, rt.now() - LOOKBACK)
+        ]
         claimed = await _claim(session, found, CLAIMED if chat.moments else MUTED, rt.now())
     return claimed if chat.moments else []  # []: turned off
 

@@ -1,5 +1,11 @@
-"""Sync, rebuild and the nightly run, each recorded in job_runs; no Telegram in here.
+"""The scheduled use cases, each defined once and recorded in job_runs; no Telegram in here.
 
+- a sync (every N minutes, /sync, start-up catch-up) → `refresh_after_sync`: the sync that
+  completes the first backfill is rebuilt once (with the backtest track record); any other sync
+  that stored plays is rescored with the stored model (no training), so the list, the status and
+  the cards follow today's plays; breakout moments are then claimed from what it stored.
+- the nightly run → sync, rebuild (may retrain), metadata, backup.
+`bot/telegram/jobs.py` only schedules these and sends what they produced.
 Every run is a row in job_runs, claimed before the work starts (see jobruns.claim).
 """
 
@@ -38,6 +44,15 @@ SYNC, NIGHTLY, MONTHLY_PUSH, DIGEST, STARTUP = (
     "startup",
 )
 KEEP_SYNC_RUNS = timedelta(days=30)
+
+
+@dataclass
+class SyncOutcome:
+    """A sync and the scoring that followed it."""
+
+    report: SyncReport | None  # None: no source configured, or the slot was already taken
+    scored: RebuildReport | None = None  # the rebuild or rescore that followed, if any
+    first_backfill: bool = False  # this sync completed the first walk over the history
 
 
 @dataclass
@@ -121,16 +136,57 @@ async def run_rebuild(rt: Runtime, *, track_record: bool = False) -> RebuildRepo
             rt.now(),
             rt.settings.BREAKOUT_TIMEZONE,
             track_record,
+            True,
+        )
+
+
+async def run_rescore(rt: Runtime) -> RebuildReport:
+    """Score with the stored model, never training (about a second), off the event loop."""
+    async with rt.rebuild_lock:
+        return await asyncio.to_thread(
+            _rebuild,
+            rt.db.url,
+            rt.settings.BREAKOUT_MODEL_DIR,
+            PipelineConfig(),
+            rt.now(),
+            rt.settings.BREAKOUT_TIMEZONE,
+            False,
+            False,
         )
 
 
 def _rebuild(
-    url: str, model_dir: Path, cfg: PipelineConfig, now: datetime, tz: str, track_record: bool
+    url: str,
+    model_dir: Path,
+    cfg: PipelineConfig,
+    now: datetime,
+    tz: str,
+    track_record: bool,
+    retrain: bool,
 ) -> RebuildReport:
     """The rebuild in the owner's months, imported in this worker thread (seconds of imports)."""
     from bot.services.rebuild import rebuild
 
-    return rebuild(url, model_dir, cfg, now, tz=tz, track_record=track_record)
+    return rebuild(url, model_dir, cfg, now, tz=tz, track_record=track_record, retrain=retrain)
+
+
+def follow_up(report: SyncReport | None) -> str | None:
+    """What a sync calls for: "rebuild" after the first backfill, "rescore" after new plays."""
+    if report is None or not report.done:
+        return None
+    if report.mode == "backfill":
+        return "rebuild"
+    return "rescore" if report.new else None
+
+
+async def refresh_after_sync(rt: Runtime, report: SyncReport | None) -> SyncOutcome:
+    """What follows a completed sync (`follow_up`), for the bot; `breakout sync` does the same."""
+    step = follow_up(report)
+    if step == "rebuild":
+        return SyncOutcome(report, await run_rebuild(rt, track_record=True), True)
+    if step == "rescore":
+        return SyncOutcome(report, await run_rescore(rt))
+    return SyncOutcome(report)
 
 
 async def prefetch_metadata(rt: Runtime) -> str:
@@ -148,24 +204,22 @@ async def prefetch_metadata(rt: Runtime) -> str:
     return f"metadata for {found} candidates"
 
 
-async def scheduled_sync(rt: Runtime) -> SyncReport | None:
-    """Every N minutes: one recorded sync; after a completed backfill, a rebuild."""
+async def scheduled_sync(rt: Runtime) -> SyncOutcome:
+    """One recorded sync (every N minutes, or at start), then `refresh_after_sync`."""
     async with recorded(rt, SYNC, sync_period(rt)) as record:
         if record is None:
-            return None
+            return SyncOutcome(None)
         report = await run_sync(rt)
         if report is None:
             record.detail = f"{rt.settings.source_name} not configured"
-            return None
+            return SyncOutcome(None)
         record.detail = report.message
         if not report.done:
             # Network trouble: logged, and the next run resumes where this one stopped.
             record.outcome = jobruns.ERROR
             log.warning("sync interrupted: %s", report.message)
     rt.failing.discard(SYNC)
-    if report.done and report.mode == "backfill":
-        await run_rebuild(rt, track_record=True)
-    return report
+    return await refresh_after_sync(rt, report)
 
 
 async def nightly(rt: Runtime) -> bool:

@@ -1,4 +1,9 @@
-"""The monthly push: which month, whether it is due, what it contains (no Telegram here)."""
+"""The monthly push: which month, whether it is due, what it contains (no Telegram here).
+
+It reads and never rebuilds: its picks are the top of the one list `/candidates` shows (the
+artists that stand out), so both agree on who is most likely. A month not scored yet (the
+nightly run did not get to it) is rescored with the stored model, which takes about a second.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from bot.db import jobruns
 from bot.db.models import ArtistStatus, Prediction
 from bot.services import queries
 from bot.services.chat_settings import load_chat_settings
-from bot.services.orchestration import MONTHLY_PUSH, run_rebuild
+from bot.services.orchestration import MONTHLY_PUSH, run_rescore
 from bot.services.queries import CandidateView, RunView
 from bot.services.runtime import Runtime
 from bot.timeutil import clock_time, push_month
@@ -46,7 +51,7 @@ async def _scored(rt: Runtime, month: str) -> bool:
 
 
 async def plan_push(rt: Runtime, month: str | None = None) -> PushPlan:
-    """The push of the month due now; a month not scored yet is scored right away."""
+    """The push of the month due now; a month not scored yet is rescored right away."""
     month = month or due_month(rt)
     async with rt.db.sessions() as session:
         existing = await jobruns.get(session, MONTHLY_PUSH, month)
@@ -57,12 +62,14 @@ async def plan_push(rt: Runtime, month: str | None = None) -> PushPlan:
         return PushPlan(month, OFF)
     if not await _scored(rt, month):
         # The nightly run normally scored it hours ago; never make the owner wait a day.
-        await run_rebuild(rt)
+        await run_rescore(rt)
         if not await _scored(rt, month):
             return PushPlan(month, NOT_SCORED)
     async with rt.db.sessions() as session:
         run = await queries.latest_run(session)
-        picks = await queries.monthly_candidates(session, month, chat.push_size)
+        picks = (
+            [] if run is None else await queries.standout_candidates(session, run, chat.push_size)
+        )
         previous = await previous_picks(session, add_months(month, -1))
     return PushPlan(month, READY, picks, run, previous)
 

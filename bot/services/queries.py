@@ -11,12 +11,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from bot.db.models import Artist, ArtistStatus, Candidate, CandidateReason, Feedback, ModelRun
 from bot.timeutil import as_utc
 from pipeline.config import PipelineConfig
 from pipeline.normalize import artist_key
+
+# Odds this many times the listener's base rate (and above the alert threshold) stand out.
+STANDOUT = 1.5
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,20 @@ class RunView:
     def is_fallback(self) -> bool:
         """True when no model could be trained (not enough history)."""
         return self.status == "fallback"
+
+    @property
+    def base_rate(self) -> float | None:
+        """How often any new artist of the listener became core (None: not known)."""
+        value = self.metrics.get("base_rate")
+        return float(value) if isinstance(value, int | float) and value > 0 else None
+
+    def stands_out(self, candidate: CandidateView) -> bool:
+        """Flagged, with odds clearly above the base rate (see STANDOUT): the push's picks and
+        the list's ★. A flag barely above the base rate is not news."""
+        if self.is_fallback or not candidate.above_threshold:
+            return False
+        base = self.base_rate
+        return base is None or candidate.probability >= STANDOUT * base
 
 
 @dataclass(frozen=True)
@@ -204,31 +220,20 @@ def _without_feedback():
 
 
 def _window_order():
-    return case((Candidate.window == "trailing", 0), else_=1)
+    """The row the one list shows first, then the freshest window."""
+    listed = case((Candidate.rank > 0, 0), else_=1)
+    return listed, case((Candidate.window == "trailing", 0), else_=1)
 
 
 def _current_filter(run_id: int):
-    other = aliased(Candidate)
-    in_trailing = (
-        select(other.id)
-        .where(
-            other.run_id == Candidate.run_id,
-            other.artist_id == Candidate.artist_id,
-            other.window == "trailing",
-        )
-        .exists()
-    )
-    return (
-        Candidate.run_id == run_id,
-        (Candidate.window == "trailing") | ~in_trailing,
-        _without_feedback(),
-    )
+    """The one list of a run (pipeline.score.one_list: rank > 0), minus judged artists."""
+    return (Candidate.run_id == run_id, Candidate.rank > 0, _without_feedback())
 
 
 async def current_candidates(
     session: AsyncSession, limit: int = 10, offset: int = 0
 ) -> list[CandidateView]:
-    """The latest run's candidates, trailing window first, each artist once, minus judged ones."""
+    """The latest run's one list: each artist once, by the odds shown, minus judged ones."""
     run_id = (await session.execute(select(func.max(ModelRun.id)))).scalar()
     if run_id is None:
         return []
@@ -236,7 +241,7 @@ async def current_candidates(
         select(Candidate, Artist.name)
         .join(Artist, Artist.id == Candidate.artist_id)
         .where(*_current_filter(run_id))
-        .order_by(_window_order(), Candidate.rank)
+        .order_by(Candidate.rank)
         .offset(offset)
         .limit(limit)
     )
@@ -252,31 +257,13 @@ async def count_current_candidates(session: AsyncSession) -> int:
     return int((await session.execute(stmt)).scalar() or 0)
 
 
-async def monthly_candidates(session: AsyncSession, month: str, limit: int) -> list[CandidateView]:
-    """Above-threshold "month"-window candidates of `month` from the newest run that scored it."""
-    run_id = (
-        await session.execute(
-            select(func.max(Candidate.run_id)).where(
-                Candidate.window == "month", Candidate.month == month
-            )
-        )
-    ).scalar()
-    if run_id is None:
-        return []
-    stmt = (
-        select(Candidate, Artist.name)
-        .join(Artist, Artist.id == Candidate.artist_id)
-        .where(
-            Candidate.run_id == run_id,
-            Candidate.window == "month",
-            Candidate.month == month,
-            Candidate.above_threshold.is_(True),
-            _without_feedback(),
-        )
-        .order_by(Candidate.rank)
-        .limit(limit)
-    )
-    return await _views(session, stmt)
+async def standout_candidates(
+    session: AsyncSession, run: RunView, limit: int
+) -> list[CandidateView]:
+    """The top of the one list that stands out (the monthly push's picks): the same artists,
+    in the same order, as the ★ of `/candidates`."""
+    top = await current_candidates(session, limit)
+    return [c for c in top if run.stands_out(c)]
 
 
 def _close(query: str, names: dict[str, tuple[int, str]]) -> tuple[str | None, list[str]]:
@@ -420,7 +407,7 @@ async def _latest_candidate(
         select(Candidate, Artist.name)
         .join(Artist, Artist.id == Candidate.artist_id)
         .where(Candidate.run_id == run.id, Candidate.artist_id == artist_id)
-        .order_by(_window_order())
+        .order_by(*_window_order())
         .limit(1)
     )
     views = await _views(session, stmt)

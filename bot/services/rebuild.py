@@ -1,6 +1,8 @@
-"""Rebuild: load the inputs, let `pipeline.rebuild.plan_rebuild` decide, store its results.
+"""Rebuild and rescore: load the inputs, let `pipeline.rebuild.plan_rebuild` decide, store.
 
-Synchronous on purpose: the bot runs it in `asyncio.to_thread`, the CLI calls it directly.
+A rebuild may retrain; a rescore (after every sync that stored plays) scores with the stored
+model as it is, so the list, the status and the cards follow today's plays within a second.
+Synchronous on purpose: the bot runs them in `asyncio.to_thread`, the CLI calls them directly.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +26,16 @@ from bot.db.session import make_sync_engine
 from pipeline.config import PipelineConfig
 from pipeline.errors import UserError
 from pipeline.periods import add_months
-from pipeline.rebuild import RebuildResult, plan_rebuild
-from pipeline.record import backtest_key, backtest_record
+from pipeline.rebuild import RebuildResult, plan_backtest_record, plan_rebuild
 from pipeline.score import Scored, as_unix
 from pipeline.status import STATUS_COLUMNS
 from pipeline.train import ModelBundle, load_bundle, save_bundle
 
 log = logging.getLogger(__name__)
 KEEP_RUNS = 50
+# Runs younger than this are kept whatever their number: a rescore follows every sync, and the
+# buttons of a push or a card carry candidate ids of the run that showed them.
+KEEP_DAYS = 35
 STAGES = ("load", "features", "labels", "train", "score", "store", "backtest")
 
 
@@ -95,9 +99,13 @@ def load_previous_model(model_dir: Path) -> ModelBundle | None:
 def _metrics(bundle: ModelBundle) -> dict:
     """The chosen model's validation and test metrics (JSON-ready)."""
     chosen = bundle.metadata.get("metrics", {}).get(bundle.kind, {})
-    # The chat says so plainly when the odds were pulled toward the base rate (few breakouts).
+    # The chat says so plainly when the odds were pulled toward the base rate (few breakouts),
+    # and that nobody stands out when no odds are clearly above it.
     shrunk = bool(bundle.metadata.get("calibration", {}).get("shrunk", False))
-    return json.loads(json.dumps({**chosen, "shrunk_to_base_rate": shrunk}, default=str))
+    extra = {"shrunk_to_base_rate": shrunk, "base_rate": bundle.metadata.get("base_rate")}
+    if "evidence" in bundle.metadata:
+        extra["evidence"] = bundle.metadata["evidence"]
+    return json.loads(json.dumps({**chosen, **extra}, default=str))
 
 
 def _trained_at(bundle: ModelBundle) -> datetime | None:
@@ -294,7 +302,8 @@ def _store(
     _store_status(conn, run_id, result, ids, at)
     conn.exec_driver_sql(
         "DELETE FROM model_runs WHERE id NOT IN "
-        f"(SELECT id FROM model_runs ORDER BY id DESC LIMIT {KEEP_RUNS})"
+        f"(SELECT id FROM model_runs ORDER BY id DESC LIMIT {KEEP_RUNS}) AND created_at <= ?",
+        (sql_time(created_at - timedelta(days=KEEP_DAYS)),),
     )
     return int(run_id), counts
 
@@ -305,17 +314,29 @@ def _live_resolved(conn: Connection) -> int:
     return int(conn.exec_driver_sql(sql).scalar())
 
 
-def refresh_backtest_record(conn: Connection, scrobbles: pd.DataFrame, now: int, cfg) -> bool:
-    """Store the backtest track record unless live results exist or it is up to date."""
+def _backtest_cached(conn: Connection) -> str | bool | None:
+    """The stored backtest record's key (None: none), False when live results replace it."""
     if _live_resolved(conn):
         return False
-    key = backtest_key(scrobbles, now, cfg)
-    cached = conn.exec_driver_sql(
+    return conn.exec_driver_sql(
         "SELECT fingerprint FROM track_record_cache WHERE kind = 'backtest'"
     ).scalar()
-    if cached == key:
+
+
+def refresh_backtest_record(conn: Connection, scrobbles: pd.DataFrame, now: int, cfg) -> bool:
+    """Store the backtest track record unless live results exist or it is up to date (the
+    rebuild's own pure step, `plan_backtest_record`, for `breakout record`)."""
+    cached = _backtest_cached(conn)
+    if cached is False:
         return False
-    record = backtest_record(scrobbles, now, cfg)
+    planned = plan_backtest_record(scrobbles, now, cfg, cached)
+    if planned is None:
+        return False
+    _store_backtest(conn, *planned, now)
+    return True
+
+
+def _store_backtest(conn: Connection, key: str, record, now: int) -> None:
     conn.exec_driver_sql(
         "INSERT INTO track_record_cache (kind, fingerprint, created_at, payload) "
         "VALUES ('backtest', ?, ?, ?) ON CONFLICT (kind) DO UPDATE SET "
@@ -323,7 +344,6 @@ def refresh_backtest_record(conn: Connection, scrobbles: pd.DataFrame, now: int,
         "payload = excluded.payload",
         (key, sql_time(datetime.fromtimestamp(now, UTC)), json.dumps(record.to_json())),
     )
-    return True
 
 
 def rebuild(
@@ -335,11 +355,12 @@ def rebuild(
     *,
     tz: str | None = None,
     track_record: bool = False,
+    retrain: bool = True,
 ) -> RebuildReport:
     """Load, plan (pipeline.rebuild.plan_rebuild), store one run; months in `tz` (the owner's).
 
     `track_record`: also refresh the backtest track record (seconds to minutes; the nightly
-    job asks for it, `breakout record` computes it when missing).
+    job asks for it, `breakout record` computes it when missing). `retrain=False`: see `rescore`.
     """
     cfg = cfg or PipelineConfig()
     tz_name = tz or "UTC"
@@ -352,6 +373,7 @@ def rebuild(
             scrobbles = load_scrobbles(conn)
             feedback = load_feedback(conn)
             open_preds = load_open_predictions(conn)
+            cached = _backtest_cached(conn) if track_record else False
         previous = load_previous_model(Path(model_dir))
         timings["load"] = time.perf_counter() - clock
         result = plan_rebuild(
@@ -363,7 +385,11 @@ def rebuild(
             cfg,
             open_predictions=open_preds,
             force_train=force_train,
+            retrain=retrain,
+            backtest_cached=cached,
         )
+        if not retrain and result.bundle is None:
+            result.message = _last_message(engine) or result.message
         timings.update(result.timings)
         clock = time.perf_counter()
         if result.trained and result.bundle is not None:
@@ -371,12 +397,9 @@ def rebuild(
         created = datetime.fromtimestamp(now_ts, UTC)
         with engine.begin() as conn:
             run_id, counts = _store(conn, result, created, tz_name)
+            if result.backtest is not None:
+                _store_backtest(conn, *result.backtest, now_ts)
         timings["store"] = time.perf_counter() - clock
-        if track_record:
-            clock = time.perf_counter()
-            with engine.begin() as conn:
-                refresh_backtest_record(conn, scrobbles, now_ts, cfg)
-            timings["backtest"] = time.perf_counter() - clock
     finally:
         engine.dispose()
     return RebuildReport(
@@ -389,3 +412,25 @@ def rebuild(
         timings=timings,
         **_run_fields(result.bundle),
     )
+
+
+def rescore(
+    db_url: str,
+    model_dir: str | Path,
+    cfg: PipelineConfig | None = None,
+    now: datetime | float | None = None,
+    *,
+    tz: str | None = None,
+) -> RebuildReport:
+    """Score with the stored model as it is (never trains): candidates, status, predictions,
+    resolutions and breakouts follow the plays stored since the last run. Without a stored
+    model the fallback ranking is scored and the last run's reason for it is kept."""
+    return rebuild(db_url, model_dir, cfg, now, tz=tz, retrain=False)
+
+
+def _last_message(engine) -> str | None:
+    """Why the latest run had no model ("not enough history yet: ..."), None before any run."""
+    with engine.connect() as conn:
+        return conn.exec_driver_sql(
+            "SELECT message FROM model_runs ORDER BY id DESC LIMIT 1"
+        ).scalar()

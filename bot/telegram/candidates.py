@@ -39,6 +39,7 @@ async def candidates_page(
         total = await queries.count_current_candidates(session)
         offset = min(offset, max(0, total - 1))
         shown = await queries.current_candidates(session, size, offset)
+        top = (await queries.current_candidates(session, 1))[:1] if offset else shown[:1]
         if not shown:
             tz = rt.settings.tz
             this_month = month_of(int(rt.now().timestamp()), tz)
@@ -52,7 +53,9 @@ async def candidates_page(
         return messages.NOT_ENOUGH_HISTORY.format(detail=detail), None
     if not shown:
         return render.render_empty(run, watched), None
-    text = render.render_candidates(shown, run, html=True, offset=offset, total=total)
+    text = render.render_candidates(
+        shown, run, html=True, offset=offset, total=total, top=top[0] if top else None
+    )
     return text, candidate_keyboard(shown, offset, total)
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta, tzinfo
+from datetime import timedelta
 from html import escape
+from typing import TypeVar
 
 from telegram import Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -33,9 +34,10 @@ from bot.telegram.candidates import candidates_page
 from bot.telegram.keyboards import candidate_keyboard
 from bot.telegram.send import send_html
 from bot.telegram.state import Context, get_state, settings_of
-from bot.timeutil import clock_time, in_words, short_date
+from bot.timeutil import clock_time, in_words
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 ONBOARDING_EVERY = 5.0  # seconds between edits of the backfill progress message
 MOMENTS_ONE_BY_ONE = 2  # more breakouts at once come in one message
 
@@ -91,23 +93,11 @@ async def resend_undelivered(app: Application) -> None:
         await monthly_push(app, month)
 
 
-def moment_text(b: moments.Moment, tz: tzinfo) -> str:
-    """One breakout moment in words: who, how many plays, whether we saw it coming."""
-    f = render.Fmt(True)
-    text = messages.MOMENT.format(artist=f.esc(render.clip(b.artist, 200)), plays=b.plays)
-    if b.flagged_at is not None and b.probability is not None:
-        when = short_date(b.flagged_at, tz)
-        return text + messages.MOMENT_FLAGGED.format(date=when, odds=render.odds(b.probability))
-    if b.probability is not None:
-        return text + messages.MOMENT_LOW.format(odds=render.odds(b.probability))
-    return text + messages.MOMENT_MISSED
-
-
 async def announce_moments(app: Application) -> int:
     """Artists that just became core for the first time: one message each (or one for many)."""
     rt = get_state(app)
     fresh = await moments.claim_moments(rt)
-    texts = [moment_text(b, rt.settings.tz) for b in fresh]
+    texts = [render.render_moment(b, rt.settings.tz) for b in fresh]
     if len(texts) > MOMENTS_ONE_BY_ONE:
         texts = [messages.MOMENTS_MANY.format(n=len(texts)) + "\n\n" + "\n\n".join(texts)]
     outcome = moments.SENT
@@ -124,14 +114,15 @@ async def announce_moments(app: Application) -> int:
 
 
 async def after_sync(app: Application, report: SyncReport | None) -> None:
-    """A completed backfill is rebuilt and announced; new scrobbles may bring moments."""
-    if report is None or not report.done:
-        return
-    rt = get_state(app)
-    if report.mode == "backfill":
-        await orchestration.run_rebuild(rt)
+    """After a sync run elsewhere (/sync): the services' follow-up, then what it brought."""
+    await announce_sync(app, await orchestration.refresh_after_sync(get_state(app), report))
+
+
+async def announce_sync(app: Application, outcome: orchestration.SyncOutcome) -> None:
+    """The first backfill's done message; breakout moments of a rescore or rebuild."""
+    if outcome.first_backfill:
         await onboarding_done(app)
-    if report.new:
+    if outcome.scored is not None:
         await announce_moments(app)
 
 
@@ -174,16 +165,16 @@ async def watch_backfill(app: Application) -> None:
         await asyncio.sleep(ONBOARDING_EVERY)
 
 
-async def scheduled_sync(app: Application) -> None:
-    """Every N minutes: sync (skipped while one runs), then what follows a sync."""
+async def sync_job(app: Application) -> None:
+    """Every N minutes: orchestration.scheduled_sync (skipped while a sync runs), then its news."""
     rt = get_state(app)
     if rt.sync_lock.locked():
         log.info("sync still running; skipping this slot")
         return
-    await after_sync(app, await _synced(app, orchestration.scheduled_sync(rt)))
+    await announce_sync(app, await _synced(app, orchestration.scheduled_sync(rt)))
 
 
-async def _synced(app: Application, work: Awaitable[SyncReport | None]) -> SyncReport | None:
+async def _synced(app: Application, work: Awaitable[T]) -> T:
     """Run a sync; the first backfill gets a progress message while it runs."""
     rt = get_state(app)
     watcher = None
@@ -204,8 +195,8 @@ async def _watch_soon(app: Application) -> None:
     await watch_backfill(app)
 
 
-async def nightly(app: Application) -> bool:
-    """Nightly sync + rebuild, then moments and the push (a push of a month not scored waits)."""
+async def nightly_job(app: Application) -> bool:
+    """orchestration.nightly, then moments and the push (a push of a month not scored waits)."""
     rt = get_state(app)
     ran = await orchestration.nightly(rt)
     if ran:
@@ -254,7 +245,7 @@ async def _nightly_or_sync(app: Application) -> bool:
         await announce_moments(app)
         await monthly_push(app)
         return True
-    await after_sync(app, await orchestration.run_sync(rt))
+    await announce_sync(app, await orchestration.scheduled_sync(rt))
     return False
 
 
@@ -290,10 +281,8 @@ def schedule(app: Application, job_queue: JobQueue) -> None:
     nightly_at = clock_time(settings.BREAKOUT_NIGHTLY_TIME).replace(tzinfo=tz)
     push_at = clock_time(settings.BREAKOUT_MONTHLY_PUSH_TIME).replace(tzinfo=tz)
     job_queue.run_once(in_background(catch_up), when=0, name=STARTUP)
-    job_queue.run_repeating(
-        in_background(scheduled_sync), interval=interval, first=interval, name=SYNC
-    )
-    job_queue.run_daily(in_background(nightly), time=nightly_at, name=NIGHTLY)
+    job_queue.run_repeating(in_background(sync_job), interval=interval, first=interval, name=SYNC)
+    job_queue.run_daily(in_background(nightly_job), time=nightly_at, name=NIGHTLY)
     job_queue.run_monthly(in_background(monthly_push), when=push_at, day=1, name=MONTHLY_PUSH)
     job_queue.run_daily(in_background(weekly_digest), time=push_at, days=(1,), name=DIGEST)
 

@@ -77,10 +77,6 @@ PUSH_INTERRUPTED = (
 )
 ONBOARDING = "📥 Reading your {source} history: {pages}{eta}."
 ONBOARDING_DONE = "✅ Your history is in: {scrobbles:,} scrobbles of {artists:,} artists."
-MOMENT = "🎉 <b>{artist}</b> just became one of your core artists — {plays} plays this month."
-MOMENT_FLAGGED = " I flagged it on {date} ({odds})."
-MOMENT_MISSED = " I didn't see this one coming."
-MOMENT_LOW = " I didn't see this one coming (I gave it {odds})."
 MOMENTS_MANY = "🎉 {n} artists just became core artists of yours for the first time:"
 
 
