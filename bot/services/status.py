@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models import ModelRun, SyncState
 from bot.db.scrobbles import HistoryStats, history_stats
 from bot.db.session import Database
+from bot.render import verdict_sentence
 from bot.services import jobruns
 from bot.services.record import load_track_record
 from bot.timeutil import as_utc
@@ -106,16 +107,10 @@ def _when(moment: datetime, tz: tzinfo, now: datetime) -> str:
 
 
 def record_line(record: TrackRecord) -> str:
-    """The track record in one line."""
-    resolved = record.became_core + record.did_not
-    if not resolved:
-        return "Track record: no flagged artist has resolved yet."
-    source = "" if record.source == "live" else " (backtest of your history)"
-    base = f"; {record.base_rate:.0%} without a flag" if record.base_rate is not None else ""
-    return (
-        f"Track record{source}: {record.became_core} of {resolved} flagged artists became core"
-        f"{base}."
-    )
+    """The track record in one line: the verdict /record opens with."""
+    if record.source == "none":
+        return "Track record: not built yet."
+    return verdict_sentence(record)
 
 
 def status_lines(

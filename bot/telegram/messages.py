@@ -79,6 +79,10 @@ PUSH_HEADER = "📬 <b>{month}</b> has closed."
 PUSH_PICKS = "These new artists look most likely to become your core artists:"
 PUSH_EMPTY = "No new artist looks likely to break out right now; /candidates shows the closest."
 ONBOARDING = "📥 Reading your {source} history: {pages}{eta}."
+ONBOARDING_FINISHED = "📥 Read your {source} history: {pages:,} pages. ✅ done"
+ONBOARDING_STOPPED = (
+    "📥 Reading your {source} history stopped at page {page:,}; the next sync goes on from there."
+)
 ONBOARDING_DONE = "✅ Your history is in: {scrobbles:,} scrobbles of {artists:,} artists."
 MOMENT = "🎉 <b>{artist}</b> just became one of your core artists — {plays} plays this month."
 MOMENT_FLAGGED = " I flagged it on {date} ({odds})."
