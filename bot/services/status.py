@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import ModelRun, SyncState
+from bot.db.models import ModelRun, Scrobble, SyncState
 from bot.db.scrobbles import HistoryStats, history_stats
 from bot.db.session import Database
 from bot.render import verdict_sentence
 from bot.services import jobruns
 from bot.services.record import load_track_record
-from bot.timeutil import as_utc
+from bot.timeutil import add_months, as_utc, month_start
+from pipeline.config import PipelineConfig
 from pipeline.record import TrackRecord
+from pipeline.status import plays_needed
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -60,6 +63,26 @@ async def load_summary(session: AsyncSession) -> Summary:
         await load_track_record(session),
         {job: (r.period, r.outcome) for job, r in latest.items()},
     )
+
+
+async def month_totals(session: AsyncSession, months: Sequence[str], tz: tzinfo) -> dict[str, int]:
+    """Scrobbles in each of `months` (the owner's months; a few, one indexed COUNT each)."""
+    out = {}
+    for month in months:
+        lo, hi = month_start(month, tz), month_start(add_months(month, 1), tz)
+        count = select(func.count()).where(
+            Scrobble.ts >= int(lo.timestamp()), Scrobble.ts < int(hi.timestamp())
+        )
+        out[month] = int((await session.execute(count)).scalar() or 0)
+    return out
+
+
+async def past_core_bars(
+    session: AsyncSession, months: Sequence[str], tz: tzinfo, cfg: PipelineConfig
+) -> dict[str, int]:
+    """Plays that made an artist core in each of the complete `months`."""
+    totals = await month_totals(session, months, tz)
+    return {month: int(plays_needed(total, cfg)) for month, total in totals.items()}
 
 
 def as_json(s: Summary) -> dict[str, object]:

@@ -19,7 +19,10 @@ from bot.services.metadata import (
     render_meta_line,
 )
 from bot.services.runtime import Runtime
+from bot.services.status import past_core_bars
 from bot.telegram.keyboards import card_keyboard
+from bot.timeutil import month_of
+from pipeline.config import PipelineConfig
 
 CAPTION_NAME = 200
 # A new card may ask Last.fm for tags this long; later it shows what is stored.
@@ -36,6 +39,7 @@ class Card:
     days: list
     plays: list[int]
     core_bar: int | None
+    past_bars: dict[str, int]  # core bars of the complete months the chart shows
 
 
 async def build_card(rt: Runtime, artist_id: int, *, fetch: bool = False) -> Card | None:
@@ -48,6 +52,8 @@ async def build_card(rt: Runtime, artist_id: int, *, fetch: bool = False) -> Car
             return None
         progress = await cards.core_progress(session, artist_id, rt.now(), tz)
         daily = await cards.daily_plays(session, artist_id, rt.now(), tz)
+        months = sorted({month_of(day) for day, _ in daily})[:-1]
+        past_bars = await past_core_bars(session, months, tz, PipelineConfig())
         feedback_id = await latest_feedback_id(session, artist_id)
         meta = render_meta_line((await _metadata(session, rt, artist_id, fetch)).get(artist_id))
     text = render.render_explanation(explanation, html=True, progress=progress, meta=meta, tz=tz)
@@ -61,6 +67,7 @@ async def build_card(rt: Runtime, artist_id: int, *, fetch: bool = False) -> Car
         [d for d, _ in daily],
         [n for _, n in daily],
         progress.bar if progress else None,
+        past_bars,
     )
 
 
@@ -78,7 +85,10 @@ async def _metadata(
 def caption(card: Card) -> str:
     """Chart caption, far below Telegram's 1024 characters whatever the name."""
     name = render.Fmt(True).name(render.clip(card.artist, CAPTION_NAME))
-    return f"Daily plays of {name}, last 60 days. Dashed line: plays needed for core this month."
+    return (
+        f"{name}: this month against the core bar, and daily plays of the last 60 days "
+        "(green: the month's running total; red: that month's core bar)."
+    )
 
 
 def _chart(card: Card) -> bytes:
@@ -86,7 +96,7 @@ def _chart(card: Card) -> bytes:
     from bot.telegram import charts
 
     return charts.daily_plays_png(
-        card.days, card.plays, render.clip(card.artist, 80), card.core_bar
+        card.days, card.plays, render.clip(card.artist, 80), card.core_bar, card.past_bars
     )
 
 

@@ -123,19 +123,19 @@ async def status_details(update: Update, context: Context) -> None:
             raise
 
 
-async def _sync_and_report(app: Application, update: Update) -> None:
+async def _sync_and_report(app: Application, update: Update, *, full: bool = False) -> None:
     """Run one sync, then tell the owner what it did; failures go to the error handler."""
     rt = get_state(app)
     chat_id = update.effective_chat.id
     try:
-        period = orchestration.sync_period(rt) + " manual"
+        period = orchestration.sync_period(rt) + (" full" if full else " manual")
         async with orchestration.recorded(rt, orchestration.SYNC, period) as record:
-            report = await orchestration.run_sync(rt)
+            report = await orchestration.run_sync(rt, full=full)
             if record is not None and report is not None:
                 record.detail = report.message
         if report is None:
             return
-        await app.bot.send_message(chat_id, escape(report.message or report.summary()))
+        await app.bot.send_message(chat_id, messages.sync_done(report, rt.source.name))
         await jobs.after_sync(app, report)
     except SourceError as exc:
         await app.bot.send_message(chat_id, f"Sync failed: {escape(str(exc))}")
@@ -144,8 +144,12 @@ async def _sync_and_report(app: Application, update: Update) -> None:
 
 
 async def sync(update: Update, context: Context) -> None:
-    """/sync: start a sync in the background, or say why not."""
+    """/sync (new scrobbles) or /sync full (re-read everything): in the background."""
     rt = get_state(context)
+    args = [a.lower() for a in context.args or []]
+    if args not in ([], ["full"]):
+        await update.effective_message.reply_text(messages.SYNC_USAGE)
+        return
     if rt.source is None:
         await update.effective_message.reply_text(messages.SYNC_NOT_CONFIGURED)
         return
@@ -156,8 +160,9 @@ async def sync(update: Update, context: Context) -> None:
             messages.SYNC_ALREADY_RUNNING.format(progress=detail)
         )
         return
-    await update.effective_message.reply_text(messages.SYNC_STARTED.format(source=rt.source.name))
-    rt.spawn(_sync_and_report(context.application, update), name="manual sync")
+    started = messages.SYNC_FULL_STARTED if args else messages.SYNC_STARTED
+    await update.effective_message.reply_text(started.format(source=rt.source.name))
+    rt.spawn(_sync_and_report(context.application, update, full=bool(args)), name="manual sync")
 
 
 async def fallback(update: Update, context: Context) -> None:

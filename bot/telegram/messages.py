@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from bot.lastfm.sync import SyncReport
 from bot.render import clip
 from bot.services.runtime import SyncProgress
 from bot.timeutil import in_words
@@ -46,7 +47,7 @@ HELP = (
     "/verdicts – your verdicts, with undo\n"
     "/settings – monthly push, breakout moments, weekly digest\n"
     "/status – history, last sync, next runs\n"
-    "/sync – fetch new scrobbles now"
+    "/sync – fetch new scrobbles now (/sync full re-reads your whole history)"
 )
 
 SYNC_NOT_CONFIGURED = (
@@ -55,6 +56,8 @@ SYNC_NOT_CONFIGURED = (
 )
 SYNC_ALREADY_RUNNING = "A sync is already running{progress}; I will not start a second one."
 SYNC_STARTED = "Syncing with {source}…"
+SYNC_FULL_STARTED = "Re-reading your whole {source} history (new plays are added, none doubled)…"
+SYNC_USAGE = "Usage: /sync (new scrobbles) or /sync full (re-read your whole history)"
 NOT_ENOUGH_HISTORY = (
     "No predictions yet: I score your listening after the first sync, then every night. {detail}"
 )
@@ -107,6 +110,18 @@ def sync_line(progress: SyncProgress) -> str:
         f"{escape(progress.mode.capitalize())} sync in progress: {pages}{eta}, "
         f"{progress.stored:,} new scrobbles stored."
     )
+
+
+def sync_done(report: SyncReport, source: str) -> str:
+    """What a /sync did, in words (the log keeps the technical line)."""
+    if not report.done:
+        return (
+            f"The {escape(source)} sync stopped early after {report.pages:,} pages; "
+            "I saved my place and go on from there at the next sync."
+        )
+    new = f"{report.new:,} new" if report.new else "nothing new"
+    read = f"{report.fetched:,} scrobble{'s' if report.fetched != 1 else ''}"
+    return f"✅ Synced with {escape(source)}: {read} read, {new}."
 
 
 def verdict_answer(verdict: int, artist: str, month: str, changed: bool) -> str:
