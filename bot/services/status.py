@@ -38,7 +38,7 @@ class Summary:
     backfill_done: bool | None
     run: ModelRun | None
     record: TrackRecord
-    last_jobs: dict[str, tuple[str, str]]  # job -> (period, outcome)
+    last_jobs: dict[str, tuple[datetime, str]]  # job -> (started at, outcome)
 
 
 async def load_summary(session: AsyncSession) -> Summary:
@@ -61,7 +61,7 @@ async def load_summary(session: AsyncSession) -> Summary:
         bool(sync.backfill_done) if sync else None,
         run,
         await load_track_record(session),
-        {job: (r.period, r.outcome) for job, r in latest.items()},
+        {job: (as_utc(r.started_at), r.outcome) for job, r in latest.items()},
     )
 
 
@@ -157,20 +157,40 @@ def status_lines(
     return lines
 
 
-def detail_lines(s: Summary, tz: tzinfo) -> list[str]:
-    """The technical details behind the "details" button and `status`."""
+JOB_NAMES = {
+    "sync": "sync",
+    "nightly": "nightly rebuild",
+    "monthly_push": "monthly push",
+    "digest": "weekly digest",
+    "import": "import",
+}
+OUTCOME_WORDS = {
+    "ok": "done",
+    "error": "failed",
+    "interrupted": "cut short by a restart",
+    "undelivered": "not delivered yet",
+    "running": "running now",
+}
+
+
+def detail_lines(s: Summary, tz: tzinfo, now: datetime) -> list[str]:
+    """The details behind the "details" button and `status`, still in words."""
     run = s.run
     if run is None:
-        lines = ["Model: none yet (the nightly rebuild creates it)"]
+        lines = ["Predictions: none yet (the first rebuild makes them)"]
     else:
+        how = (
+            "odds learned from your past breakouts"
+            if run.status == "model"
+            else "ranked by how close each artist is to core (too few breakouts to learn odds)"
+        )
         lines = [
-            f"Model: {run.status} {run.model_name or ''}, rebuilt "
-            f"{as_utc(run.created_at).astimezone(tz):%Y-%m-%d %H:%M %Z}, "
-            f"scored month {run.scored_month or '-'}".replace("  ", " ")
+            f"Predictions: {how}",
+            f"Last rebuild: {_when(as_utc(run.created_at), tz, now)}",
         ]
-        if run.message:
-            lines.append(run.message)
     lines.extend(
-        f"Last {job}: {period} {outcome}" for job, (period, outcome) in sorted(s.last_jobs.items())
+        f"Last {JOB_NAMES[job]}: {_when(at, tz, now)}, {OUTCOME_WORDS.get(outcome, outcome)}"
+        for job, (at, outcome) in sorted(s.last_jobs.items())
+        if job in JOB_NAMES
     )
     return lines

@@ -22,6 +22,7 @@ BAR, CUMULATIVE, CORE, TRACK = "#3b7dd8", "#2a9d5c", "#d8553b", "#e6e6e6"
 SAID, MISSED, OPEN = "#9a9a9a", "#c9c9c9", "#f0c05a"
 WIDTH, DPI = 8.0, 100  # inches, dots per inch: 800 px
 TEXT, SMALL, BIG = 15, 14, 18  # points
+MIN_LABELLED_DAYS = 5  # a month with fewer days in the chart gets no name and no core bar
 
 
 def _figure(height: float, rows: int, ratios: Sequence[float]) -> tuple[Figure, list[Axes]]:
@@ -82,7 +83,8 @@ def _daily(
         label = "month's running total" if n == 0 else None
         axes.step(positions, running, where="mid", color=CUMULATIVE, linewidth=2.2, label=label)
         bar = bars.get(month)
-        if bar is not None:
+        wide = len(positions) >= MIN_LABELLED_DAYS
+        if bar is not None and wide:
             top = max(top, bar)
             axes.hlines(bar, positions[0] - 0.5, positions[-1] + 0.5, colors=CORE, linewidth=2)
             if bar != shown_bar:  # the same bar again needs no second label
@@ -92,16 +94,19 @@ def _daily(
             shown_bar = bar
         if positions[0] > 0:
             axes.axvline(positions[0] - 0.5, color="#bbbbbb", linewidth=1)
-        name = days[positions[0]].strftime("%B" if len(positions) >= 12 else "%b")
-        where = axes.get_xaxis_transform()
-        axes.text(positions[0], 1.0, f" {name}", transform=where, fontsize=SMALL, color="#555")
+        if wide:
+            name = days[positions[0]].strftime("%B" if len(positions) >= 12 else "%b")
+            where = axes.get_xaxis_transform()
+            axes.text(positions[0], 1.0, f" {name}", transform=where, fontsize=SMALL, color="#555")
     axes.set_ylim(0, top * 1.15 + 1)
     step = max(1, len(days) // 6)
     ticks = list(range(len(days)))[::-step][::-1]
     axes.set_xticks(ticks, [f"{days[i].day} {days[i]:%b}" for i in ticks])
     axes.set_xlim(-0.7, len(days) - 0.3)
     axes.set_ylabel("plays", fontsize=TEXT)
-    axes.legend(loc="upper left", frameon=False, fontsize=SMALL, bbox_to_anchor=(0, 0.93))
+    axes.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, frameon=False, fontsize=SMALL
+    )
     _plain(axes)
 
 
@@ -114,7 +119,7 @@ def daily_plays_png(
 ) -> bytes:
     """This month's plays against the core bar as a progress bar, above the daily plays of
     the window with each month's running total and core bar (red)."""
-    figure, (head, body) = _figure(5.6, 2, (1, 4))
+    figure, (head, body) = _figure(6.0, 2, (1, 4))
     month = f"{days[-1].year:04d}-{days[-1].month:02d}"
     this_month = sum(plays[i] for i in dict(_months(days))[month])
     bars = {**(month_bars or {}), **({month: core_bar} if core_bar is not None else {})}
@@ -167,6 +172,7 @@ def _by_month(axes: Axes, record: TrackRecord) -> None:
     ticks = x[::-step][::-1]
     names = [datetime.strptime(rows[i].month, "%Y-%m") for i in ticks]
     axes.set_xticks(ticks, [f"{d:%b}\n{d:%Y}" for d in names])
+    axes.set_xlim(-0.6, max(len(rows), 6) - 0.4)
     axes.set_ylabel("artists", fontsize=TEXT)
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.set_title("Artists I flagged, by month", fontsize=TEXT, loc="left")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from html import escape
 
 from telegram import Update
@@ -21,10 +20,11 @@ from bot.errors import SourceError
 from bot.render import Fmt
 from bot.services import cards, orchestration
 from bot.services.runtime import Runtime
-from bot.services.status import detail_lines, load_summary, status_lines
+from bot.services.status import detail_lines, load_summary, month_totals, status_lines
 from bot.telegram import jobs, messages
 from bot.telegram.keyboards import DETAILS_PATTERN, details_keyboard, parse_details
 from bot.telegram.state import Context, get_state
+from bot.timeutil import add_months, month_name
 from pipeline.config import PipelineConfig
 
 log = logging.getLogger(__name__)
@@ -58,25 +58,33 @@ async def start(update: Update, context: Context) -> None:
 
 
 async def help_text(rt: Runtime) -> str:
-    """/help, with the core bar of this month in the listener's own numbers."""
+    """/help, with the core bar of this month in the listener's own numbers: the month whose
+    listening set it (the busier of last month and this month so far)."""
     cfg = PipelineConfig()
+    tz = rt.settings.tz
     async with rt.db.sessions() as session:
-        month, total = await cards.month_total(session, rt.now(), rt.settings.tz)
+        month, total = await cards.month_total(session, rt.now(), tz)
         needed = await cards.month_bar(session, month)
-    share = max(1, math.ceil(total * cfg.core_share))
-    bar = f"this month {cfg.core_plays} plays"
-    if needed is not None:
+        previous = add_months(month, -1)
+        last = (await month_totals(session, [previous], tz))[previous]
+    share = f"{cfg.core_share:.0%}"
+    if needed is None:
+        bar = f"{cfg.core_plays} plays, or {share} of everything you play that month if fewer"
+    elif needed >= cfg.core_plays:
         bar = (
-            f"this month {needed} plays ({cfg.core_plays}, or {cfg.core_share:.0%} of a month of "
-            f"your listening, whichever is fewer; {total:,} plays so far this month)"
+            f"{needed} plays (the most it ever takes: {share} of your "
+            f"{max(total, last):,} plays a month would be more)"
         )
-    elif total:
-        bar += (
-            f", or {share} play{'s' if share != 1 else ''} = {cfg.core_share:.0%} of your "
-            f"{total:,} so far"
+    elif last >= total:
+        bar = (
+            f"this month that is {needed} plays, {share} of the {last:,} you played in "
+            f"{month_name(previous)} (busier than this month so far, {total:,} plays)"
         )
     else:
-        bar += f", or {cfg.core_share:.0%} of everything you play that month"
+        bar = (
+            f"this month that is {needed} plays, {share} of the {total:,} you played so far "
+            f"(busier than {month_name(previous)}, {last:,} plays)"
+        )
     return messages.HELP.format(bar=bar, age=cfg.eligible_max_age)
 
 
@@ -97,7 +105,7 @@ async def status_text(app: Application, rt: Runtime, details: bool) -> str:
         lines.append(messages.sync_line(rt.progress))
     if details:
         lines.append("")
-        lines.extend(f.esc(line) for line in detail_lines(summary, tz))
+        lines.extend(f.esc(line) for line in detail_lines(summary, tz, rt.now()))
     return "\n".join(lines)
 
 

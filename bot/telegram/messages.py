@@ -7,7 +7,7 @@ from html import escape
 from bot.lastfm.sync import SyncReport
 from bot.render import clip
 from bot.services.runtime import SyncProgress
-from bot.timeutil import in_words
+from bot.timeutil import in_words, month_name
 
 REFUSAL = "This is a private bot. It does not answer anyone but its owner."
 REFUSAL_ID = (
@@ -66,6 +66,13 @@ WHY_USAGE = "Usage: /why &lt;artist&gt;, for example /why Simon &amp; Garfunkel"
 WHY_PICK = "Which artist? Tap one of the current candidates, or send /why &lt;artist&gt;."
 WHY_DID_YOU_MEAN = "I know no artist called “{query}”. Did you mean one of these?"
 WHY_UNKNOWN = "I know no artist called “{query}”, nor one close to it."
+NOT_UNDERSTOOD = (
+    "I did not understand “{query}”. Send an artist's name for its card; /help lists what I do."
+)
+CONFIRM_DISMISS_HINT = (
+    "<i>✅ Confirm if you think this artist will become one of your core artists, ❌ Dismiss "
+    "if not. I learn from your verdicts at the next rebuild; ↩️ Undo takes one back.</i>"
+)
 BAD_BUTTON = "This button is not valid."
 STALE_BUTTON = "This suggestion is no longer available; send /candidates for the current list."
 ALREADY_UNDONE = "That verdict was already removed."
@@ -128,7 +135,7 @@ def verdict_answer(verdict: int, artist: str, month: str, changed: bool) -> str:
     """Callback answer after a Confirm/Dismiss press (plain text, at most 200 chars)."""
     what = "Confirmed as a breakout" if verdict else "Dismissed"
     suffix = "" if changed else " (already recorded)"
-    return f"{what}: {clip(artist, 80)} ({month}){suffix}"
+    return f"{what}: {clip(artist, 80)} ({month_name(month)}){suffix}"
 
 
 def undo_answer(artist: str) -> str:
