@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from bot.services.cards import CoreProgress, Watched
 from bot.services.queries import CandidateView, Explanation, RunView
-from bot.timeutil import month_name, short_date
+from bot.services.status import Summary
+from bot.timeutil import as_utc, month_name, short_date
 
 if TYPE_CHECKING:
     from bot.services.digest import Digest
@@ -56,6 +57,11 @@ def percent(probability: float) -> str:
     return "<1%" if value < 1 and probability > 0 else f"{value}%"
 
 
+def _one_in(probability: float) -> int:
+    """N of "1 in N": the one rounding every "1 in N" and its percentage come from."""
+    return max(2, round(1 / probability))
+
+
 def odds(probability: float) -> str:
     """A calibrated probability as a frequency: 'about 1 in 4'."""
     if probability >= 0.95:
@@ -64,12 +70,22 @@ def odds(probability: float) -> str:
         return f"about {max(5, min(9, round(probability * 10)))} in 10"
     if probability < 0.01:
         return "fewer than 1 in 100"
-    return f"about 1 in {max(2, round(1 / probability))}"
+    return f"about 1 in {_one_in(probability)}"
+
+
+def odds_percent(probability: float) -> str:
+    """The percentage shown beside `odds`: for "1 in N" it is 100/N rounded, so the same N
+    always shows the same percentage ("1 in 29 (3%)", never also "(4%)")."""
+    if 0.01 <= probability < 0.45:
+        return percent(1 / _one_in(probability))
+    return percent(probability)
 
 
 def odds_sentence(probability: float) -> str:
-    """'about 1 in 4 artists like this became core for you (26%)'."""
-    return f"{odds(probability)} artists like this became core for you ({percent(probability)})"
+    """'about 1 in 4 artists like this became core for you (25%)'."""
+    return (
+        f"{odds(probability)} artists like this became core for you ({odds_percent(probability)})"
+    )
 
 
 def from_others(run: RunView | None) -> bool:
@@ -112,8 +128,9 @@ def nobody_stands_out(run: RunView) -> str:
 
 
 def _line(n: int, c: CandidateView, run: RunView, f: Fmt) -> list[str]:
+    p = c.probability
     mark = f"{STAR} " if run.stands_out(c) else ""
-    odds_text = "" if run.is_fallback else f" — {odds(c.probability)} ({percent(c.probability)})"
+    odds_text = "" if run.is_fallback else f" — {odds(p)} ({odds_percent(p)})"
     lines = [f"{n}. {mark}{f.name(c.artist)}{f.esc(odds_text)}"]
     if c.reasons:  # what points to it, never what holds it back
         lines.append(f"    {f.esc(clip(c.reasons[0], 300))}")
@@ -269,18 +286,68 @@ def _band(low: float, high: float) -> str:
     return f"{round(low * 100)}–{round(high * 100)}%"
 
 
+# Fewer resolved flags than this and a hit rate says little: the verdict says "too early".
+FEW_RESOLVED = 5
+# (lift at least, words): how many times chance the flags came true, in words.
+LIFT_WORDS = (
+    (3.5, "Several times chance"),
+    (2.5, "About three times chance"),
+    (1.75, "About twice chance"),
+    (1.25, "A little better than chance"),
+    (0.8, "About chance"),
+    (0.0, "Worse than chance"),
+)
+
+
+def verdict_sentence(record: TrackRecord) -> str:
+    """One plain sentence on whether to trust the flags, by how far above chance they were."""
+    decided = record.became_core + record.did_not
+    base = "" if record.base_rate is None else percent(record.base_rate)
+    would = record.source == "backtest"
+    if record.flagged == 0:
+        chance = f" Any new artist of yours became core {base} of the time." if base else ""
+        return "I have not flagged any artist yet." + chance
+    if decided == 0:
+        return (
+            "Too early to judge: none of my flags has resolved yet (an artist gets two months "
+            "after the one I flagged it for)."
+        )
+    if decided < FEW_RESOLVED:
+        verb = "has" if decided == 1 else "have"
+        return (
+            f"Too early to judge: only {decided} of my flags {verb} resolved so far, "
+            f"and {record.became_core} came true."
+        )
+    hit = percent(record.hit_rate or 0.0)
+    head = (
+        f"Replaying your history, my flags would have come true {hit} of the time"
+        if would
+        else f"My flags came true {hit} of the time"
+    )
+    if record.lift is None:
+        return head + "."
+    words = next(text for low, text in LIFT_WORDS if record.lift >= low)
+    tail = "most flags still don't pan out" if (record.hit_rate or 0) < 0.5 else "most came true"
+    if record.lift < 1.25:
+        tail = "don't read much into a flag"
+    return f"{head}; any new artist of yours, {base}. {words} — {tail}."
+
+
 def render_track_record(record: TrackRecord, html: bool = True) -> str:
-    """The listener's own track record: flagged artists, what became of them, calibration."""
+    """The listener's own track record: the verdict, flagged artists, calibration."""
     f = Fmt(html)
     if record.source == "none":
-        return f.esc("No track record yet: each rebuild records its predictions.")
+        return f.esc(
+            "No track record yet: I build it from your history after the first sync or import."
+        )
     months = (record.first_month, record.last_month)
-    span = f", {month_name(months[0])} – {month_name(months[1])}" if all(months) else ""
+    span = f"{month_name(months[0])} – {month_name(months[1])}" if all(months) else ""
+    lines = [f.bold(verdict_sentence(record)), ""]
     if record.source == "backtest":  # no live prediction has resolved yet
-        head = f"Track record (backtest: what I would have said each month{span})"
+        what = "A replay of what I would have said each month"
     else:
-        head = f"Track record ({span[2:]})" if span else "Track record"
-    lines = [f.bold(head)]
+        what = "My predictions"
+    lines.append(f.esc(f"{what}, {span}." if span else f"{what}."))
     lines.append(
         f.esc(
             f"Flagged {record.flagged} artist{'s' if record.flagged != 1 else ''}: "
@@ -288,13 +355,13 @@ def render_track_record(record: TrackRecord, html: bool = True) -> str:
             f"{record.still_open} still open."
         )
     )
-    if record.hit_rate is not None:
-        decided = record.became_core + record.did_not
-        line = f"Hit rate {percent(record.hit_rate)} ({record.became_core} of {decided})"
-        if record.base_rate is not None:
-            line += f"; of all {record.scored} new artists scored, {percent(record.base_rate)}"
-            line += " became core"
-        lines.append(f.esc(line + "."))
+    if record.hit_rate is not None and record.base_rate is not None:
+        lines.append(
+            f.esc(
+                f"Of all {record.scored} new artists I scored, {percent(record.base_rate)} "
+                "became core."
+            )
+        )
     if record.bands:
         lines.append(f.bold("How the odds held up:"))
         lines.extend(
@@ -446,3 +513,85 @@ def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
     if current:
         chunks.append(opening + "\n".join(current))
     return [c for c in chunks if c.strip()] or [text[:limit]]
+
+
+# /status and `breakout status`: the stored summary in words
+def _day(ts: int | None, tz: tzinfo) -> str:
+    if ts is None:
+        return "-"
+    local = datetime.fromtimestamp(ts, UTC).astimezone(tz)
+    return f"{local.day} {local:%b %Y}"
+
+
+def _when(moment: datetime, tz: tzinfo, now: datetime) -> str:
+    local, today = moment.astimezone(tz), now.astimezone(tz)
+    if local.date() == today.date():
+        return f"today {local:%H:%M}"
+    return f"{local.day} {local:%b} {local:%H:%M}"
+
+
+def record_line(record: TrackRecord) -> str:
+    """The track record in one line: the verdict /record opens with."""
+    if record.source == "none":
+        return "Track record: not built yet."
+    return verdict_sentence(record)
+
+
+def status_lines(
+    s: Summary, tz: tzinfo, now: datetime, next_runs: list[tuple[str, datetime]]
+) -> list[str]:
+    """The status a person reads (plain text lines; the chat escapes and bolds)."""
+    st = s.stats
+    lines = [
+        f"History: {st.scrobbles:,} scrobbles of {st.artists:,} artists, "
+        f"{_day(st.first_ts, tz)} – {_day(st.last_ts, tz)}",
+        "Last sync: " + (_when(s.last_sync, tz, now) if s.last_sync else "never"),
+    ]
+    if s.last_error:
+        lines.append(f"Last sync problem: {s.last_error}")
+    if next_runs:
+        names = {"sync": "sync", "nightly": "nightly rebuild", "monthly_push": "monthly push"}
+        lines.append(
+            "Next: " + " · ".join(f"{names.get(n, n)} {_when(t, tz, now)}" for n, t in next_runs)
+        )
+    lines.append(record_line(s.record))
+    return lines
+
+
+JOB_NAMES = {
+    "sync": "sync",
+    "nightly": "nightly rebuild",
+    "monthly_push": "monthly push",
+    "digest": "weekly digest",
+    "import": "import",
+}
+OUTCOME_WORDS = {
+    "ok": "done",
+    "error": "failed",
+    "interrupted": "cut short by a restart",
+    "undelivered": "not delivered yet",
+    "running": "running now",
+}
+
+
+def detail_lines(s: Summary, tz: tzinfo, now: datetime) -> list[str]:
+    """The details behind the "details" button and `status`, still in words."""
+    run = s.run
+    if run is None:
+        lines = ["Predictions: none yet (the first rebuild makes them)"]
+    else:
+        how = (
+            "odds learned from your past breakouts"
+            if run.status == "model"
+            else "ranked by how close each artist is to core (too few breakouts to learn odds)"
+        )
+        lines = [
+            f"Predictions: {how}",
+            f"Last rebuild: {_when(as_utc(run.created_at), tz, now)}",
+        ]
+    lines.extend(
+        f"Last {JOB_NAMES[job]}: {_when(at, tz, now)}, {OUTCOME_WORDS.get(outcome, outcome)}"
+        for job, (at, outcome) in sorted(s.last_jobs.items())
+        if job in JOB_NAMES
+    )
+    return lines

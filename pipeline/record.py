@@ -53,6 +53,16 @@ class Resolved:
 
 
 @dataclass(frozen=True)
+class MonthOutcomes:
+    """The flagged predictions about one month: how many became core, didn't, are open."""
+
+    month: str
+    core: int
+    not_core: int
+    open: int
+
+
+@dataclass(frozen=True)
 class TrackRecord:
     """Flagged predictions and what became of them, beside the base rate and calibration.
 
@@ -72,6 +82,7 @@ class TrackRecord:
     base_rate: float | None  # share of all resolved predictions that became core
     bands: list[Band] = field(default_factory=list)
     recent: list[Resolved] = field(default_factory=list)  # newest first
+    by_month: list[MonthOutcomes] = field(default_factory=list)  # flagged, oldest month first
 
     @property
     def lift(self) -> float | None:
@@ -90,6 +101,7 @@ class TrackRecord:
         values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         values["bands"] = [Band(**b) for b in data.get("bands", [])]
         values["recent"] = [Resolved(**r) for r in data.get("recent", [])]
+        values["by_month"] = [MonthOutcomes(**m) for m in data.get("by_month", [])]
         return cls(**values)
 
 
@@ -131,6 +143,19 @@ def _bands(resolved: pd.DataFrame) -> list[Band]:
     return out
 
 
+def _by_month(flagged: pd.DataFrame) -> list[MonthOutcomes]:
+    """Flagged predictions counted per month and outcome, oldest month first."""
+    if flagged.empty:
+        return []
+    outcome = flagged["outcome"].where(flagged["outcome"].notna(), "open")
+    counts = pd.crosstab(flagged["month"].astype(str), outcome.astype(str))
+    counts = counts.reindex(columns=[CORE, NOT_CORE, "open"], fill_value=0).sort_index()
+    return [
+        MonthOutcomes(str(month), int(row[CORE]), int(row[NOT_CORE]), int(row["open"]))
+        for month, row in counts.iterrows()
+    ]
+
+
 def track_record(predictions: pd.DataFrame, source: str, recent: int = RECENT) -> TrackRecord:
     """The track record of `predictions`: artist, month, probability, above_threshold,
     outcome ("core" | "not_core" | None open). Rows should be one per artist-month."""
@@ -162,6 +187,7 @@ def track_record(predictions: pd.DataFrame, source: str, recent: int = RECENT) -
             Resolved(str(r.artist), str(r.month), float(r.probability), str(r.outcome))
             for r in listed.head(recent).itertuples()
         ],
+        by_month=_by_month(frame[flagged]),
     )
 
 

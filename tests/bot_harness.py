@@ -143,13 +143,18 @@ async def idle(app: Application, within: float = 30.0) -> None:
         await asyncio.sleep(0.01)
 
 
+def _reply(call: Call) -> bool:
+    """Not the backfill progress message, which the bot sends on its own."""
+    return not str(call.params.get("text", "")).startswith("📥")
+
+
 async def ask(
     fake: FakeTelegram, text: str, *, user: int = OWNER, method: str = "sendMessage"
 ) -> Call:
-    """Send `text` as `user` and wait for the bot's next `method` call."""
+    """Send `text` as `user` and wait for the bot's next `method` call that answers it."""
     start = fake.mark()
     fake.send_text(user, text)
-    return await fake.wait_for(method, start=start)
+    return await fake.wait_for(method, start=start, where=_reply)
 
 
 def keyboard(call: Call) -> list[list[dict]]:

@@ -60,9 +60,10 @@ async def test_a_session_as_the_owner_sees_it(
         help_ = await ask(fake, "/help")
         assert "A <b>core artist</b> is one you play a lot" in help_.params["text"]
         assert re.search(
-            r"this month \d+ plays \(20, or 1% of a month of your", help_.params["text"]
+            r"this month that is \d+ plays, 1% of the [\d,]+ you played in October 2026 "
+            r"\(busier than this month so far, [\d,]+ plays\)",
+            help_.params["text"],
         )
-        assert "plays so far this month" in help_.params["text"]
 
         listing = await ask(fake, "/candidates")
         text = listing.params["text"]
@@ -121,13 +122,20 @@ async def test_a_session_as_the_owner_sees_it(
         pick = await ask(fake, "/why")
         assert pick.params["text"] == messages.WHY_PICK and len(buttons(pick)) == 5
 
+        start_record = fake.mark()
         record = await ask(fake, "/record")
-        assert record.params["text"].startswith("<b>Track record")
+        assert record.params["text"].startswith("<b>")
+        assert "A replay" in record.params["text"] or "My predictions" in record.params["text"]
+        record_chart = await fake.wait_for("sendPhoto", start=start_record)
+        chart = out / "record_chart.png"
+        chart.write_bytes(record_chart.files["photo"])
+        charts.append(chart.name)
 
         status = await ask(fake, "/status")
         assert "History: " in status.params["text"] and "Model:" not in status.params["text"]
         details = await press(fake, status.result, "sd:1", "editMessageText")
-        assert "Model: " in details.params["text"]
+        assert "Predictions: odds learned from your past breakouts" in details.params["text"]
+        assert not re.search(r"pid|monthly_push|\d{4}-\d\d-\d\dT", details.params["text"])
 
         settings = await ask(fake, "/settings")
         assert buttons(settings)[0]["text"] == "Monthly push: on"

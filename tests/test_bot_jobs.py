@@ -235,8 +235,8 @@ async def test_fresh_start_backfills_then_answers(fake: FakeTelegram, tmp_path: 
                 where=lambda c: c.params["text"] == messages.SYNC_STARTED.format(source="Last.fm"),
             )
             done = await fake.wait_for(
-                "sendMessage", start=start, where=lambda c: "incremental sync" in c.params["text"]
+                "sendMessage", start=start, where=lambda c: "Synced with" in c.params["text"]
             )
-            assert ", 0 new" in done.params["text"]
+            assert done.params["text"].endswith("read, nothing new.")
     stored = await sql(data_dir, "SELECT COUNT(*) FROM scrobbles")
     assert stored == [(len(lastfm.expected_keys()),)]

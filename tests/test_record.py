@@ -222,7 +222,8 @@ def test_cli_record_from_an_imported_history(
     # the second time it reads the stored record: no backtest, same figures
     assert main(["record"]) == 0
     captured = capsys.readouterr()
-    assert captured.err == "" and "Track record (backtest" in captured.out
+    assert captured.err == "" and "A replay of what I would have said each month" in captured.out
+    assert captured.out.startswith("Replaying your history, my flags would have come true ")
     assert f"Flagged {data['flagged']} artist" in captured.out
 
 

@@ -12,7 +12,8 @@ from sqlalchemy import text
 from bot import render
 from bot.config import load_settings
 from bot.db.session import Database
-from bot.services.record import load_track_record
+from bot.services.record import build_backtest_record, load_track_record
+from bot.timeutil import utc_now
 from pipeline.record import TrackRecord
 
 
@@ -22,23 +23,6 @@ async def _load(url: str) -> tuple[TrackRecord, int]:
         record = await load_track_record(session)
         scrobbles = (await session.execute(text("SELECT COUNT(*) FROM scrobbles"))).scalar_one()
     return record, int(scrobbles)
-
-
-def _backtest(url: str) -> None:
-    """Compute and store the backtest track record (heavy imports only on this path)."""
-    import time
-
-    from bot.db.scrobbles import load_scrobbles
-    from bot.db.session import make_sync_engine
-    from bot.services.rebuild import refresh_backtest_record
-    from pipeline.config import PipelineConfig
-
-    engine = make_sync_engine(url)
-    try:
-        with engine.begin() as conn:
-            refresh_backtest_record(conn, load_scrobbles(conn), int(time.time()), PipelineConfig())
-    finally:
-        engine.dispose()
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -51,7 +35,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             "(what I would have said each month; this takes a while)...",
             file=sys.stderr,
         )
-        _backtest(settings.DATABASE_URL)
+        build_backtest_record(settings.DATABASE_URL, utc_now())
         record, _ = asyncio.run(_load(settings.DATABASE_URL))
     if args.json:
         print(json.dumps(record.to_json(), ensure_ascii=False))

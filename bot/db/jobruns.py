@@ -17,19 +17,29 @@ UNDELIVERED = "undelivered"
 # A `breakout import` in progress: its detail is the highest scrobble id before it began,
 # and readers of scrobbles see nothing above that id until the import finishes.
 IMPORT = "import"
+# Outcomes a new claim may take over: nothing reached the user (any job), and, for jobs that
+# are safe to repeat (the nightly sync + rebuild), a run a restart cut short.
+RETAKE = (UNDELIVERED,)
+RETAKE_REPEATABLE = (UNDELIVERED, INTERRUPTED)
 
 
-async def claim(session: AsyncSession, job: str, period: str, now: datetime) -> int | None:
+async def claim(
+    session: AsyncSession,
+    job: str,
+    period: str,
+    now: datetime,
+    retake: tuple[str, ...] = RETAKE,
+) -> int | None:
     """Insert the (job, period) row; its id, or None when that period was already claimed.
 
     Commit the session before doing the work so that a second claim, even after a restart,
     sees the row: this is what makes the monthly push at-most-once. Only a row whose outcome
-    is UNDELIVERED (nothing reached the user) is taken over by a new claim.
+    is in `retake` (by default UNDELIVERED: nothing reached the user) is taken over.
     """
     values = {"started_at": now, "outcome": RUNNING, "detail": "", "finished_at": None}
     stmt = insert(JobRun).values(job=job, period=period, **values)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["job", "period"], set_=values, where=JobRun.outcome == UNDELIVERED
+        index_elements=["job", "period"], set_=values, where=JobRun.outcome.in_(retake)
     ).returning(JobRun.id)
     return (await session.execute(stmt)).scalar_one_or_none()
 

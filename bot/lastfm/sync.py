@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import SyncState
+from bot.db.models import Scrobble, SyncState
 from bot.db.scrobbles import store_scrobbles
 from bot.db.session import write_with_retry
 from bot.errors import SourceError
@@ -79,6 +79,26 @@ class SyncReport:
         )
 
 
+async def _walk_from(session: AsyncSession, state: SyncState) -> int | None:
+    """Lower bound of a new (not --full) walk: 14 days before the newest listen, None for all.
+
+    After a backfill the anchor is the newest synced scrobble. Before any sync of any source,
+    an imported history stands in for the backfill: the walk starts 14 days before its newest
+    scrobble, and the state counts as backfilled.
+    """
+    anchors = [ts for ts in (state.synced_to, state.high_water_ts) if ts is not None]
+    if state.backfill_done:
+        return max(0, min(anchors) - LATE_SCROBBLE_WINDOW) if anchors else None
+    others = select(func.count()).where(SyncState.username != state.username)
+    if (await session.execute(others)).scalar():
+        return None  # another source synced here: its scrobbles say nothing about this one
+    newest = (await session.execute(select(func.max(Scrobble.ts)))).scalar()
+    if newest is None:
+        return None
+    state.backfill_done = True
+    return max(0, int(newest) - LATE_SCROBBLE_WINDOW)
+
+
 async def begin_walk(
     session: AsyncSession, username: str, full: bool, now: int
 ) -> tuple[SyncState, str]:
@@ -92,11 +112,7 @@ async def begin_walk(
         in_progress = False
     if not in_progress:
         state.cursor_page, state.cursor_total_pages, state.cursor_to = 1, None, now
-        anchors = [ts for ts in (state.synced_to, state.high_water_ts) if ts is not None]
-        if full or not state.backfill_done or not anchors:
-            state.cursor_from = None
-        else:
-            state.cursor_from = max(0, min(anchors) - LATE_SCROBBLE_WINDOW)
+        state.cursor_from = None if full else await _walk_from(session, state)
     if state.cursor_from is not None:
         mode = "incremental"
     else:

@@ -27,6 +27,7 @@ from bot.db.models import SyncState
 from bot.errors import SourceError
 from bot.lastfm.sync import SyncConflict, SyncReport
 from bot.services import backup
+from bot.services import record as track_records
 from bot.services.runtime import Runtime, SyncProgress
 from bot.timeutil import clock_time, nightly_period
 from pipeline.config import PipelineConfig
@@ -69,10 +70,12 @@ def sync_period(rt: Runtime) -> str:
 
 
 @asynccontextmanager
-async def recorded(rt: Runtime, job: str, period: str) -> AsyncIterator[Record | None]:
+async def recorded(
+    rt: Runtime, job: str, period: str, retake: tuple[str, ...] = jobruns.RETAKE
+) -> AsyncIterator[Record | None]:
     """Claim (job, period) in its own committed transaction; yield None if already claimed."""
     async with rt.db.sessions() as session, session.begin():
-        run_id = await jobruns.claim(session, job, period, rt.now())
+        run_id = await jobruns.claim(session, job, period, rt.now(), retake)
     if run_id is None:
         yield None
         return
@@ -100,22 +103,19 @@ async def backfill_done(rt: Runtime) -> bool:
     return bool(state and state.backfill_done)
 
 
-async def run_sync(rt: Runtime) -> SyncReport | None:
-    """One sync of the source (backfill, resume or incremental) under the sync lock; None if off."""
+async def run_sync(rt: Runtime, *, full: bool = False) -> SyncReport | None:
+    """One sync of the source (backfill, resume or incremental; `full` re-reads everything)
+    under the sync lock; None if off."""
     if rt.source is None:
         return None
     async with rt.sync_lock:
         mode = "sync" if await backfill_done(rt) else "backfill"
         progress = rt.progress = SyncProgress(running=True, mode=mode)
-
-        def on_page(pages_done: int, total_pages: int, stored: int) -> None:
-            progress.pages_done, progress.total_pages = pages_done, total_pages
-            progress.stored = stored
-
         try:
-            report = await rt.source.sync(rt.db.sessions, progress=on_page)
+            report = await rt.source.sync(rt.db.sessions, full=full, progress=progress.page_done)
+            progress.complete = report.done
         finally:
-            progress.running = False
+            progress.finish()
         progress.mode, progress.last_summary = report.mode, report.message or report.summary()
     log.info("%s", progress.last_summary)
     return report
@@ -153,6 +153,17 @@ async def run_rescore(rt: Runtime) -> RebuildReport:
             False,
             False,
         )
+
+
+async def ensure_track_record(rt: Runtime) -> bool:
+    """Build the backtest track record in a worker thread when /record would show nothing
+    (a first start on an imported history, a nightly run a restart cut short)."""
+    async with rt.db.sessions() as session:
+        if not await track_records.backtest_missing(session):
+            return False
+    async with rt.rebuild_lock:
+        log.info("building the track record (a backtest of the stored history)")
+        return await asyncio.to_thread(track_records.build_backtest_record, rt.db.url, rt.now())
 
 
 def _rebuild(
@@ -223,9 +234,10 @@ async def scheduled_sync(rt: Runtime) -> SyncOutcome:
 
 
 async def nightly(rt: Runtime) -> bool:
-    """Sync + rebuild for the current nightly slot unless it already ran."""
+    """Sync + rebuild for the current nightly slot unless it already ran (a run a restart
+    cut short runs again)."""
     period = nightly_period(rt.local_now(), clock_time(rt.settings.BREAKOUT_NIGHTLY_TIME))
-    async with recorded(rt, NIGHTLY, period) as record:
+    async with recorded(rt, NIGHTLY, period, jobruns.RETAKE_REPEATABLE) as record:
         if record is None:
             return False
         details = []

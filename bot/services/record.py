@@ -1,7 +1,8 @@
 """Track record and breakout moments, read from the stored predictions (milliseconds).
 
-Never runs a backtest: the backtest track record is computed by the rebuild (nightly, or
-`breakout record` once) and read here from `track_record_cache`.
+Reads never run a backtest: the backtest track record is computed by the rebuild (nightly,
+first backfill), by `build_backtest_record` (in a worker thread, at a start or after a sync
+that finds it missing, or once by `breakout record`) and read here from `track_record_cache`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Artist, Breakout, Prediction, TrackRecordCache
+from bot.db.models import Artist, Breakout, Prediction, Scrobble, TrackRecordCache
 from bot.timeutil import as_utc
 from pipeline.config import PipelineConfig
 from pipeline.lazy import DeferredModule
@@ -55,6 +56,36 @@ async def cached_backtest_record(session: AsyncSession) -> TrackRecord | None:
         )
     ).scalar_one_or_none()
     return None if payload is None else TrackRecord.from_json(json.loads(payload))
+
+
+async def backtest_missing(session: AsyncSession) -> bool:
+    """True when /record would have nothing to show but the history could back-test one."""
+    resolved = select(func.count()).where(
+        Prediction.window == "month", Prediction.outcome.is_not(None)
+    )
+    if (await session.execute(resolved)).scalar():
+        return False
+    cached = select(func.count()).where(TrackRecordCache.kind == "backtest")
+    if (await session.execute(cached)).scalar():
+        return False
+    return (await session.execute(select(Scrobble.id).limit(1))).first() is not None
+
+
+def build_backtest_record(url: str, now: datetime) -> bool:
+    """Compute and store the backtest track record (blocking: seconds to minutes; heavy
+    imports only on this path). False when live results exist or it is up to date."""
+    from bot.db.scrobbles import load_scrobbles
+    from bot.db.session import make_sync_engine
+    from bot.services.rebuild import refresh_backtest_record
+
+    engine = make_sync_engine(url)
+    try:
+        with engine.begin() as conn:
+            return refresh_backtest_record(
+                conn, load_scrobbles(conn), int(now.timestamp()), PipelineConfig()
+            )
+    finally:
+        engine.dispose()
 
 
 async def load_track_record(session: AsyncSession, recent: int = 10) -> TrackRecord:

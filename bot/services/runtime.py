@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
+RATE_PAGES = 20  # the ETA follows the pace of the last this many pages
+
+
 @dataclass
 class SyncProgress:
     """What the sync in progress has done (shown by /start, /sync and the onboarding)."""
@@ -34,15 +38,35 @@ class SyncProgress:
     pages_done: int = 0
     total_pages: int = 0
     stored: int = 0
-    started: float = field(default_factory=time.monotonic)
     last_summary: str = ""
+    complete: bool = False  # the walk reached its last page
+    monotonic: Callable[[], float] = time.monotonic
+    # (monotonic time, page) of the pages read by this run: the measured page rate.
+    marks: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=RATE_PAGES))
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def page_done(self, pages_done: int, total_pages: int, stored: int) -> None:
+        """The sync's progress callback: one more page stored."""
+        self.pages_done, self.total_pages, self.stored = pages_done, total_pages, stored
+        self.marks.append((self.monotonic(), pages_done))
+
+    def finish(self) -> None:
+        """The sync ended (complete or not)."""
+        self.running = False
+        self.finished.set()
 
     def seconds_left(self) -> float | None:
-        """Estimated seconds until the last page, from the pace so far; None before page 1."""
-        if not self.total_pages or not self.pages_done:
+        """Seconds until the last page at the pace of the recent pages; None before two pages.
+
+        Measured from the pages this run read, so a walk resumed at page 400 after a restart
+        does not count 399 pages it never read.
+        """
+        if not self.total_pages or len(self.marks) < 2:
             return None
-        pace = (time.monotonic() - self.started) / self.pages_done
-        return pace * max(0, self.total_pages - self.pages_done)
+        (t0, p0), (t1, p1) = self.marks[0], self.marks[-1]
+        if p1 <= p0 or t1 <= t0:
+            return None
+        return (t1 - t0) / (p1 - p0) * max(0, self.total_pages - p1)
 
 
 @dataclass
@@ -62,6 +86,7 @@ class Runtime:
     failing: set[str] = field(default_factory=set)  # jobs whose failure the owner was told
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     push_pending: bool = False  # a push Telegram provably did not deliver waits for the owner
+    onboarding_pending: bool = False  # the "history is in" message waits for the owner, likewise
 
     def now(self) -> datetime:
         """Current time from the injectable clock (tests drive it)."""

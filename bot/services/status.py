@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import jobruns
-from bot.db.models import ModelRun, SyncState
+from bot.db.models import ModelRun, Scrobble, SyncState
 from bot.db.scrobbles import HistoryStats, history_stats
 from bot.db.session import Database
 from bot.services.record import load_track_record
-from bot.timeutil import as_utc
+from bot.timeutil import add_months, as_utc, month_start
+from pipeline.config import PipelineConfig
 from pipeline.record import TrackRecord
+from pipeline.status import plays_needed
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -34,7 +37,7 @@ class Summary:
     backfill_done: bool | None
     run: ModelRun | None
     record: TrackRecord
-    last_jobs: dict[str, tuple[str, str]]  # job -> (period, outcome)
+    last_jobs: dict[str, tuple[datetime, str]]  # job -> (started at, outcome)
 
 
 async def load_summary(session: AsyncSession) -> Summary:
@@ -57,8 +60,28 @@ async def load_summary(session: AsyncSession) -> Summary:
         bool(sync.backfill_done) if sync else None,
         run,
         await load_track_record(session),
-        {job: (r.period, r.outcome) for job, r in latest.items()},
+        {job: (as_utc(r.started_at), r.outcome) for job, r in latest.items()},
     )
+
+
+async def month_totals(session: AsyncSession, months: Sequence[str], tz: tzinfo) -> dict[str, int]:
+    """Scrobbles in each of `months` (the owner's months; a few, one indexed COUNT each)."""
+    out = {}
+    for month in months:
+        lo, hi = month_start(month, tz), month_start(add_months(month, 1), tz)
+        count = select(func.count()).where(
+            Scrobble.ts >= int(lo.timestamp()), Scrobble.ts < int(hi.timestamp())
+        )
+        out[month] = int((await session.execute(count)).scalar() or 0)
+    return out
+
+
+async def past_core_bars(
+    session: AsyncSession, months: Sequence[str], tz: tzinfo, cfg: PipelineConfig
+) -> dict[str, int]:
+    """Plays that made an artist core in each of the complete `months`."""
+    totals = await month_totals(session, months, tz)
+    return {month: int(plays_needed(total, cfg)) for month, total in totals.items()}
 
 
 def as_json(s: Summary) -> dict[str, object]:
@@ -71,7 +94,7 @@ def as_json(s: Summary) -> dict[str, object]:
         "last_scrobble": HistoryStats.iso(s.stats.last_ts),
         "last_sync": iso_utc(s.last_sync),
         "backfill_done": s.backfill_done,
-        "track_record": record_line(s.record),
+        "track_record": s.record.to_json(),
         "model": None
         if run is None
         else {
@@ -89,70 +112,3 @@ async def collect_status(db: Database) -> dict[str, object]:
     """Everything `status --json` reports."""
     async with db.sessions() as session:
         return as_json(await load_summary(session))
-
-
-def _day(ts: int | None, tz: tzinfo) -> str:
-    if ts is None:
-        return "-"
-    local = datetime.fromtimestamp(ts, UTC).astimezone(tz)
-    return f"{local.day} {local:%b %Y}"
-
-
-def _when(moment: datetime, tz: tzinfo, now: datetime) -> str:
-    local, today = moment.astimezone(tz), now.astimezone(tz)
-    if local.date() == today.date():
-        return f"today {local:%H:%M}"
-    return f"{local.day} {local:%b} {local:%H:%M}"
-
-
-def record_line(record: TrackRecord) -> str:
-    """The track record in one line."""
-    resolved = record.became_core + record.did_not
-    if not resolved:
-        return "Track record: no flagged artist has resolved yet."
-    source = "" if record.source == "live" else " (backtest of your history)"
-    base = f"; {record.base_rate:.0%} without a flag" if record.base_rate is not None else ""
-    return (
-        f"Track record{source}: {record.became_core} of {resolved} flagged artists became core"
-        f"{base}."
-    )
-
-
-def status_lines(
-    s: Summary, tz: tzinfo, now: datetime, next_runs: list[tuple[str, datetime]]
-) -> list[str]:
-    """The status a person reads (plain text lines; the chat escapes and bolds)."""
-    st = s.stats
-    lines = [
-        f"History: {st.scrobbles:,} scrobbles of {st.artists:,} artists, "
-        f"{_day(st.first_ts, tz)} – {_day(st.last_ts, tz)}",
-        "Last sync: " + (_when(s.last_sync, tz, now) if s.last_sync else "never"),
-    ]
-    if s.last_error:
-        lines.append(f"Last sync problem: {s.last_error}")
-    if next_runs:
-        names = {"sync": "sync", "nightly": "nightly rebuild", "monthly_push": "monthly push"}
-        lines.append(
-            "Next: " + " · ".join(f"{names.get(n, n)} {_when(t, tz, now)}" for n, t in next_runs)
-        )
-    lines.append(record_line(s.record))
-    return lines
-
-
-def detail_lines(s: Summary, tz: tzinfo) -> list[str]:
-    """The technical details behind the "details" button and `status`."""
-    run = s.run
-    if run is None:
-        lines = ["Model: none yet (the nightly rebuild creates it)"]
-    else:
-        lines = [
-            f"Model: {run.status} {run.model_name or ''}, rebuilt "
-            f"{as_utc(run.created_at).astimezone(tz):%Y-%m-%d %H:%M %Z}, "
-            f"scored month {run.scored_month or '-'}".replace("  ", " ")
-        ]
-        if run.message:
-            lines.append(run.message)
-    lines.extend(
-        f"Last {job}: {period} {outcome}" for job, (period, outcome) in sorted(s.last_jobs.items())
-    )
-    return lines

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from html import escape
+from urllib.parse import quote
 
+from sqlalchemy import func, select
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup, Message
 
 from bot import render
+from bot.db.models import Artist, Feedback
 from bot.services import cards, queries
 from bot.services.feedback import latest_feedback_id
 from bot.services.metadata import (
@@ -19,7 +23,11 @@ from bot.services.metadata import (
     render_meta_line,
 )
 from bot.services.runtime import Runtime
+from bot.services.status import past_core_bars
+from bot.telegram import messages
 from bot.telegram.keyboards import card_keyboard
+from bot.timeutil import month_of
+from pipeline.config import PipelineConfig
 
 CAPTION_NAME = 200
 # A new card may ask Last.fm for tags this long; later it shows what is stored.
@@ -36,6 +44,7 @@ class Card:
     days: list
     plays: list[int]
     core_bar: int | None
+    past_bars: dict[str, int]  # core bars of the complete months the chart shows
 
 
 async def build_card(rt: Runtime, artist_id: int, *, fetch: bool = False) -> Card | None:
@@ -46,11 +55,18 @@ async def build_card(rt: Runtime, artist_id: int, *, fetch: bool = False) -> Car
             explanation = await queries.artist_explanation(session, artist_id)
         except NoResultFound:
             return None
+        mbid = await session.scalar(select(Artist.mbid).where(Artist.id == artist_id))
+        first_verdict = not await session.scalar(select(func.count()).select_from(Feedback))
         progress = await cards.core_progress(session, artist_id, rt.now(), tz)
         daily = await cards.daily_plays(session, artist_id, rt.now(), tz)
+        months = sorted({month_of(day) for day, _ in daily})[:-1]
+        past_bars = await past_core_bars(session, months, tz, PipelineConfig())
         feedback_id = await latest_feedback_id(session, artist_id)
         meta = render_meta_line((await _metadata(session, rt, artist_id, fetch)).get(artist_id))
     text = render.render_explanation(explanation, html=True, progress=progress, meta=meta, tz=tz)
+    text += "\n" + artist_link(explanation.artist, mbid, rt.settings.LISTENS_SOURCE)
+    if explanation.candidate is not None and first_verdict:  # explained until first used
+        text += "\n\n" + messages.CONFIRM_DISMISS_HINT
     candidate = explanation.candidate
     verdict = explanation.feedback.verdict if explanation.feedback else None
     keyboard = card_keyboard(candidate.candidate_id if candidate else None, verdict, feedback_id)
@@ -61,6 +77,7 @@ async def build_card(rt: Runtime, artist_id: int, *, fetch: bool = False) -> Car
         [d for d, _ in daily],
         [n for _, n in daily],
         progress.bar if progress else None,
+        past_bars,
     )
 
 
@@ -75,10 +92,28 @@ async def _metadata(
     )
 
 
+def artist_link(name: str, mbid: str | None, source: str) -> str:
+    """A link to the artist's page where the plays come from (HTML, escaped)."""
+    if source == "lastfm":
+        url, site = (
+            f"https://www.last.fm/music/{quote(name, safe='').replace('%20', '+')}",
+            "Last.fm",
+        )
+    elif mbid:
+        url, site = f"https://listenbrainz.org/artist/{quote(mbid, safe='')}", "ListenBrainz"
+    else:
+        url = f"https://musicbrainz.org/search?type=artist&query={quote(name, safe='')}"
+        site = "MusicBrainz"
+    return f'🔗 <a href="{escape(url)}">{site}</a>'
+
+
 def caption(card: Card) -> str:
     """Chart caption, far below Telegram's 1024 characters whatever the name."""
     name = render.Fmt(True).name(render.clip(card.artist, CAPTION_NAME))
-    return f"Daily plays of {name}, last 60 days. Dashed line: plays needed for core this month."
+    return (
+        f"{name}: this month against the core bar, and daily plays of the last 60 days "
+        "(green: the month's running total; red: that month's core bar)."
+    )
 
 
 def _chart(card: Card) -> bytes:
@@ -86,7 +121,7 @@ def _chart(card: Card) -> bytes:
     from bot.telegram import charts
 
     return charts.daily_plays_png(
-        card.days, card.plays, render.clip(card.artist, 80), card.core_bar
+        card.days, card.plays, render.clip(card.artist, 80), card.core_bar, card.past_bars
     )
 
 

@@ -15,16 +15,16 @@ from telegram.ext import (
 )
 
 from bot.errors import SourceError
-from bot.render import Fmt
+from bot.render import Fmt, detail_lines, status_lines
 from bot.services import cards, orchestration
 from bot.services.runtime import Runtime
-from bot.services.status import detail_lines, load_summary, status_lines
+from bot.services.status import load_summary, month_totals
 from bot.telegram import jobs, messages
 from bot.telegram.keyboards import DETAILS_PATTERN, details_keyboard, parse_details
 from bot.telegram.send import edit_quietly
 from bot.telegram.state import Context, get_state
+from bot.timeutil import add_months, month_name
 from pipeline.config import PipelineConfig
-from pipeline.rules import share_plays
 
 MESSAGES = filters.UpdateType.MESSAGE  # an edited old command must not run again
 
@@ -56,25 +56,33 @@ async def start(update: Update, context: Context) -> None:
 
 
 async def help_text(rt: Runtime) -> str:
-    """/help, with the core bar of this month in the listener's own numbers."""
+    """/help, with the core bar of this month in the listener's own numbers: the month whose
+    listening set it (the busier of last month and this month so far)."""
     cfg = PipelineConfig()
+    tz = rt.settings.tz
     async with rt.db.sessions() as session:
-        month, total = await cards.month_total(session, rt.now(), rt.settings.tz)
+        month, total = await cards.month_total(session, rt.now(), tz)
         needed = await cards.month_bar(session, month)
-    share = int(share_plays(total, cfg))
-    bar = f"this month {cfg.core_plays} plays"
-    if needed is not None:
+        previous = add_months(month, -1)
+        last = (await month_totals(session, [previous], tz))[previous]
+    share = f"{cfg.core_share:.0%}"
+    if needed is None:
+        bar = f"{cfg.core_plays} plays, or {share} of everything you play that month if fewer"
+    elif needed >= cfg.core_plays:
         bar = (
-            f"this month {needed} plays ({cfg.core_plays}, or {cfg.core_share:.0%} of a month of "
-            f"your listening, whichever is fewer; {total:,} plays so far this month)"
+            f"{needed} plays (the most it ever takes: {share} of your "
+            f"{max(total, last):,} plays a month would be more)"
         )
-    elif total:
-        bar += (
-            f", or {share} play{'s' if share != 1 else ''} = {cfg.core_share:.0%} of your "
-            f"{total:,} so far"
+    elif last >= total:
+        bar = (
+            f"this month that is {needed} plays, {share} of the {last:,} you played in "
+            f"{month_name(previous)} (busier than this month so far, {total:,} plays)"
         )
     else:
-        bar += f", or {cfg.core_share:.0%} of everything you play that month"
+        bar = (
+            f"this month that is {needed} plays, {share} of the {total:,} you played so far "
+            f"(busier than {month_name(previous)}, {last:,} plays)"
+        )
     return messages.HELP.format(bar=bar, age=cfg.eligible_max_age)
 
 
@@ -95,7 +103,7 @@ async def status_text(app: Application, rt: Runtime, details: bool) -> str:
         lines.append(messages.sync_line(rt.progress))
     if details:
         lines.append("")
-        lines.extend(f.esc(line) for line in detail_lines(summary, tz))
+        lines.extend(f.esc(line) for line in detail_lines(summary, tz, rt.now()))
     return "\n".join(lines)
 
 
@@ -117,19 +125,19 @@ async def status_details(update: Update, context: Context) -> None:
     await edit_quietly(query.edit_message_text(text, reply_markup=details_keyboard(shown)))
 
 
-async def _sync_and_report(app: Application, update: Update) -> None:
+async def _sync_and_report(app: Application, update: Update, *, full: bool = False) -> None:
     """Run one sync, then tell the owner what it did; failures go to the error handler."""
     rt = get_state(app)
     chat_id = update.effective_chat.id
     try:
-        period = orchestration.sync_period(rt) + " manual"
+        period = orchestration.sync_period(rt) + (" full" if full else " manual")
         async with orchestration.recorded(rt, orchestration.SYNC, period) as record:
-            report = await orchestration.run_sync(rt)
+            report = await orchestration.run_sync(rt, full=full)
             if record is not None and report is not None:
                 record.detail = report.message
         if report is None:
             return
-        await app.bot.send_message(chat_id, escape(report.message or report.summary()))
+        await app.bot.send_message(chat_id, messages.sync_done(report, rt.source.name))
         await jobs.after_sync(app, report)
     except SourceError as exc:
         await app.bot.send_message(chat_id, f"Sync failed: {escape(str(exc))}")
@@ -138,8 +146,12 @@ async def _sync_and_report(app: Application, update: Update) -> None:
 
 
 async def sync(update: Update, context: Context) -> None:
-    """/sync: start a sync in the background, or say why not."""
+    """/sync (new scrobbles) or /sync full (re-read everything): in the background."""
     rt = context.runtime
+    args = [a.lower() for a in context.args or []]
+    if args not in ([], ["full"]):
+        await update.effective_message.reply_text(messages.SYNC_USAGE)
+        return
     if rt.source is None:
         await update.effective_message.reply_text(messages.SYNC_NOT_CONFIGURED)
         return
@@ -150,8 +162,9 @@ async def sync(update: Update, context: Context) -> None:
             messages.SYNC_ALREADY_RUNNING.format(progress=detail)
         )
         return
-    await update.effective_message.reply_text(messages.SYNC_STARTED.format(source=rt.source.name))
-    rt.spawn(_sync_and_report(context.application, update), name="manual sync")
+    started = messages.SYNC_FULL_STARTED if args else messages.SYNC_STARTED
+    await update.effective_message.reply_text(started.format(source=rt.source.name))
+    rt.spawn(_sync_and_report(context.application, update, full=bool(args)), name="manual sync")
 
 
 async def fallback(update: Update, context: Context) -> None:

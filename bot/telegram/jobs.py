@@ -11,6 +11,7 @@ was made) marks the row `undelivered`: it is sent again after the owner's next m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -28,7 +29,7 @@ from bot.lastfm.sync import SyncReport
 from bot.services import moments, orchestration, push
 from bot.services.digest import build_digest
 from bot.services.orchestration import DIGEST, MONTHLY_PUSH, NIGHTLY, STARTUP, SYNC
-from bot.services.runtime import Runtime
+from bot.services.runtime import Runtime, SyncProgress
 from bot.telegram import messages
 from bot.telegram.candidates import candidates_page
 from bot.telegram.keyboards import candidate_keyboard
@@ -124,35 +125,52 @@ async def announce_sync(app: Application, outcome: orchestration.SyncOutcome) ->
         await onboarding_done(app)
     if outcome.scored is not None:
         await announce_moments(app)
+    await orchestration.ensure_track_record(get_state(app))
 
 
 async def onboarding_done(app: Application) -> None:
-    """The backfill finished: say so, with the first candidates."""
+    """The backfill finished: say so, with the first candidates (after the owner's first
+    message when Telegram does not know the chat yet)."""
     rt = get_state(app)
     async with rt.db.sessions() as session:
         stats = await history_stats(session)
     done = messages.ONBOARDING_DONE.format(scrobbles=stats.scrobbles, artists=stats.artists)
     text, keyboard = await candidates_page(rt, 0)
+    rt.onboarding_pending = False
     try:
         await app.bot.send_message(
             rt.settings.TELEGRAM_OWNER_ID, f"{done}\n\n{text}", reply_markup=keyboard
         )
     except TelegramError as exc:
+        rt.onboarding_pending = _undelivered(exc)
         log.warning("could not send the onboarding message: %s", exc)
 
 
-async def watch_backfill(app: Application) -> None:
-    """While the first backfill runs: one progress message, edited with pages and ETA."""
-    rt = get_state(app)
-    message: Message | None = None
-    shown = ""
-    source_name = rt.source.name if rt.source else rt.settings.source_name
-    while rt.progress.running and rt.progress.mode == "backfill":
-        p = rt.progress
+def _progress_text(source: str, p: SyncProgress) -> str:
+    """The onboarding message: pages and time left, then how the backfill ended."""
+    if p.running:
         pages = f"page {p.pages_done} of {p.total_pages}" if p.total_pages else "starting"
         left = p.seconds_left()
         eta = f", {in_words(left)} left" if left is not None else ""
-        text = messages.ONBOARDING.format(source=source_name, pages=pages, eta=eta)
+        return messages.ONBOARDING.format(source=source, pages=pages, eta=eta)
+    if p.complete:
+        return messages.ONBOARDING_FINISHED.format(source=source, pages=p.total_pages)
+    return messages.ONBOARDING_STOPPED.format(source=source, page=p.pages_done)
+
+
+async def watch_backfill(app: Application) -> None:
+    """While the first backfill runs: one progress message, edited with pages and the time
+    left, and "✅ done" at the end. Until the owner has written once Telegram answers "chat
+    not found": the message is tried again every few seconds."""
+    rt = get_state(app)
+    message: Message | None = None
+    shown = ""
+    source = rt.source.name if rt.source else rt.settings.source_name
+    progress = rt.progress
+    if progress.mode != "backfill":
+        return
+    while True:
+        text = _progress_text(source, progress)
         try:
             if message is None:
                 message = await app.bot.send_message(rt.settings.TELEGRAM_OWNER_ID, text)
@@ -160,9 +178,14 @@ async def watch_backfill(app: Application) -> None:
                 await message.edit_text(text)
             shown = text
         except TelegramError as exc:
-            log.info("backfill progress not shown: %s", exc)
+            if message is not None or not _undelivered(exc):
+                log.info("backfill progress not shown: %s", exc)
+                return
+            log.info("backfill progress waits for the owner's first message: %s", exc)
+        if not progress.running:
             return
-        await asyncio.sleep(ONBOARDING_EVERY)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(progress.finished.wait(), ONBOARDING_EVERY)
 
 
 async def sync_job(app: Application) -> None:
@@ -234,6 +257,7 @@ async def catch_up(app: Application) -> None:
             await send_html(app.bot, settings_of(app).TELEGRAM_OWNER_ID, text)
     if not await _synced(app, _nightly_or_sync(app)):
         await monthly_push(app)
+    await orchestration.ensure_track_record(get_state(app))
 
 
 async def _nightly_or_sync(app: Application) -> bool:
@@ -301,7 +325,11 @@ def next_runs(app: Application) -> list[tuple[str, object]]:
 
 
 def owner_wrote(rt: Runtime, app: Application) -> None:
-    """Called by the guard on each owner update: a push waiting for the chat is sent now."""
+    """Called by the guard on each owner update: a push or the onboarding message waiting
+    for the chat is sent now."""
     if rt.push_pending:
         rt.push_pending = False
         rt.spawn(resend_undelivered(app), name="undelivered push")
+    if rt.onboarding_pending:
+        rt.onboarding_pending = False
+        rt.spawn(onboarding_done(app), name="onboarding message")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from html import escape
 
+from bot.lastfm.sync import SyncReport
 from bot.render import clip
 from bot.services.runtime import SyncProgress
-from bot.timeutil import in_words
+from bot.timeutil import in_words, month_name
 
 REFUSAL = "This is a private bot. It does not answer anyone but its owner."
 REFUSAL_ID = (
@@ -46,7 +47,7 @@ HELP = (
     "/verdicts – your verdicts, with undo\n"
     "/settings – monthly push, breakout moments, weekly digest\n"
     "/status – history, last sync, next runs\n"
-    "/sync – fetch new scrobbles now"
+    "/sync – fetch new scrobbles now (/sync full re-reads your whole history)"
 )
 
 SYNC_NOT_CONFIGURED = (
@@ -55,6 +56,8 @@ SYNC_NOT_CONFIGURED = (
 )
 SYNC_ALREADY_RUNNING = "A sync is already running{progress}; I will not start a second one."
 SYNC_STARTED = "Syncing with {source}…"
+SYNC_FULL_STARTED = "Re-reading your whole {source} history (new plays are added, none doubled)…"
+SYNC_USAGE = "Usage: /sync (new scrobbles) or /sync full (re-read your whole history)"
 NOT_ENOUGH_HISTORY = (
     "No predictions yet: I score your listening after the first sync, then every night. {detail}"
 )
@@ -63,6 +66,13 @@ WHY_USAGE = "Usage: /why &lt;artist&gt;, for example /why Simon &amp; Garfunkel"
 WHY_PICK = "Which artist? Tap one of the current candidates, or send /why &lt;artist&gt;."
 WHY_DID_YOU_MEAN = "I know no artist called “{query}”. Did you mean one of these?"
 WHY_UNKNOWN = "I know no artist called “{query}”, nor one close to it."
+NOT_UNDERSTOOD = (
+    "I did not understand “{query}”. Send an artist's name for its card; /help lists what I do."
+)
+CONFIRM_DISMISS_HINT = (
+    "<i>✅ Confirm if you think this artist will become one of your core artists, ❌ Dismiss "
+    "if not. I learn from your verdicts at the next rebuild; ↩️ Undo takes one back.</i>"
+)
 BAD_BUTTON = "This button is not valid."
 STALE_BUTTON = "This suggestion is no longer available; send /candidates for the current list."
 ALREADY_UNDONE = "That verdict was already removed."
@@ -76,6 +86,10 @@ PUSH_INTERRUPTED = (
     "never get a month twice; /candidates shows the current list."
 )
 ONBOARDING = "📥 Reading your {source} history: {pages}{eta}."
+ONBOARDING_FINISHED = "📥 Read your {source} history: {pages:,} pages. ✅ done"
+ONBOARDING_STOPPED = (
+    "📥 Reading your {source} history stopped at page {page:,}; the next sync goes on from there."
+)
 ONBOARDING_DONE = "✅ Your history is in: {scrobbles:,} scrobbles of {artists:,} artists."
 MOMENTS_MANY = "🎉 {n} artists just became core artists of yours for the first time:"
 
@@ -97,11 +111,23 @@ def sync_line(progress: SyncProgress) -> str:
     )
 
 
+def sync_done(report: SyncReport, source: str) -> str:
+    """What a /sync did, in words (the log keeps the technical line)."""
+    if not report.done:
+        return (
+            f"The {escape(source)} sync stopped early after {report.pages:,} pages; "
+            "I saved my place and go on from there at the next sync."
+        )
+    new = f"{report.new:,} new" if report.new else "nothing new"
+    read = f"{report.fetched:,} scrobble{'s' if report.fetched != 1 else ''}"
+    return f"✅ Synced with {escape(source)}: {read} read, {new}."
+
+
 def verdict_answer(verdict: int, artist: str, month: str, changed: bool) -> str:
     """Callback answer after a Confirm/Dismiss press (plain text, at most 200 chars)."""
     what = "Confirmed as a breakout" if verdict else "Dismissed"
     suffix = "" if changed else " (already recorded)"
-    return f"{what}: {clip(artist, 80)} ({month}){suffix}"
+    return f"{what}: {clip(artist, 80)} ({month_name(month)}){suffix}"
 
 
 def undo_answer(artist: str) -> str:

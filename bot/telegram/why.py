@@ -5,7 +5,13 @@ from __future__ import annotations
 from html import escape
 
 from telegram import Update
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import (
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
 
 from bot.render import clip
 from bot.services import queries
@@ -29,6 +35,13 @@ async def why(update: Update, context: Context) -> None:
         text = messages.WHY_PICK if keyboard else messages.WHY_USAGE
         await message.reply_text(text, reply_markup=keyboard)
         return
+    await _card_or_suggestions(update, context, query, messages.WHY_UNKNOWN)
+
+
+async def _card_or_suggestions(update: Update, context: Context, query: str, unknown: str) -> None:
+    """The artist's card when `query` names one up to case and accents, else suggestions,
+    else `unknown` (formatted with the query)."""
+    state = context.runtime
     async with state.db.sessions() as session:
         match = await queries.find_artist(session, query)
     if match.artist is not None and match.exact:
@@ -37,8 +50,14 @@ async def why(update: Update, context: Context) -> None:
     options = ([match.artist] if match.artist else []) + match.suggestions
     keyboard = suggestion_keyboard(options[:5])
     shown = escape(clip(query, QUERY_SHOWN))
-    text = messages.WHY_DID_YOU_MEAN if keyboard else messages.WHY_UNKNOWN
-    await message.reply_text(text.format(query=shown), reply_markup=keyboard)
+    text = messages.WHY_DID_YOU_MEAN if keyboard else unknown
+    await update.effective_message.reply_text(text.format(query=shown), reply_markup=keyboard)
+
+
+async def plain_name(update: Update, context: Context) -> None:
+    """A message that is only text: an artist's name opens its card, like /why <name>."""
+    query = (update.effective_message.text or "").strip()
+    await _card_or_suggestions(update, context, query, messages.NOT_UNDERSTOOD)
 
 
 async def why_button(update: Update, context: Context) -> None:
@@ -59,4 +78,5 @@ def handlers() -> list[BaseHandler]:
     return [
         CommandHandler("why", why, filters=filters.UpdateType.MESSAGE),
         CallbackQueryHandler(why_button, pattern=WHY_PATTERN),
+        MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, plain_name),
     ]

@@ -1,0 +1,274 @@
+"""Issue 14 end to end: the track record is always there, an import shortens the first sync,
+the backfill progress reaches an owner who writes for the first time, /record's verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from bot import cli
+from bot.db.scrobbles import store_scrobbles
+from bot.db.session import Database
+from bot.lastfm.client import RetryPolicy
+from bot.lastfm.sync import LATE_SCROBBLE_WINDOW
+from bot.listenbrainz.client import ListenBrainzClient
+from bot.listenbrainz.sync import sync_listens
+from bot.render import verdict_sentence
+from bot.telegram import jobs
+from pipeline.record import Band, TrackRecord
+from tests.bot_harness import (
+    OWNER,
+    Clock,
+    ask,
+    bot_settings,
+    fake,
+    idle,
+    keyboard,
+    running,
+    sql,
+)
+from tests.fakes import FakeListenBrainz, make_listens
+from tests.fakes.lastfm_server import FakeLastfm
+from tests.fakes.telegram_server import FakeTelegram
+from tests.test_bot_jobs import lastfm_scrobbles
+
+__all__ = ["fake"]  # fixtures
+
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+PLACEHOLDER_OWNER = 1  # README step 3: "any number will do" until the real id is known
+
+
+def lastfm_settings(fake: FakeTelegram, data_dir: Path, lastfm: FakeLastfm, **more: object):
+    return bot_settings(
+        fake,
+        data_dir,
+        LASTFM_API_KEY=lastfm.api_key,
+        LASTFM_USERNAME=lastfm.username,
+        LASTFM_API_URL=lastfm.url,
+        LASTFM_REQUESTS_PER_SECOND=1000,
+        **more,
+    )
+
+
+async def until(data_dir: Path, query: str, within: float = 90.0) -> None:
+    """Wait until `query` returns a row."""
+    deadline = time.monotonic() + within
+    while not await sql(data_dir, query):
+        assert time.monotonic() < deadline, f"never true: {query}"
+        await asyncio.sleep(0.1)
+
+
+async def test_record_after_the_readme_restart(fake: FakeTelegram, tmp_path: Path) -> None:
+    """Step 4: start with a placeholder owner, restart with the real id mid-first-run."""
+    data_dir = tmp_path / "fresh"
+    with FakeLastfm(lastfm_scrobbles(12, (NOW - timedelta(days=1)).timestamp())) as lastfm:
+        lastfm.inject("hold", page=3)
+        first = lastfm_settings(fake, data_dir, lastfm, TELEGRAM_OWNER_ID=PLACEHOLDER_OWNER)
+        async with running(first, Clock(NOW), schedule=True):
+            await asyncio.to_thread(lastfm.wait_for_request, lambda r: r.page == 3)
+        # The owner restarts the bot with the real id while the first run is at page 3.
+        assert await sql(data_dir, "SELECT outcome FROM job_runs WHERE job = 'nightly'") != [
+            ("ok",)
+        ]
+        lastfm.clear_faults()
+        lastfm.release()
+        async with running(
+            lastfm_settings(fake, data_dir, lastfm), Clock(NOW), schedule=True
+        ) as app:
+            await until(data_dir, "SELECT 1 FROM track_record_cache WHERE kind = 'backtest'")
+            await idle(app, within=120)
+            start = fake.mark()
+            reply = await ask(fake, "/record")
+            chart = await fake.wait_for("sendPhoto", start=start)
+    text = reply.params["text"]
+    assert text.startswith("<b>") and "Too early" not in text and "still open.</b>" not in text
+    assert "A replay of what I would have said each month" in text
+    assert "How the odds held up" in text
+    assert chart.files["photo"].startswith(b"\x89PNG")
+    runs = await sql(data_dir, "SELECT outcome FROM job_runs WHERE job = 'nightly'")
+    assert runs == [("ok",)], "the interrupted nightly run ran again"
+    done = [c for c in fake.calls_of("sendMessage") if "Your history is in" in c.params["text"]]
+    assert len(done) == 1 and done[0].params["chat_id"] == str(OWNER)
+
+
+def export_csv(path: Path, frame: pd.DataFrame) -> Path:
+    """`frame` as a Last.fm export file the import command reads (the ghan format)."""
+    rows = pd.DataFrame(
+        {
+            "uts": frame["ts"],
+            "utc_time": "",
+            "artist": frame["artist"],
+            "artist_mbid": "",
+            "album": frame["album"],
+            "album_mbid": "",
+            "track": frame["track"],
+            "track_mbid": "",
+        }
+    )
+    rows.to_csv(path, index=False)
+    return path
+
+
+async def test_import_then_sync_reads_only_what_is_newer(
+    fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = tmp_path / "imported"
+    history = lastfm_scrobbles(12, (NOW - timedelta(days=1)).timestamp())
+    cut = int((NOW - timedelta(days=20)).timestamp())
+    older = pd.DataFrame(
+        [(s.ts, s.artist, s.track, s.album) for s in history if s.ts < cut],
+        columns=["ts", "artist", "track", "album"],
+    )
+    with FakeLastfm(history) as lastfm:
+        settings = lastfm_settings(fake, data_dir, lastfm)
+        monkeypatch.setenv("DATABASE_URL", settings.DATABASE_URL)
+        path = export_csv(tmp_path / "export.csv", older)
+        assert await asyncio.to_thread(cli.main, ["import", str(path)]) == 0
+        async with running(settings, Clock(NOW), schedule=True) as app:
+            await until(data_dir, "SELECT 1 FROM job_runs WHERE job = 'nightly' AND outcome = 'ok'")
+            await idle(app, within=120)
+            first_sync = [
+                r for r in lastfm.requests if r.params.get("method") == "user.getrecenttracks"
+            ]
+            mark = len(lastfm.requests)
+            start = fake.mark()
+            fake.send_text(OWNER, "/sync full")
+            await fake.wait_for(
+                "sendMessage", start=start, where=lambda c: "Synced with" in c.params["text"]
+            )
+            await idle(app, within=60)
+        full = [
+            r for r in lastfm.requests[mark:] if r.params.get("method") == "user.getrecenttracks"
+        ]
+    newest = int(older["ts"].max())
+    assert {r.params.get("from") for r in first_sync} == {str(newest - LATE_SCROBBLE_WINDOW)}
+    all_pages = -(-len(history) // 200)
+    window = sum(1 for s in history if s.ts >= newest - LATE_SCROBBLE_WINDOW)
+    assert len(first_sync) == -(-window // 200) == 7 and all_pages == 64
+    assert all("from" not in r.params for r in full) and len(full) == all_pages
+    stored = await sql(data_dir, "SELECT COUNT(*) FROM scrobbles")
+    assert stored == [(len(lastfm.expected_keys()),)]
+    assert await sql(data_dir, "SELECT 1 FROM track_record_cache WHERE kind = 'backtest'")
+
+
+async def test_listenbrainz_after_an_import_stops_at_the_newest_imported(db: Database) -> None:
+    listens = make_listens(6000, newest_ts=1_700_000_000, spacing=3600)
+    cut = 1_700_000_000 - 5 * 86_400
+    imported = pd.DataFrame(
+        [(x.ts, x.artist, x.track, x.album) for x in listens if x.ts < cut],
+        columns=["ts", "artist", "track", "album"],
+    )
+    async with db.sessions() as session, session.begin():
+        await store_scrobbles(session, imported)
+    fast = RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.002)
+    with FakeListenBrainz(listens) as server:
+        async with httpx.AsyncClient() as http:
+            client = ListenBrainzClient(http, server.url, None, 1000.0, retry=fast, timeout=1)
+            now = 1_700_003_600
+            first = await sync_listens(db.sessions, client, "rj", clock=lambda: now)
+            after_import = len(server.listens_requests)
+            full = await sync_listens(db.sessions, client, "rj", full=True, clock=lambda: now)
+    assert first.done and first.mode == "incremental" and after_import == 1
+    assert first.new == sum(1 for x in listens if x.ts >= cut)
+    assert full.done and full.pages >= 6 and full.fetched >= 6000 and full.new == 0
+
+
+async def test_progress_reaches_an_owner_who_writes_mid_backfill(
+    fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "ONBOARDING_EVERY", 0.2)
+    fake.known_chats.discard(OWNER)  # the owner has never written to the bot
+    data_dir = tmp_path / "fresh"
+    with FakeLastfm(lastfm_scrobbles(6, (NOW - timedelta(days=1)).timestamp())) as lastfm:
+        lastfm.inject("hold", page=3)
+        async with running(lastfm_settings(fake, data_dir, lastfm), Clock(NOW), schedule=True):
+            await asyncio.to_thread(lastfm.wait_for_request, lambda r: r.page == 3)
+            refused = await fake.wait_for("sendMessage", ok=False)
+            assert "📥 Reading your Last.fm history" in refused.params["text"]
+            start = fake.mark()
+            fake.send_text(OWNER, "hello")
+            shown = await fake.wait_for(
+                "sendMessage", start=start, where=lambda c: c.params["text"].startswith("📥")
+            )
+            lastfm.release()
+            finished = await fake.wait_for(
+                "editMessageText",
+                start=start,
+                where=lambda c: c.params["text"].endswith("✅ done"),
+                within=30,
+            )
+            done = await fake.wait_for(
+                "sendMessage",
+                start=start,
+                where=lambda c: c.params["text"].startswith("✅ Your history is in"),
+                within=60,
+            )
+    assert finished.params["message_id"] == str(shown.result["message_id"])
+    assert "<b>Breakout candidates</b>" in done.params["text"] and keyboard(done)
+
+
+def record(hits: int, misses: int, base: float, source: str = "live") -> TrackRecord:
+    decided = hits + misses
+    rate = hits / decided if decided else None
+    bands = [Band(0.0, 0.05, 100, 0.03, base)]
+    return TrackRecord(
+        source, "2025-01", "2026-10", 500, decided + 1, hits, misses, 1, rate, base, bands
+    )
+
+
+@pytest.mark.parametrize(
+    ("hits", "misses", "base", "sentence"),
+    [
+        (
+            10,
+            90,
+            0.05,
+            "My flags came true 10% of the time; any new artist of yours, 5%. "
+            "About twice chance — most flags still don't pan out.",
+        ),
+        (
+            6,
+            94,
+            0.05,
+            "My flags came true 6% of the time; any new artist of yours, 5%. "
+            "About chance — don't read much into a flag.",
+        ),
+        (
+            30,
+            70,
+            0.05,
+            "My flags came true 30% of the time; any new artist of yours, 5%. "
+            "Several times chance — most flags still don't pan out.",
+        ),
+        (
+            2,
+            1,
+            0.05,
+            "Too early to judge: only 3 of my flags have resolved so far, and 2 came true.",
+        ),
+        (
+            0,
+            0,
+            0.05,
+            "Too early to judge: none of my flags has resolved yet (an artist gets "
+            "two months after the one I flagged it for).",
+        ),
+    ],
+)
+def test_verdict_sentence_by_lift(hits: int, misses: int, base: float, sentence: str) -> None:
+    assert verdict_sentence(record(hits, misses, base)) == sentence
+
+
+def test_verdict_without_flags_and_for_a_backtest() -> None:
+    none = TrackRecord("backtest", "2025-01", "2026-10", 500, 0, 0, 0, 0, None, 0.04)
+    assert verdict_sentence(none) == (
+        "I have not flagged any artist yet. Any new artist of yours became core 4% of the time."
+    )
+    replay = verdict_sentence(record(10, 90, 0.05, "backtest"))
+    assert replay.startswith("Replaying your history, my flags would have come true 10%")
