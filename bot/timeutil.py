@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+Clock = Callable[[], datetime]
+
+
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+_clock: Clock = _system_clock
 
 
 def utc_now() -> datetime:
-    """Aware current UTC time."""
-    return datetime.now(UTC)
+    """Aware current UTC time: the one clock every "now" of the process reads."""
+    return _clock()
+
+
+def set_clock(clock: Clock | None) -> None:
+    """Make `clock` the process's clock (None: the system's); tests pin it this way."""
+    global _clock
+    _clock = clock or _system_clock
 
 
 def as_utc(value: datetime | None) -> datetime | None:

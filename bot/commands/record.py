@@ -13,6 +13,7 @@ from bot import render
 from bot.config import load_settings
 from bot.db.session import Database
 from bot.services.record import load_track_record
+from bot.timeutil import utc_now
 from pipeline.record import TrackRecord
 
 
@@ -26,8 +27,6 @@ async def _load(url: str) -> tuple[TrackRecord, int]:
 
 def _backtest(url: str) -> None:
     """Compute and store the backtest track record (heavy imports only on this path)."""
-    import time
-
     from bot.db.scrobbles import load_scrobbles
     from bot.db.session import make_sync_engine
     from bot.services.rebuild import refresh_backtest_record
@@ -36,7 +35,9 @@ def _backtest(url: str) -> None:
     engine = make_sync_engine(url)
     try:
         with engine.begin() as conn:
-            refresh_backtest_record(conn, load_scrobbles(conn), int(time.time()), PipelineConfig())
+            refresh_backtest_record(
+                conn, load_scrobbles(conn), int(utc_now().timestamp()), PipelineConfig()
+            )
     finally:
         engine.dispose()
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from bot.timeutil import utc_now
 from pipeline.errors import UserError
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def nightly_backup(db_path: Path, keep: int, now: datetime | None = None) -> Pat
     """Tonight's backup beside the database, keeping the newest `keep` (0: no backups)."""
     if keep <= 0:
         return None
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d-%H%M%S")
+    stamp = (now or utc_now()).astimezone(UTC).strftime("%Y%m%d-%H%M%S")
     directory = backup_dir(db_path)
     path = backup_database(db_path, directory / f"breakout-{stamp}.sqlite3")
     rotate(directory, keep)
@@ -162,7 +163,7 @@ def restore_database(source: Path, db_path: Path, now: datetime | None = None) -
     check_backup(source)
     safety = None
     if db_path.is_file():
-        stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d-%H%M%S")
+        stamp = (now or utc_now()).astimezone(UTC).strftime("%Y%m%d-%H%M%S")
         safety = backup_database(db_path, backup_dir(db_path) / f"pre-restore-{stamp}.sqlite3")
     db_path.parent.mkdir(parents=True, exist_ok=True)
     try:

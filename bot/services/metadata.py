@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models import Artist, ArtistMetadata
 from bot.metadata.fetcher import LASTFM, SPOTIFY, Fetched, MetadataFetcher
 from bot.services.queries import current_candidates
+from bot.timeutil import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class ArtistMeta:
 
     def to_json(self, now: datetime | None = None) -> dict[str, object]:
         """JSON-ready dict with the cache age in days."""
-        age = (now or datetime.now(UTC)) - self.fetched_at
+        age = (now or utc_now()) - self.fetched_at
         return {
             "tags": self.tags,
             "listeners": self.listeners,
@@ -161,7 +162,7 @@ async def metadata_for(
     ids = list(dict.fromkeys(artist_ids))
     if fetcher is None or not fetcher.sources or not ids:
         return await cached_metadata(session, ids)
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     rows = await _rows(session, ids)
     stale = [a for a in ids if _stale(rows.get(a, []), fetcher.sources, now, max_age)]
     if stale:

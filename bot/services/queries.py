@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.db.models import Artist, ArtistStatus, Candidate, CandidateReason, Feedback, ModelRun
+from bot.timeutil import utc_now
 from pipeline.config import PipelineConfig
 from pipeline.normalize import artist_key
 from pipeline.periods import month_code, month_codes, month_name, month_of
@@ -449,7 +450,7 @@ async def artist_explanation(
     candidate = await _latest_candidate(session, run, artist_id)
     feedback = await _latest_feedback(session, artist_id)
     status = await artist_status(session, artist_id)
-    at = run.created_at if run else datetime.now(UTC)
+    at = run.created_at if run else utc_now()
     monthly = await _monthly_plays(session, artist_id, at, run.timezone if run else "UTC")
     reason = None
     if feedback is not None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.timeutil import utc_now
+from bot.timeutil import Clock, utc_now
 
 if TYPE_CHECKING:
     import httpx
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from bot.sources import SourceSync
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 
 
 @dataclass

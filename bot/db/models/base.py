@@ -1,9 +1,11 @@
 """Declarative base shared by every table."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from bot.timeutil import utc_now
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -22,4 +24,4 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     """Timezone-aware current UTC time."""
-    return datetime.now(UTC)
+    return utc_now()
