@@ -6,7 +6,7 @@ import html as _html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from bot.services.queries import CandidateView, Explanation, RunView
@@ -132,6 +132,15 @@ class Watched:
     discoveries: list[tuple[str, int]]  # (name, plays in the last 30 days)
     broke_out: list[str]
     min_plays: int
+    idle_since: date | None = None  # the last scrobble, when too old for anything to score
+
+
+def nothing_to_score(last_scrobble: date) -> str:
+    """Why an empty list stays empty: the history ended before both scoring windows."""
+    return (
+        f"Your last scrobble was {last_scrobble.day} {last_scrobble:%b %Y}: "
+        "nothing new to score until you listen again."
+    )
 
 
 def render_empty(run: RunView | None, watched: Watched, html: bool = True) -> str:
@@ -140,6 +149,8 @@ def render_empty(run: RunView | None, watched: Watched, html: bool = True) -> st
     lines = [f.bold("Breakout candidates")]
     if run is None:
         lines.append(f.esc("No predictions yet: the first rebuild has not run."))
+    elif watched.idle_since is not None:
+        lines.append(f.esc(nothing_to_score(watched.idle_since)))
     else:
         lines.append(
             f.esc(
@@ -235,6 +246,8 @@ def render_track_record(record: TrackRecord, html: bool = True) -> str:
     f = Fmt(html)
     if record.source == "none":
         return f.esc("No track record yet: each rebuild records its predictions.")
+    if not record.first_month:  # a backtest of a history too short to score any month
+        return f.esc("No track record yet: your history is too short to replay month by month.")
     span = f"{month_name(record.first_month or '')} – {month_name(record.last_month or '')}"
     if record.source == "backtest":  # no live prediction has resolved yet
         head = f"Track record (backtest: what I would have said each month, {span})"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,7 +79,11 @@ async def month_bar(session: AsyncSession, month: str) -> int | None:
 
 
 async def watched(
-    session: AsyncSession, now: datetime, broke_out: list[str], cfg: PipelineConfig | None = None
+    session: AsyncSession,
+    now: datetime,
+    broke_out: list[str],
+    cfg: PipelineConfig | None = None,
+    tz: tzinfo = UTC,
 ) -> Watched:
     """Artists first played in the last 60 days that are still below the candidate bar."""
     cfg = cfg or PipelineConfig()
@@ -93,4 +97,7 @@ async def watched(
         ),
         {"since": since, "recent": recent, "bar": cfg.eligible_min_plays},
     )
-    return Watched([(str(n), int(p)) for n, p in rows], broke_out, cfg.eligible_min_plays)
+    idle = await queries.idle_since(session, now, tz, cfg)
+    return Watched(
+        [(str(n), int(p)) for n, p in rows], broke_out, cfg.eligible_min_plays, idle_since=idle
+    )
