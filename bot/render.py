@@ -5,7 +5,7 @@ from __future__ import annotations
 import html as _html
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from bot.services.cards import CoreProgress, Watched
@@ -194,12 +194,22 @@ def render_candidates(
     return "\n".join(lines)
 
 
+def nothing_to_score(last_scrobble: date) -> str:
+    """Why an empty list stays empty: the history ended before both scoring windows."""
+    return (
+        f"Your last scrobble was {last_scrobble.day} {last_scrobble:%b %Y}: "
+        "nothing new to score until you listen again."
+    )
+
+
 def render_empty(run: RunView | None, watched: Watched, html: bool = True) -> str:
     """What to say instead of a bare "no candidates"."""
     f = Fmt(html)
     lines = [f.bold("Breakout candidates")]
     if run is None:
         lines.append(f.esc("No predictions yet: the first rebuild has not run."))
+    elif watched.idle_since is not None:
+        lines.append(f.esc(nothing_to_score(watched.idle_since)))
     else:
         lines.append(
             f.esc(
@@ -340,6 +350,8 @@ def render_track_record(record: TrackRecord, html: bool = True) -> str:
         return f.esc(
             "No track record yet: I build it from your history after the first sync or import."
         )
+    if record.source == "backtest" and not record.first_month:  # too short to replay
+        return f.esc("No track record yet: your history is too short to replay month by month.")
     months = (record.first_month, record.last_month)
     span = f"{month_name(months[0])} – {month_name(months[1])}" if all(months) else ""
     lines = [f.bold(verdict_sentence(record)), ""]

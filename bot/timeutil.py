@@ -6,15 +6,31 @@ Month arithmetic (`month_of`, `add_months`, `month_start`, ...) has one home,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import overload
 
 from pipeline.periods import add_months
 
+Clock = Callable[[], datetime]
+
+
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+_clock: Clock = _system_clock
+
 
 def utc_now() -> datetime:
-    """Aware current UTC time."""
-    return datetime.now(UTC)
+    """Aware current UTC time: the one clock every "now" of the process reads."""
+    return _clock()
+
+
+def set_clock(clock: Clock | None) -> None:
+    """Make `clock` the process's clock (None: the system's); tests pin it this way."""
+    global _clock
+    _clock = clock or _system_clock
 
 
 @overload

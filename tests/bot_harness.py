@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from html import unescape
@@ -149,12 +149,18 @@ def _reply(call: Call) -> bool:
 
 
 async def ask(
-    fake: FakeTelegram, text: str, *, user: int = OWNER, method: str = "sendMessage"
+    fake: FakeTelegram,
+    text: str,
+    *,
+    user: int = OWNER,
+    method: str = "sendMessage",
+    where: Callable[[Call], bool] | None = None,
 ) -> Call:
-    """Send `text` as `user` and wait for the bot's next `method` call that answers it."""
+    """Send `text` as `user` and wait for the bot's next `method` call (the next one `where`
+    accepts, when other messages may be racing with the reply; never the backfill progress)."""
     start = fake.mark()
     fake.send_text(user, text)
-    return await fake.wait_for(method, start=start, where=_reply)
+    return await fake.wait_for(method, start=start, where=where or _reply)
 
 
 def keyboard(call: Call) -> list[list[dict]]:

@@ -1,19 +1,52 @@
-"""Shared fixtures: a migrated SQLite file per test, paths of the shared histories."""
+"""Shared fixtures: the suite's pinned clock, a migrated SQLite file per test, shared histories."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.config import Settings
 from bot.db.session import Database
+from bot.timeutil import set_clock
 
 # The real-bot harness (fixtures `fake`, `seeded`, `data_dir`) for every test module.
 pytest_plugins = ["tests.bot_harness"]
 
 SHARED_HISTORIES = Path(__file__).resolve().parents[2] / "shared" / "data" / "histories"
+DEFAULT_NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def _suite_now() -> datetime:
+    """BREAKOUT_TEST_NOW (ISO 8601; naive means UTC) or DEFAULT_NOW: never today's date."""
+    raw = os.environ.get("BREAKOUT_TEST_NOW", "").strip()
+    if not raw:
+        return DEFAULT_NOW
+    value = datetime.fromisoformat(raw)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+SUITE_NOW = _suite_now()
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock() -> Iterator[None]:
+    """Every test starts at SUITE_NOW on the process clock (bot.timeutil.utc_now); time then
+    runs at its normal pace, so timeouts and ages still work."""
+    started = time.monotonic()
+    set_clock(lambda: SUITE_NOW + timedelta(seconds=time.monotonic() - started))
+    yield
+    set_clock(None)
+
+
+@pytest.fixture
+def suite_now() -> datetime:
+    """The instant the suite is pinned to (BREAKOUT_TEST_NOW)."""
+    return SUITE_NOW
 
 
 @pytest.fixture(autouse=True)

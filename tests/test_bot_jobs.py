@@ -31,7 +31,7 @@ from tests.bot_harness import (
     sql,
 )
 from tests.fakes.lastfm_server import FakeLastfm, FakeScrobble
-from tests.fakes.telegram_server import FakeTelegram
+from tests.fakes.telegram_server import Call, FakeTelegram
 
 PUSH_DAY = datetime(2026, 11, 5, 10, 0, tzinfo=UTC)  # after the 2026-10 push slot
 
@@ -181,8 +181,19 @@ def lastfm_scrobbles(months: int, end: float) -> list[FakeScrobble]:
     ]
 
 
-async def test_fresh_start_backfills_then_answers(fake: FakeTelegram, tmp_path: Path) -> None:
-    now = datetime.now(UTC)
+def text(call: Call) -> str:
+    return call.params["text"]
+
+
+def is_listing(call: Call) -> bool:
+    """A reply to /candidates (not a progress or breakout message racing with it)."""
+    return text(call).startswith(("No predictions yet", "<b>Breakout candidates</b>"))
+
+
+async def test_fresh_start_backfills_then_answers(
+    fake: FakeTelegram, tmp_path: Path, suite_now: datetime
+) -> None:
+    now = suite_now
     data_dir = tmp_path / "fresh"
     with FakeLastfm(lastfm_scrobbles(12, (now - timedelta(days=1)).timestamp())) as lastfm:
         lastfm.inject("hold", page=3)
@@ -196,13 +207,18 @@ async def test_fresh_start_backfills_then_answers(fake: FakeTelegram, tmp_path: 
         )
         async with running(settings, Clock(now), schedule=True):
             await asyncio.to_thread(lastfm.wait_for_request, lambda r: r.page == 3)
-            before = await ask(fake, "/candidates")
+            # The progress message is sent once, then edited: wait for it so that no reply
+            # below can be confused with it.
+            await fake.wait_for(
+                "sendMessage", where=lambda c: c.params["text"].startswith("📥 Reading your")
+            )
+            before = await ask(fake, "/candidates", where=is_listing)
             assert before.params["text"].startswith("No predictions yet")
-            progress = await ask(fake, "/start")
+            progress = await ask(fake, "/start", where=lambda c: "Breakout Artists" in text(c))
             assert re.search(
                 r"Backfill sync in progress: page [12] of \d+", progress.params["text"]
             )
-            busy = await ask(fake, "/sync")
+            busy = await ask(fake, "/sync", where=lambda c: "sync" in text(c))
             assert busy.params["text"].startswith("A sync is already running (page ")
             lastfm.release()
             deadline = time.monotonic() + 30
@@ -219,7 +235,7 @@ async def test_fresh_start_backfills_then_answers(fake: FakeTelegram, tmp_path: 
             assert "<b>Breakout candidates</b>" in done.params["text"] and keyboard(done)
             progress_shown = fake.calls_of("sendMessage")
             assert any(c.params["text"].startswith("📥 Reading your") for c in progress_shown)
-            after = await ask(fake, "/candidates")
+            after = await ask(fake, "/candidates", where=is_listing)
             assert keyboard(after)
             start = fake.mark()
             fake.send_text(OWNER, "/start")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -21,11 +22,13 @@ from bot.db.session import (
     has_sqlite_header,
     write_with_retry,
 )
+from bot.render import nothing_to_score
 from bot.services import queries
 from bot.services.feedback import CONFIRM, DISMISS, UnknownCandidate, record_feedback
 from bot.services.metadata import cached_metadata, metadata_for
 from bot.services.record import load_track_record
 from bot.services.status import iso_utc
+from bot.timeutil import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +78,13 @@ async def candidates(
         run = await queries.latest_run(session)
         found = await queries.current_candidates(session, limit or state.candidates_limit)
         metas = await cached_metadata(session, [c.artist_id for c in found])
+        idle = None
+        if run is not None and not found:
+            idle = await queries.idle_since(session, utc_now(), ZoneInfo(run.timezone))
     return {
         "run": run_json(run),
         "candidates": [candidate_json(c, metas.get(c.artist_id)) for c in found],
+        "note": nothing_to_score(idle) if idle else None,
     }
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import load_settings
 from bot.db.session import database_errors
+from bot.timeutil import utc_now
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -20,7 +20,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if args.path:
         target = Path(args.path)
         if target.is_dir():
-            target = target / f"breakout-{datetime.now(UTC):%Y%m%d-%H%M%S}.sqlite3"
+            target = target / f"breakout-{utc_now():%Y%m%d-%H%M%S}.sqlite3"
         path = backup.backup_database(db_path, target)
     else:
         path = backup.nightly_backup(db_path, max(settings.BREAKOUT_BACKUP_KEEP, 1))

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from bot.config import load_settings
 from bot.db.scrobbles import import_scrobbles
 from bot.db.session import DISK_ERRNOS, Database, describe_database_error
+from bot.timeutil import utc_now
 from pipeline.errors import UserError
 from pipeline.importers import ImportResult, read_history
 from pipeline.plausible import MAX_NAME_CHARS
@@ -87,7 +88,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if interactive and path.is_file() and path.stat().st_size >= PROGRESS_MIN_BYTES:
         print(f"reading {path} ...", file=sys.stderr, flush=True)
     cap = settings.BREAKOUT_MAX_ZIP_MEMBER_MB * 1024 * 1024
-    result = read_history(path, args.format, max_zip_member_bytes=cap)
+    result = read_history(path, args.format, max_zip_member_bytes=cap, now=utc_now().timestamp())
     show_progress = interactive and len(result.frame) >= PROGRESS_MIN_ROWS
     outcome = asyncio.run(
         store_import(settings.DATABASE_URL, result.frame, show_progress=show_progress)

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from bot import render
@@ -15,6 +15,7 @@ from bot.db.scrobbles import store_scrobbles
 from bot.db.session import Database, database_errors, upgrade_database_sync
 from bot.services import queries
 from bot.services.rebuild import STAGES, RebuildReport, rebuild
+from bot.timeutil import utc_now
 from pipeline.simulate import simulate_listener
 
 
@@ -67,7 +68,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="breakout-demo-") as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'demo.sqlite3'}"
-        now = args.now or datetime.now(UTC)
+        now = args.now or utc_now()
         stored = asyncio.run(_demo_store(url, args.seed, now))
         print(
             f"simulated listener (seed {args.seed}): {stored:,} scrobbles in a temporary database"

@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import json
 from dataclasses import asdict
+from datetime import tzinfo
 
 from bot import render
 from bot.config import load_settings
 from bot.db.session import Database
 from bot.errors import ConfigError
-from bot.services import queries
+from bot.services import cards, queries
+from bot.timeutil import utc_now
 from pipeline.errors import UserError
 
 MAX_LIMIT = 10_000  # far above any month's candidates, far below SQLite's integers
@@ -29,9 +31,14 @@ def _dump(value: object) -> str:
     return json.dumps(value, default=_json_default, ensure_ascii=False)
 
 
-async def _candidates(url: str, limit: int) -> tuple[queries.RunView | None, list]:
+async def _candidates(
+    url: str, limit: int, tz: tzinfo
+) -> tuple[queries.RunView | None, list, render.Watched | None]:
     async with await Database.open(url) as db, db.sessions() as session:
-        return await queries.latest_run(session), await queries.current_candidates(session, limit)
+        run = await queries.latest_run(session)
+        found = await queries.current_candidates(session, limit)
+        watched = None if found else await cards.watched(session, utc_now(), [], tz=tz)
+        return run, found, watched
 
 
 def cmd_candidates(args: argparse.Namespace) -> int:
@@ -40,16 +47,20 @@ def cmd_candidates(args: argparse.Namespace) -> int:
     limit = args.limit if args.limit is not None else settings.BREAKOUT_CANDIDATES_LIMIT
     if not 1 <= limit <= MAX_LIMIT:
         raise ConfigError(f"--limit must be 1..{MAX_LIMIT:,}, not {str(limit)[:24]}")
-    run, candidates = asyncio.run(_candidates(settings.DATABASE_URL, limit))
+    run, candidates, watched = asyncio.run(_candidates(settings.DATABASE_URL, limit, settings.tz))
+    idle = watched.idle_since if watched else None
     if args.json:
         print(
             _dump(
                 {
                     "run": None if run is None else {**asdict(run), "metrics": run.metrics},
                     "candidates": [asdict(c) for c in candidates],
+                    "note": render.nothing_to_score(idle) if idle else None,
                 }
             )
         )
+    elif watched is not None and run is not None:
+        print(render.render_empty(run, watched, html=False))
     else:
         print(render.render_candidates(candidates, run, html=False))
     return 0

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bot.db import jobruns
+from bot.timeutil import utc_now
 from pipeline.lazy import DeferredModule
 from pipeline.normalize import artist_key
 
@@ -255,7 +256,7 @@ async def import_scrobbles(
     if frame.empty:
         return 0
     ts, columns = _sorted_columns(frame)
-    now = datetime.now(UTC)
+    now = utc_now()
     async with sessions() as session, session.begin():
         await jobruns.close_dead_imports(session, now)
         run_id = await jobruns.begin_import(session, now, await _max_id(session))
@@ -294,7 +295,7 @@ async def import_scrobbles(
             start = stop
             await asyncio.sleep(IMPORT_PAUSE_SECONDS)
         async with sessions() as session, session.begin():
-            await jobruns.finish(session, run_id, jobruns.OK, f"{new} new", datetime.now(UTC))
+            await jobruns.finish(session, run_id, jobruns.OK, f"{new} new", utc_now())
     except BaseException:
         await asyncio.shield(_abandon(sessions, run_id, ranges, first_artist))
         raise
@@ -310,6 +311,6 @@ async def _abandon(
     try:
         await _delete_ranges(sessions, ranges, first_artist)
         async with sessions() as session, session.begin():
-            await jobruns.finish(session, run_id, jobruns.ERROR, "rolled back", datetime.now(UTC))
+            await jobruns.finish(session, run_id, jobruns.ERROR, "rolled back", utc_now())
     except Exception:  # e.g. the disk is still full: the hidden rows stay hidden
         return

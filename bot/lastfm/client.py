@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bot.errors import SourceError
+from bot.timeutil import utc_now
 from pipeline.plausible import MAX_MBID_CHARS, MAX_NAME_CHARS, clean_names, implausible_ts
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ def parse_page(payload: Any, now: float | None = None) -> Page:
         for column, value in zip(FRAME_COLUMNS, fields, strict=True):
             columns[column].append(value)
     ts = np.array(columns["ts"], dtype="float64")
-    plausible = ~implausible_ts(ts, time.time() if now is None else now)
+    plausible = ~implausible_ts(ts, utc_now().timestamp() if now is None else now)
     invalid += int((~plausible).sum())
     frame = pd.DataFrame({"ts": ts[plausible].astype(np.int64)})
     capped = 0

@@ -130,7 +130,7 @@ async def _notify(progress: Progress | None, done: int, total: int, new: int) ->
 
 async def _older_than_stored(sessions: async_sessionmaker, oldest: int | None) -> bool:
     """Whether the server's oldest listen predates every stored scrobble (a later import)."""
-    if oldest is None or implausible_ts(np.array([oldest]), time.time())[0]:
+    if oldest is None or implausible_ts(np.array([oldest]), utc_now().timestamp())[0]:
         return False
     async with sessions() as session:
         stored = (await session.execute(select(func.min(Scrobble.ts)))).scalar()

@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from bot.timeutil import utc_now
 from pipeline.errors import UserError
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def nightly_backup(db_path: Path, keep: int, now: datetime | None = None) -> Pat
     """Tonight's backup beside the database, keeping the newest `keep` (0: no backups)."""
     if keep <= 0:
         return None
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d-%H%M%S")
+    stamp = (now or utc_now()).astimezone(UTC).strftime("%Y%m%d-%H%M%S")
     directory = backup_dir(db_path)
     path = backup_database(db_path, directory / f"breakout-{stamp}.sqlite3")
     rotate(directory, keep)
@@ -286,7 +287,7 @@ def restore_database(source: Path, db_path: Path, now: datetime | None = None) -
         check_backup(staged, shown=source)
         safety = None
         if db_path.is_file():
-            stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d-%H%M%S")
+            stamp = (now or utc_now()).astimezone(UTC).strftime("%Y%m%d-%H%M%S")
             safety_path = backup_dir(db_path) / f"pre-restore-{stamp}.sqlite3"
             safety = backup_database(db_path, safety_path)
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +22,7 @@ class Watched:
     discoveries: list[tuple[str, int]]  # (name, plays in the last 30 days)
     broke_out: list[str]
     min_plays: int
+    idle_since: date | None = None  # the last scrobble, when too old for anything to score
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,11 @@ async def month_bar(session: AsyncSession, month: str) -> int | None:
 
 
 async def watched(
-    session: AsyncSession, now: datetime, broke_out: list[str], cfg: PipelineConfig | None = None
+    session: AsyncSession,
+    now: datetime,
+    broke_out: list[str],
+    cfg: PipelineConfig | None = None,
+    tz: tzinfo = UTC,
 ) -> Watched:
     """Artists first played in the last `watch_days` days still below the candidate bar."""
     cfg = cfg or PipelineConfig()
@@ -112,4 +117,7 @@ async def watched(
         ),
         {"since": since, "recent": recent, "bar": cfg.eligible_min_plays},
     )
-    return Watched([(str(n), int(p)) for n, p in rows], broke_out, cfg.eligible_min_plays)
+    idle = await queries.idle_since(session, now, tz, cfg)
+    return Watched(
+        [(str(n), int(p)) for n, p in rows], broke_out, cfg.eligible_min_plays, idle_since=idle
+    )

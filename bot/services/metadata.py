@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.sqlite import insert
@@ -17,7 +17,7 @@ from bot.metadata import clean
 from bot.metadata.clean import MalformedMetadata
 from bot.metadata.fetcher import LASTFM, SPOTIFY, Fetched, MetadataFetcher
 from bot.services.queries import current_candidates
-from bot.timeutil import as_utc
+from bot.timeutil import as_utc, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class ArtistMeta:
 
     def to_json(self, now: datetime | None = None) -> dict[str, object]:
         """JSON-ready dict with the cache age in days."""
-        age = (now or datetime.now(UTC)) - self.fetched_at
+        age = (now or utc_now()) - self.fetched_at
         return {
             "tags": self.tags,
             "listeners": self.listeners,
@@ -177,7 +177,7 @@ async def metadata_for(
     ids = list(dict.fromkeys(artist_ids))
     if fetcher is None or not fetcher.sources or not ids:
         return await cached_metadata(session, ids)
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     rows = await _rows(session, ids)
     max_age = max_age or fetcher.max_age
     stale = [a for a in ids if _stale(rows.get(a, []), fetcher.sources, now, max_age)]

@@ -7,15 +7,17 @@ import difflib
 import json
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, tzinfo
 
 from sqlalchemy import case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Artist, ArtistStatus, Candidate, CandidateReason, Feedback, ModelRun
-from bot.timeutil import as_utc
+from bot.timeutil import as_utc, utc_now
 from pipeline.config import PipelineConfig
 from pipeline.normalize import artist_key
+from pipeline.periods import DAY, add_months, month_start
+from pipeline.periods import month_of as local_month
 
 # Odds this many times the listener's base rate (and above the alert threshold) stand out.
 STANDOUT = 1.5
@@ -364,9 +366,10 @@ async def artist_status(session: AsyncSession, artist_id: int) -> StatusView | N
 def why_not(status: StatusView, cfg: PipelineConfig) -> str:
     """Why an artist is not a candidate, in words, from its stored verdict."""
     if status.verdict == "core":
+        plays, needed = status.plays_month, status.plays_needed
         return (
-            f"already a core artist ({status.plays_month} plays this month; "
-            f"{status.plays_needed} make an artist core)"
+            f"already a core artist ({plays} play{'s' if plays != 1 else ''} this month; "
+            f"{needed} make{'s' if needed == 1 else ''} an artist core)"
         )
     if status.verdict == "recently_core":
         return f"already a core artist (core in {status.last_core_month})"
@@ -433,7 +436,7 @@ async def artist_explanation(
     candidate = await _latest_candidate(session, run, artist_id)
     feedback = await _latest_feedback(session, artist_id)
     status = await artist_status(session, artist_id)
-    at = run.created_at if run else datetime.now(UTC)
+    at = run.created_at if run else utc_now()
     monthly = await _monthly_plays(session, artist_id, at, run.timezone if run else "UTC")
     reason = None
     if feedback is not None:
@@ -463,3 +466,17 @@ async def artist_name(session: AsyncSession, artist_id: int) -> str | None:
     return (
         await session.execute(select(Artist.name).where(Artist.id == artist_id))
     ).scalar_one_or_none()
+
+
+async def idle_since(
+    session: AsyncSession, now: datetime, tz: tzinfo, cfg: PipelineConfig | None = None
+) -> date | None:
+    """The owner's date of the last scrobble when it is older than both scoring windows (the
+    last `trailing_days` days and the last complete month): nothing new can be scored."""
+    cfg = cfg or PipelineConfig()
+    last = (await session.execute(text("SELECT MAX(ts) FROM scrobbles"))).scalar()
+    if last is None:
+        return None
+    last_month = month_start(add_months(local_month(int(now.timestamp()), tz), -1), tz)
+    since = min(now.timestamp() - cfg.trailing_days * DAY, last_month)
+    return None if last >= since else datetime.fromtimestamp(last, tz).date()

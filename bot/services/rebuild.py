@@ -23,6 +23,7 @@ from sqlalchemy import Connection, insert
 from bot.db.models import ModelRun
 from bot.db.scrobbles import load_scrobbles
 from bot.db.session import make_sync_engine
+from bot.timeutil import utc_now
 from pipeline.config import PipelineConfig
 from pipeline.errors import UserError
 from pipeline.periods import add_months
@@ -364,7 +365,7 @@ def rebuild(
     """
     cfg = cfg or PipelineConfig()
     tz_name = tz or "UTC"
-    now_ts = as_unix(time.time() if now is None else now)
+    now_ts = as_unix(utc_now() if now is None else now)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     engine = make_sync_engine(db_url)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.timeutil import utc_now
+from bot.timeutil import Clock, utc_now
 
 if TYPE_CHECKING:
     import httpx
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from bot.sources import SourceSync
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 
 
 RATE_PAGES = 20  # the ETA follows the pace of the last this many pages

@@ -14,10 +14,11 @@ from bot.db.models import ModelRun, Scrobble, SyncState
 from bot.db.scrobbles import HistoryStats, history_stats
 from bot.db.session import Database
 from bot.services.record import load_track_record
-from bot.timeutil import add_months, as_utc, month_start
+from bot.timeutil import as_utc
 from pipeline.config import PipelineConfig
+from pipeline.periods import add_months, month_start
 from pipeline.record import TrackRecord
-from pipeline.status import plays_needed
+from pipeline.rules import core_need
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -69,9 +70,7 @@ async def month_totals(session: AsyncSession, months: Sequence[str], tz: tzinfo)
     out = {}
     for month in months:
         lo, hi = month_start(month, tz), month_start(add_months(month, 1), tz)
-        count = select(func.count()).where(
-            Scrobble.ts >= int(lo.timestamp()), Scrobble.ts < int(hi.timestamp())
-        )
+        count = select(func.count()).where(Scrobble.ts >= lo, Scrobble.ts < hi)
         out[month] = int((await session.execute(count)).scalar() or 0)
     return out
 
@@ -81,7 +80,7 @@ async def past_core_bars(
 ) -> dict[str, int]:
     """Plays that made an artist core in each of the complete `months`."""
     totals = await month_totals(session, months, tz)
-    return {month: int(plays_needed(total, cfg)) for month, total in totals.items()}
+    return {month: int(core_need(total, cfg)) for month, total in totals.items()}
 
 
 def as_json(s: Summary) -> dict[str, object]:

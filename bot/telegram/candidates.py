@@ -46,7 +46,9 @@ async def candidates_page(
             since = datetime.fromtimestamp(month_start(this_month, tz), UTC)
             broke = [aid for aid, _ in await recent_moments(session, since)][:5]
             names = [await queries.artist_name(session, aid) for aid in broke]
-            watched = await cards.watched(session, rt.now(), [n for n in names if n])
+            watched = await cards.watched(
+                session, rt.now(), [n for n in names if n], tz=rt.settings.tz
+            )
     if run is None:
         p = rt.progress
         detail = messages.sync_line(p)

@@ -26,7 +26,6 @@ from bot.services.runtime import Runtime
 from bot.services.status import past_core_bars
 from bot.telegram import messages
 from bot.telegram.keyboards import card_keyboard
-from bot.timeutil import month_of
 from pipeline.config import PipelineConfig
 
 CAPTION_NAME = 200
@@ -59,7 +58,7 @@ async def build_card(rt: Runtime, artist_id: int, *, fetch: bool = False) -> Car
         first_verdict = not await session.scalar(select(func.count()).select_from(Feedback))
         progress = await cards.core_progress(session, artist_id, rt.now(), tz)
         daily = await cards.daily_plays(session, artist_id, rt.now(), tz)
-        months = sorted({month_of(day) for day, _ in daily})[:-1]
+        months = sorted({f"{day:%Y-%m}" for day, _ in daily})[:-1]
         past_bars = await past_core_bars(session, months, tz, PipelineConfig())
         feedback_id = await latest_feedback_id(session, artist_id)
         meta = render_meta_line((await _metadata(session, rt, artist_id, fetch)).get(artist_id))

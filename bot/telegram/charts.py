@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bot.timeutil import add_months, months_between
+from pipeline.periods import add_months, month_code
 from pipeline.record import MonthOutcomes, TrackRecord
 
 BAR, CUMULATIVE, CORE, TRACK = "#3b7dd8", "#2a9d5c", "#d8553b", "#e6e6e6"
@@ -158,7 +158,7 @@ def _by_month(axes: Axes, record: TrackRecord) -> None:
     """Flagged artists per month (months without a flag included), stacked by outcome."""
     given = {m.month: m for m in record.by_month}
     first, last = record.by_month[0].month, record.by_month[-1].month
-    months = [add_months(first, i) for i in range(months_between(first, last) + 1)]
+    months = [add_months(first, i) for i in range(month_code(last) - month_code(first) + 1)]
     rows = [given.get(m, MonthOutcomes(m, 0, 0, 0)) for m in months]
     x = list(range(len(rows)))
     core = [m.core for m in rows]

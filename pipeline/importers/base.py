@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,9 @@ TEXT_COLUMNS = SCROBBLE_COLUMNS[1:]
 DEDUP_COLUMNS = ["ts", "artist", "album", "track"]
 NAME_COLUMNS = ["artist", "track", "album"]
 MAX_EXAMPLES = 5
+# "now" of the file being read (its upper bound for plausible times); read_history sets it
+# from its caller's clock, the system clock otherwise.
+READ_NOW: ContextVar[float | None] = ContextVar("READ_NOW", default=None)
 
 # Reason codes, in priority order; 0 means a good row.
 _GOOD, _ERROR, _NOW_PLAYING, _NO_DATE, _BAD_DATE, _RANGE, _NO_ARTIST, _NO_TRACK = range(8)
@@ -100,6 +104,14 @@ def _reason_texts(codes: np.ndarray, bad: pd.DataFrame) -> list[str]:
     return texts
 
 
+def _now(now: float | None) -> float:
+    """Upper bound of plausible times: the argument, else read_history's, else the system's."""
+    if now is not None:
+        return now
+    read_now = READ_NOW.get()
+    return time.time() if read_now is None else read_now
+
+
 def finish(
     raw: pd.DataFrame,
     fmt: str,
@@ -137,7 +149,7 @@ def finish(
             dateless & now_playing_when_dateless,
             dateless,
             np.isnan(ts),
-            implausible_ts(ts, time.time() if now is None else now),
+            implausible_ts(ts, _now(now)),
             blank_artist,
             blank_track,
         ],

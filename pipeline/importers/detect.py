@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.errors import InputFormatError
-from pipeline.importers.base import ImportResult, require_valid
+from pipeline.importers.base import READ_NOW, ImportResult, require_valid
 from pipeline.importers.csv_formats import (
     read_ghan,
     read_lastfm_to_csv,
@@ -119,10 +119,24 @@ def detect_format(path: Path) -> str:
 
 
 def read_history(
-    path: str | Path, fmt: str = "auto", *, max_zip_member_bytes: int | None = None
+    path: str | Path,
+    fmt: str = "auto",
+    *,
+    max_zip_member_bytes: int | None = None,
+    now: float | None = None,
 ) -> ImportResult:
-    """Parse a listening-history file into the scrobbles frame (pure: no database)."""
-    path = Path(path)
+    """Parse a listening-history file into the scrobbles frame (pure: no database).
+
+    `now` (Unix seconds; default the system clock) bounds plausible times.
+    """
+    token = READ_NOW.set(now)
+    try:
+        return _read_history(Path(path), fmt, max_zip_member_bytes)
+    finally:
+        READ_NOW.reset(token)
+
+
+def _read_history(path: Path, fmt: str, max_zip_member_bytes: int | None) -> ImportResult:
     if fmt != "auto" and fmt not in READERS:
         raise InputFormatError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "auto":

@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from bot.timeutil import utc_now
 from pipeline.plausible import MIN_PLAUSIBLE_TS
 from tests.fakes.loopback import LoopbackFake
 
@@ -238,7 +239,7 @@ class FakeListenBrainz(LoopbackFake):
 
     def expected_keys(self, now: float | None = None) -> set[tuple[int, str, str, str]]:
         """(ts, artist, track, album) of every listen a correct sync stores."""
-        moment = time.time() if now is None else now
+        moment = utc_now().timestamp() if now is None else now
         return {s.key for s in self.listens if s.valid(moment)}
 
     # -- faults and hooks -------------------------------------------------------------------
