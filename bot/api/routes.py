@@ -13,6 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.api.auth import require_token
+from bot.api.deps import SessionDep
 from bot.api.schemas import ErrorResponse, FeedbackRequest, FeedbackResponse
 from bot.api.views import candidate_json, explanation_json, run_json
 from bot.db.models import SyncState
@@ -70,17 +71,18 @@ async def health(request: Request) -> JSONResponse:
 
 @private.get("/candidates")
 async def candidates(
-    request: Request, limit: Annotated[int | None, Query(ge=1, le=50)] = None
+    request: Request,
+    session: SessionDep,
+    limit: Annotated[int | None, Query(ge=1, le=50)] = None,
 ) -> dict[str, Any]:
     """The latest rebuild's candidates (the bot's /candidates), with cached metadata."""
     state = request.app.state.api
-    async with state.db.sessions() as session:
-        run = await queries.latest_run(session)
-        found = await queries.current_candidates(session, limit or state.candidates_limit)
-        metas = await cached_metadata(session, [c.artist_id for c in found])
-        idle = None
-        if run is not None and not found:
-            idle = await queries.idle_since(session, utc_now(), ZoneInfo(run.timezone))
+    run = await queries.latest_run(session)
+    found = await queries.current_candidates(session, limit or state.candidates_limit)
+    metas = await cached_metadata(session, [c.artist_id for c in found])
+    idle = None
+    if run is not None and not found:
+        idle = await queries.idle_since(session, utc_now(), ZoneInfo(run.timezone))
     return {
         "run": run_json(run),
         "candidates": [candidate_json(c, metas.get(c.artist_id)) for c in found],
@@ -89,33 +91,31 @@ async def candidates(
 
 
 @private.get("/artists/{name}", responses={404: {"model": ErrorResponse}})
-async def artist(request: Request, name: str) -> Any:
+async def artist(request: Request, session: SessionDep, name: str) -> Any:
     """The /why card of an artist: case-insensitive, fuzzy; close names in did_you_mean."""
     state = request.app.state.api
-    async with state.db.sessions() as session:
-        match = await queries.find_artist(session, name)
-        if match.artist is None:
-            return JSONResponse(
-                {
-                    "detail": f"no artist matching {name!r}",
-                    "did_you_mean": [n for _, n in match.suggestions],
-                },
-                status_code=404,
-            )
-        explanation = await queries.artist_explanation(session, match.artist[0])
-        metas = await metadata_for(
-            session, [explanation.artist_id], state.fetcher, budget=WHY_METADATA_BUDGET
+    match = await queries.find_artist(session, name)
+    if match.artist is None:
+        return JSONResponse(
+            {
+                "detail": f"no artist matching {name!r}",
+                "did_you_mean": [n for _, n in match.suggestions],
+            },
+            status_code=404,
         )
+    explanation = await queries.artist_explanation(session, match.artist[0])
+    metas = await metadata_for(
+        session, [explanation.artist_id], state.fetcher, budget=WHY_METADATA_BUDGET
+    )
     return explanation_json(
         explanation, metas.get(explanation.artist_id), [n for _, n in match.suggestions]
     )
 
 
 @private.get("/record")
-async def record(request: Request) -> dict[str, Any]:
+async def record(session: SessionDep) -> dict[str, Any]:
     """How past predictions turned out (live once some have resolved, else the backtest's)."""
-    async with request.app.state.api.db.sessions() as session:
-        return (await load_track_record(session)).to_json()
+    return (await load_track_record(session)).to_json()
 
 
 @private.post(

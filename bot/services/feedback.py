@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.sqlite import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Artist, Candidate, Feedback
+from bot.db.session import ANSWER_DEADLINE_SECONDS, describe_database_error, write_with_retry
 from bot.timeutil import utc_now
 from pipeline.errors import UserError
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 CONFIRM, DISMISS = 1, 0
 
 
@@ -122,3 +129,40 @@ async def latest_feedback_id(session: AsyncSession, artist_id: int) -> int | Non
             .limit(1)
         )
     ).scalar_one_or_none()
+
+
+class NotStored(Exception):
+    """A write the owner waited for failed; `problem` says why in one line."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+async def _answered_write(
+    sessions: async_sessionmaker, work: Callable[[AsyncSession], Awaitable[T]], what: str
+) -> T:
+    """Run a write someone waits for, retried while SQLite is busy; NotStored when it fails."""
+    try:
+        return await write_with_retry(sessions, work, deadline=ANSWER_DEADLINE_SECONDS)
+    except SQLAlchemyError as exc:
+        log.warning("%s not stored: %s", what, exc)
+        raise NotStored(describe_database_error(exc)) from exc
+
+
+async def store_verdict(
+    sessions: async_sessionmaker, candidate_id: int, verdict: int, now: datetime | None = None
+) -> FeedbackResult:
+    """record_feedback in its own retried transaction (a button press)."""
+    return await _answered_write(
+        sessions,
+        lambda session: record_feedback(session, candidate_id, verdict, now),
+        f"verdict on candidate {candidate_id}",
+    )
+
+
+async def remove_verdict(sessions: async_sessionmaker, feedback_id: int) -> VerdictRow | None:
+    """undo_feedback in its own retried transaction (a button press)."""
+    return await _answered_write(
+        sessions, lambda session: undo_feedback(session, feedback_id), f"undo of {feedback_id}"
+    )

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-from sqlalchemy.exc import SQLAlchemyError
 from telegram import CallbackQuery, Message, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
-from bot.db.session import ANSWER_DEADLINE_SECONDS, describe_database_error, write_with_retry
-from bot.services.feedback import UnknownCandidate, record_feedback, undo_feedback
-from bot.services.runtime import Runtime
+from bot.services.feedback import NotStored, UnknownCandidate, remove_verdict, store_verdict
 from bot.telegram import messages
 from bot.telegram.cards import refresh_card
 from bot.telegram.keyboards import FEEDBACK_PATTERN, UNDO_PATTERN, parse_feedback, parse_undo
 from bot.telegram.send import edit_quietly
 from bot.telegram.state import Context
 from bot.telegram.verdicts import verdicts_view
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 def _on_message(query: CallbackQuery) -> bool:
@@ -36,23 +26,6 @@ def _on_message(query: CallbackQuery) -> bool:
     )
 
 
-async def _store(
-    query: CallbackQuery,
-    rt: Runtime,
-    work: Callable[..., Awaitable[T]],
-    not_stored: str,
-    what: str,
-) -> tuple[bool, T | None]:
-    """(stored, result) of a write the owner waits for; a failure is told in an alert."""
-    try:
-        return True, await write_with_retry(rt.db.sessions, work, deadline=ANSWER_DEADLINE_SECONDS)
-    except SQLAlchemyError as exc:
-        log.warning("%s not stored: %s", what, exc)
-        problem = describe_database_error(exc)
-        await query.answer(not_stored.format(problem=problem), show_alert=True)
-        return False, None
-
-
 async def on_feedback(update: Update, context: Context) -> None:
     """Store the verdict, answer at once, then show it on the card; forgeries change nothing."""
     query = update.callback_query
@@ -64,17 +37,12 @@ async def on_feedback(update: Update, context: Context) -> None:
     state = context.runtime
     when = context.now()
     try:
-        stored, result = await _store(
-            query,
-            state,
-            lambda session: record_feedback(session, candidate_id, verdict, when),
-            messages.NOT_STORED,
-            f"verdict on candidate {candidate_id}",
-        )
+        result = await store_verdict(state.db.sessions, candidate_id, verdict, when)
     except UnknownCandidate:
         await query.answer(messages.STALE_BUTTON)
         return
-    if not stored or result is None:
+    except NotStored as exc:
+        await query.answer(messages.NOT_STORED.format(problem=exc.problem), show_alert=True)
         return
     await query.answer(
         messages.verdict_answer(result.verdict, result.artist, result.month, result.changed)
@@ -92,14 +60,10 @@ async def on_undo(update: Update, context: Context) -> None:
         return
     where, feedback_id = parsed
     state = context.runtime
-    stored, removed = await _store(
-        query,
-        state,
-        lambda session: undo_feedback(session, feedback_id),
-        messages.UNDO_NOT_STORED,
-        f"undo of verdict {feedback_id}",
-    )
-    if not stored:
+    try:
+        removed = await remove_verdict(state.db.sessions, feedback_id)
+    except NotStored as exc:
+        await query.answer(messages.UNDO_NOT_STORED.format(problem=exc.problem), show_alert=True)
         return
     if removed is None:
         await query.answer(messages.ALREADY_UNDONE)
