@@ -243,9 +243,9 @@ def render_explanation(
         lines.append(f.italic(clip(meta, 300)))
     if e.first_seen is not None:
         lines.append(f.esc(f"First played {_date(e.first_seen, tz)}"))
-    c = e.candidate
-    if progress is not None and progress.needed <= 0:
-        c = None  # core already: odds and reasons of becoming core would be stale news
+    core_already = progress is not None and progress.needed <= 0
+    # Core already: odds and reasons of becoming core would be stale news.
+    c = None if core_already else e.candidate
     if c is not None:
         where = "the last 30 days" if c.window == "trailing" else month_name(c.month)
         if e.run is not None and e.run.is_fallback:
@@ -268,9 +268,7 @@ def render_explanation(
         lines.extend(f"• {f.esc(clip(r, 300))}" for r in c.concerns[:2])
     if e.feedback is not None:
         lines.append(f.esc(f"Your verdict: {e.feedback.word} on {short_date(e.feedback.at, tz)}."))
-    elif progress is not None and progress.needed <= 0:
-        pass  # the progress line said it
-    elif e.why_not:
+    elif e.why_not and not core_already:  # else the progress line said it
         lines.append(f.esc(("Not a candidate: " if c is None else "") + e.why_not))
     return "\n".join(lines)
 
