@@ -171,7 +171,11 @@ def render_candidates(
         lines.append(f.esc(nobody_stands_out(run) + " These are the new artists I'm watching:"))
     elif note := shrunk_note(run):
         lines.append(f.italic(note))
+    watching = top is not None and run.stands_out(top)  # "also watching" once, below the ★
     for n, c in enumerate(candidates, offset + 1):
+        if watching and not run.stands_out(c):
+            lines.append(f.italic("Also watching:"))
+            watching = False
         lines.extend(_line(n, c, run, f))
     if not run.is_fallback and candidates:
         lines.extend(_footnote(candidates, run, f))
