@@ -187,7 +187,11 @@ def render_candidates(
         lines.append(f.esc(nobody_stands_out(run) + " These are the new artists I'm watching:"))
     elif note := shrunk_note(run):
         lines.append(f.italic(note))
+    watching = top is not None and run.stands_out(top)  # "also watching" once, below the ★
     for n, c in enumerate(candidates, offset + 1):
+        if watching and not run.stands_out(c):
+            lines.append(f.italic("Also watching:"))
+            watching = False
         lines.extend(_line(n, c, run, f))
     if not run.is_fallback and candidates:
         lines.extend(_footnote(candidates, run, f))
@@ -250,9 +254,9 @@ def render_explanation(
         lines.append(f.italic(clip(meta, 300)))
     if e.first_seen is not None:
         lines.append(f.esc(f"First played {_date(e.first_seen, tz)}"))
-    c = e.candidate
-    if progress is not None and progress.needed <= 0:
-        c = None  # core already: odds and reasons of becoming core would be stale news
+    core_already = progress is not None and progress.needed <= 0
+    # Core already: odds and reasons of becoming core would be stale news.
+    c = None if core_already else e.candidate
     if c is not None:
         where = "the last 30 days" if c.window == "trailing" else month_name(c.month)
         if e.run is not None and e.run.is_fallback:
@@ -275,9 +279,7 @@ def render_explanation(
         lines.extend(f"• {f.esc(clip(r, 300))}" for r in c.concerns[:2])
     if e.feedback is not None:
         lines.append(f.esc(f"Your verdict: {e.feedback.word} on {short_date(e.feedback.at, tz)}."))
-    elif progress is not None and progress.needed <= 0:
-        pass  # the progress line said it
-    elif e.why_not:
+    elif e.why_not and not core_already:  # else the progress line said it
         lines.append(f.esc(("Not a candidate: " if c is None else "") + e.why_not))
     return "\n".join(lines)
 

@@ -226,7 +226,7 @@ def _recency(v: pd.DataFrame, ctx: pd.DataFrame) -> pd.Series:
     when = np.where(
         trailing,
         np.select([gap < 1, gap < 2], ["today", "yesterday"], days + " ago"),
-        np.where(gap < 1, "on its last day", days + " before the end of " + month),
+        np.where(gap < 1, "on its last day", days + " before " + month + " ended"),
     )
     return (
         head

@@ -247,7 +247,9 @@ def _cand(rank: int, probability: float, reasons: list[str]) -> CandidateView:
 def test_the_words_match_what_is_shown() -> None:
     cands = [_cand(1, 0.2, ["9 plays in the last 14 days"]), _cand(2, 0.06, [])]
     text = render_candidates(cands, _run(), html=False)
-    assert "1. ★ Artist 1 — about 1 in 5 (20%)" in text and "2. Artist 2 — about 1 in 17" in text
+    first, reason, watching, second = text.splitlines()[1:5]
+    assert first == "1. ★ Artist 1 — about 1 in 5 (20%)" and reason.strip() == cands[0].reasons[0]
+    assert watching == "Also watching:" and second.startswith("2. Artist 2 — about 1 in 17")
     assert "held back" not in text  # a drag is never shown as the reason
     assert "“About 1 in 5”: of past new artists that looked like this one, about 1 in 5" in text
     star = (

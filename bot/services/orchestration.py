@@ -135,8 +135,8 @@ async def run_rebuild(rt: Runtime, *, track_record: bool = False) -> RebuildRepo
             PipelineConfig(),
             rt.now(),
             rt.settings.BREAKOUT_TIMEZONE,
-            track_record,
-            True,
+            track_record=track_record,
+            retrain=True,
         )
 
 
@@ -150,8 +150,8 @@ async def run_rescore(rt: Runtime) -> RebuildReport:
             PipelineConfig(),
             rt.now(),
             rt.settings.BREAKOUT_TIMEZONE,
-            False,
-            False,
+            track_record=False,
+            retrain=False,
         )
 
 
@@ -172,6 +172,7 @@ def _rebuild(
     cfg: PipelineConfig,
     now: datetime,
     tz: str,
+    *,
     track_record: bool,
     retrain: bool,
 ) -> RebuildReport:
@@ -191,7 +192,7 @@ def follow_up(report: SyncReport | None) -> str | None:
 
 
 async def refresh_after_sync(rt: Runtime, report: SyncReport | None) -> SyncOutcome:
-    """What follows a completed sync (`follow_up`), for the bot; `breakout sync` does the same."""
+    """What follows a completed sync in the bot (`follow_up`); `breakout sync` only rescores."""
     step = follow_up(report)
     if step == "rebuild":
         return SyncOutcome(report, await run_rebuild(rt, track_record=True), True)

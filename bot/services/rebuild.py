@@ -34,9 +34,10 @@ from pipeline.train import ModelBundle, load_bundle, save_bundle
 
 log = logging.getLogger(__name__)
 KEEP_RUNS = 50
-# Runs younger than this are kept whatever their number: a rescore follows every sync, and the
-# buttons of a push or a card carry candidate ids of the run that showed them.
-KEEP_DAYS = 35
+# Runs younger than this are kept whatever their number: a rescore follows every sync, and a
+# card's Confirm/Dismiss buttons carry the candidate id of the run that showed it (lists and
+# pushes carry artist ids, which never go stale). An older press is answered as stale.
+KEEP_DAYS = 2
 STAGES = ("load", "features", "labels", "train", "score", "store", "backtest")
 
 
