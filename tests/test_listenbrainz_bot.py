@@ -54,9 +54,9 @@ async def test_manual_and_scheduled_syncs_read_listenbrainz(
             done = await fake.wait_for(
                 "sendMessage",
                 start=start,
-                where=lambda c: "on ListenBrainz complete" in c.params["text"],
+                where=lambda c: "Synced with ListenBrainz" in c.params["text"],
             )
-            assert "1,500 new" in done.params["text"]
+            assert done.params["text"].endswith(" read, 1,500 new.")
             await idle(app)
             status = await ask(fake, "/start")
             assert (

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.db.models import Artist, ArtistStatus, Candidate, CandidateReason, Feedback, ModelRun
+from bot.timeutil import month_name as month_words
 from pipeline.config import PipelineConfig
 from pipeline.normalize import artist_key
 from pipeline.periods import month_code, month_codes, month_name, month_of
@@ -386,9 +387,9 @@ def why_not(status: StatusView, cfg: PipelineConfig) -> str:
             f"{status.plays_needed} make an artist core)"
         )
     if status.verdict == "recently_core":
-        return f"already a core artist (core in {status.last_core_month})"
+        return f"already a core artist (core in {month_words(status.last_core_month)})"
     if status.verdict == "too_old":
-        return f"not eligible: discovered more than {cfg.eligible_max_age} months ago"
+        return f"first played over {cfg.eligible_max_age} months ago, so no longer a new artist"
     if status.verdict == "too_few_plays":
         return (
             f"not eligible: fewer than {cfg.eligible_min_plays} plays in the last 30 days "
