@@ -23,8 +23,8 @@ from bot.lastfm.sync import LATE_SCROBBLE_WINDOW
 from bot.listenbrainz.client import ListenBrainzClient
 from bot.listenbrainz.sync import sync_listens
 from bot.render import odds, odds_percent, odds_sentence, verdict_sentence
-from bot.telegram import jobs
-from pipeline.record import Band, TrackRecord
+from bot.telegram import charts, jobs
+from pipeline.record import Band, MonthOutcomes, TrackRecord
 from tests.bot_harness import (
     OWNER,
     SEEDED_AT,
@@ -356,3 +356,22 @@ async def test_a_new_users_first_session(
     assert "📥 Read your Last.fm history" in session and "✅ done" in session
     assert record_text.params["text"].startswith("<b>") and "A replay" in record_text.params["text"]
     assert not re.search(r"\bpid\b|monthly_push|\d{4}-\d\d-\d\dT|\(\d{4}-\d\d\)", session)
+
+
+def test_charts_are_phone_sized_with_no_text_under_14_px(tmp_path: Path) -> None:
+    days = [NOW - timedelta(days=n) for n in range(59, -1, -1)]
+    plays = [(n * 7) % 4 for n in range(60)]
+    card = charts.daily_plays_png(days, plays, "$A & B$", 8, {"2026-10": 9, "2026-11": 8})
+    bands = [Band(0.0, 0.05, 900, 0.02, 0.03), Band(0.05, 0.1, 120, 0.07, 0.06)]
+    months = [MonthOutcomes("2026-01", 1, 3, 0), MonthOutcomes("2026-10", 0, 0, 2)]
+    track = TrackRecord(
+        "live", "2026-01", "2026-10", 1020, 6, 1, 3, 2, 0.25, 0.04, bands, [], months
+    )
+    shown = charts.record_png(track)
+    assert shown is not None and charts.record_png(record(0, 0, 0.05)) is not None
+    assert charts.record_png(TrackRecord("none", None, None, 0, 0, 0, 0, 0, None, None)) is None
+    for png in (card, shown):
+        width = int.from_bytes(png[16:20], "big")  # the PNG header's IHDR width
+        assert png.startswith(b"\x89PNG") and width == 800
+    smallest = min(charts.SMALL, charts.TEXT, charts.BIG) * charts.DPI / 72
+    assert smallest >= 14
