@@ -141,7 +141,10 @@ async def test_failed_job_tells_the_owner_once(fake: FakeTelegram, data_dir: Pat
         assert app.job_queue is not None
         app.job_queue.run_once(jobs.in_background(broken), 0, name="nightly")
         notice = await fake.wait_for("sendMessage")
-        assert notice.params["text"] == "⚠️ Scheduled job nightly failed: RuntimeError: disk full"
+        assert notice.params["text"] == (
+            "⚠️ The nightly rebuild failed (RuntimeError: disk full); it is logged, and I try "
+            "again at its next run."
+        )
         app.job_queue.run_once(jobs.in_background(broken), 0, name="nightly")
         await ask(fake, "/help")  # processed after the second failure
         await idle(app)

@@ -23,7 +23,9 @@ from bot.lastfm.sync import LATE_SCROBBLE_WINDOW
 from bot.listenbrainz.client import ListenBrainzClient
 from bot.listenbrainz.sync import sync_listens
 from bot.render import odds, odds_percent, odds_sentence, verdict_sentence
+from bot.services.runtime import SyncProgress
 from bot.telegram import charts, jobs
+from bot.timeutil import in_words
 from pipeline.record import Band, MonthOutcomes, TrackRecord
 from tests.bot_harness import (
     OWNER,
@@ -375,3 +377,19 @@ def test_charts_are_phone_sized_with_no_text_under_14_px(tmp_path: Path) -> None
         assert png.startswith(b"\x89PNG") and width == 800
     smallest = min(charts.SMALL, charts.TEXT, charts.BIG) * charts.DPI / 72
     assert smallest >= 14
+
+
+def test_eta_follows_the_pages_this_run_read() -> None:
+    now = [100.0]
+    progress = SyncProgress(running=True, mode="backfill", monotonic=lambda: now[0])
+    progress.page_done(400, 513, 0)  # a walk resumed at page 400 after a restart
+    assert progress.seconds_left() is None  # no pace yet from one page
+    for page in range(401, 411):
+        now[0] += 0.5  # two pages a second
+        progress.page_done(page, 513, 0)
+    assert progress.seconds_left() == pytest.approx(103 * 0.5)
+    assert in_words(progress.seconds_left() or 0) == "under a minute"
+    for page in range(411, 441):
+        now[0] += 2.0  # Last.fm slowed down: the ETA follows the last pages
+        progress.page_done(page, 513, 0)
+    assert progress.seconds_left() == pytest.approx(73 * 2.0)

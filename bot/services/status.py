@@ -20,6 +20,16 @@ from pipeline.config import PipelineConfig
 from pipeline.record import TrackRecord
 from pipeline.status import plays_needed
 
+# Scheduled jobs as a person calls them (job_runs keeps the short names).
+JOB_NAMES = {
+    "sync": "sync",
+    "nightly": "nightly rebuild",
+    "monthly_push": "monthly push",
+    "digest": "weekly digest",
+    "import": "import",
+    "startup": "catch-up at start",
+}
+
 
 def iso_utc(moment: datetime | None) -> str | None:
     """ISO-8601 in UTC with a Z; SQLite hands stored datetimes back without their zone."""
@@ -149,21 +159,14 @@ def status_lines(
     if s.last_error:
         lines.append(f"Last sync problem: {s.last_error}")
     if next_runs:
-        names = {"sync": "sync", "nightly": "nightly rebuild", "monthly_push": "monthly push"}
         lines.append(
-            "Next: " + " · ".join(f"{names.get(n, n)} {_when(t, tz, now)}" for n, t in next_runs)
+            "Next: "
+            + " · ".join(f"{JOB_NAMES.get(n, n)} {_when(t, tz, now)}" for n, t in next_runs)
         )
     lines.append(record_line(s.record))
     return lines
 
 
-JOB_NAMES = {
-    "sync": "sync",
-    "nightly": "nightly rebuild",
-    "monthly_push": "monthly push",
-    "digest": "weekly digest",
-    "import": "import",
-}
 OUTCOME_WORDS = {
     "ok": "done",
     "error": "failed",
