@@ -278,11 +278,11 @@ def verdict_sentence(record: TrackRecord) -> str:
             f"Too early to judge: only {decided} of my flags {verb} resolved so far, "
             f"and {record.became_core} came true."
         )
-    hit = percent(record.hit_rate or 0.0)
+    hit = f"{percent(record.hit_rate or 0.0)} of the time ({record.became_core} of {decided})"
     head = (
-        f"Replaying your history, my flags would have come true {hit} of the time"
+        f"Replaying your history, my flags would have come true {hit}"
         if would
-        else f"My flags came true {hit} of the time"
+        else f"My flags came true {hit}"
     )
     if record.lift is None:
         return head + "."

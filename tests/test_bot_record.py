@@ -239,21 +239,21 @@ def record(hits: int, misses: int, base: float, source: str = "live") -> TrackRe
             10,
             90,
             0.05,
-            "My flags came true 10% of the time; any new artist of yours, 5%. "
+            "My flags came true 10% of the time (10 of 100); any new artist of yours, 5%. "
             "About twice chance — most flags still don't pan out.",
         ),
         (
             6,
             94,
             0.05,
-            "My flags came true 6% of the time; any new artist of yours, 5%. "
+            "My flags came true 6% of the time (6 of 100); any new artist of yours, 5%. "
             "About chance — don't read much into a flag.",
         ),
         (
             30,
             70,
             0.05,
-            "My flags came true 30% of the time; any new artist of yours, 5%. "
+            "My flags came true 30% of the time (30 of 100); any new artist of yours, 5%. "
             "Several times chance — most flags still don't pan out.",
         ),
         (
@@ -281,7 +281,9 @@ def test_verdict_without_flags_and_for_a_backtest() -> None:
         "I have not flagged any artist yet. Any new artist of yours became core 4% of the time."
     )
     replay = verdict_sentence(record(10, 90, 0.05, "backtest"))
-    assert replay.startswith("Replaying your history, my flags would have come true 10%")
+    assert replay.startswith(
+        "Replaying your history, my flags would have come true 10% of the time (10 of 100)"
+    )
 
 
 async def test_an_artist_name_alone_opens_its_card(fake: FakeTelegram, data_dir: Path) -> None:
