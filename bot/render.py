@@ -300,12 +300,19 @@ def render_track_record(record: TrackRecord, html: bool = True) -> str:
         return f.esc(
             "No track record yet: I build it from your history after the first sync or import."
         )
-    span = f"{month_name(record.first_month or '')} – {month_name(record.last_month or '')}"
+    span = (
+        f", {month_name(record.first_month)} – {month_name(record.last_month or '')}"
+        if record.first_month
+        else ""
+    )
     lines = [f.bold(verdict_sentence(record)), ""]
+    if not record.scored and not record.flagged:
+        lines.append(f.esc("My track record needs one complete month of your history."))
+        return "\n".join(lines)
     if record.source == "backtest":  # no live prediction has resolved yet
-        lines.append(f.esc(f"A replay of what I would have said each month, {span}."))
+        lines.append(f.esc(f"A replay of what I would have said each month{span}."))
     else:
-        lines.append(f.esc(f"My predictions, {span}."))
+        lines.append(f.esc(f"My predictions{span}."))
     lines.append(
         f.esc(
             f"Flagged {record.flagged} artist{'s' if record.flagged != 1 else ''}: "

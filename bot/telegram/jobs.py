@@ -177,6 +177,7 @@ async def watch_backfill(app: Application) -> None:
     progress = rt.progress
     if progress.mode != "backfill":
         return
+    waiting = False  # Telegram does not know the chat yet
     while True:
         text = _progress_text(source, progress)
         try:
@@ -189,7 +190,9 @@ async def watch_backfill(app: Application) -> None:
             if message is not None or not _undelivered(exc):
                 log.info("backfill progress not shown: %s", exc)
                 return
-            log.info("backfill progress waits for the owner's first message: %s", exc)
+            if not waiting:
+                log.info("backfill progress waits for the owner's first message: %s", exc)
+            waiting = True
         if not progress.running:
             return
         with contextlib.suppress(TimeoutError):
