@@ -248,6 +248,8 @@ def _band(low: float, high: float) -> str:
 
 # Fewer resolved flags than this and a hit rate says little: the verdict says "too early".
 FEW_RESOLVED = 5
+# Below this many resolved flags the verdict adds that they are few to go by.
+FEW_TO_TRUST = 20
 # (lift at least, words): how many times chance the flags came true, in words.
 LIFT_WORDS = (
     (3.5, "Several times chance"),
@@ -290,6 +292,8 @@ def verdict_sentence(record: TrackRecord) -> str:
     tail = "most flags still don't pan out" if (record.hit_rate or 0) < 0.5 else "most came true"
     if record.lift < 1.25:
         tail = "don't read much into a flag"
+    if decided < FEW_TO_TRUST:
+        tail += f", and {decided} resolved flags are few to go by"
     return f"{head}; any new artist of yours, {base}. {words} — {tail}."
 
 

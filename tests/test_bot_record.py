@@ -275,6 +275,14 @@ def test_verdict_sentence_by_lift(hits: int, misses: int, base: float, sentence:
     assert verdict_sentence(record(hits, misses, base)) == sentence
 
 
+def test_verdict_says_when_few_flags_resolved() -> None:
+    assert verdict_sentence(record(3, 6, 0.08)) == (
+        "My flags came true 33% of the time (3 of 9); any new artist of yours, 8%. "
+        "Several times chance — most flags still don't pan out, and 9 resolved flags are few "
+        "to go by."
+    )
+
+
 def test_verdict_without_flags_and_for_a_backtest() -> None:
     none = TrackRecord("backtest", "2025-01", "2026-10", 500, 0, 0, 0, 0, None, 0.04)
     assert verdict_sentence(none) == (
