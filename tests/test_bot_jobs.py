@@ -206,7 +206,7 @@ async def test_fresh_start_backfills_then_answers(fake: FakeTelegram, tmp_path: 
             assert before.params["text"].startswith("No predictions yet")
             progress = await ask(fake, "/start")
             assert re.search(
-                r"Backfill sync in progress: page [12] of \d+", progress.params["text"]
+                r"Reading your whole history: page [12] of \d+", progress.params["text"]
             )
             busy = await ask(fake, "/sync")
             assert busy.params["text"].startswith("A sync is already running (page ")

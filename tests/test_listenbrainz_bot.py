@@ -40,10 +40,7 @@ async def test_manual_and_scheduled_syncs_read_listenbrainz(
         )
         async with running(settings, Clock(SEEDED_AT)) as app:
             first = await ask(fake, "/start")
-            assert (
-                "The first ListenBrainz sync (backfill) has not completed yet"
-                in (first.params["text"])
-            )
+            assert "I have not read your whole ListenBrainz history yet" in (first.params["text"])
             start = fake.mark()
             fake.send_text(OWNER, "/sync")
             await fake.wait_for(

@@ -121,10 +121,8 @@ def sync_line(progress: SyncProgress) -> str:
     )
     left = progress.seconds_left()
     eta = f", {in_words(left)} left" if left is not None else ""
-    return (
-        f"{escape(progress.mode.capitalize())} sync in progress: {pages}{eta}, "
-        f"{progress.stored:,} new scrobbles stored."
-    )
+    what = "Reading your whole history" if progress.mode == "backfill" else "Syncing"
+    return f"{what}: {pages}{eta}, {progress.stored:,} new scrobbles stored."
 
 
 def sync_done(report: SyncReport, source: str) -> str:
