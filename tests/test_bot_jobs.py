@@ -115,7 +115,7 @@ async def test_crash_between_claim_and_send_is_not_resent(
     async with running(bot_settings(fake, data_dir), Clock(PUSH_DAY)) as app:
         await jobs.catch_up(app)
     notices = [c.params["text"] for c in fake.calls_of("sendMessage") if "push" in c.params["text"]]
-    assert notices == [messages.PUSH_INTERRUPTED.format(month="2026-10")]
+    assert notices == [messages.PUSH_INTERRUPTED.format(month="October 2026")]
     assert pushes(fake) == []
     runs = await sql(data_dir, "SELECT outcome FROM job_runs WHERE job = 'monthly_push'")
     assert runs == [("interrupted",)]

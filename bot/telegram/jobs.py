@@ -33,7 +33,7 @@ from bot.telegram.candidates import candidates_page
 from bot.telegram.keyboards import candidate_keyboard
 from bot.telegram.send import send_html
 from bot.telegram.state import Context, get_state, settings_of
-from bot.timeutil import clock_time, in_words, short_date
+from bot.timeutil import clock_time, in_words, month_name, short_date
 
 log = logging.getLogger(__name__)
 ONBOARDING_EVERY = 5.0  # seconds between edits of the backfill progress message
@@ -264,7 +264,7 @@ async def catch_up(app: Application) -> None:
     for run in stale:
         log.warning("run %s of %s was interrupted by a restart", run.job, run.period)
         if run.job == MONTHLY_PUSH:
-            text = messages.PUSH_INTERRUPTED.format(month=escape(run.period))
+            text = messages.PUSH_INTERRUPTED.format(month=escape(month_name(run.period)))
             await send_html(app.bot, settings_of(app).TELEGRAM_OWNER_ID, text)
     if not await _synced(app, _nightly_or_sync(app)):
         await monthly_push(app)
