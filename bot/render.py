@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from bot.services.cards import CoreProgress, Watched
 from bot.services.queries import CandidateView, Explanation, RunView
-from bot.services.status import Summary
+from bot.services.status import JOB_NAMES, Summary
 from bot.timeutil import as_utc, month_name, short_date
 
 if TYPE_CHECKING:
@@ -300,6 +300,8 @@ def _band(low: float, high: float) -> str:
 
 # Fewer resolved flags than this and a hit rate says little: the verdict says "too early".
 FEW_RESOLVED = 5
+# Below this many resolved flags the verdict adds that they are few to go by.
+FEW_TO_TRUST = 20
 # (lift at least, words): how many times chance the flags came true, in words.
 LIFT_WORDS = (
     (3.5, "Several times chance"),
@@ -330,11 +332,11 @@ def verdict_sentence(record: TrackRecord) -> str:
             f"Too early to judge: only {decided} of my flags {verb} resolved so far, "
             f"and {record.became_core} came true."
         )
-    hit = percent(record.hit_rate or 0.0)
+    hit = f"{percent(record.hit_rate or 0.0)} of the time ({record.became_core} of {decided})"
     head = (
-        f"Replaying your history, my flags would have come true {hit} of the time"
+        f"Replaying your history, my flags would have come true {hit}"
         if would
-        else f"My flags came true {hit} of the time"
+        else f"My flags came true {hit}"
     )
     if record.lift is None:
         return head + "."
@@ -342,6 +344,8 @@ def verdict_sentence(record: TrackRecord) -> str:
     tail = "most flags still don't pan out" if (record.hit_rate or 0) < 0.5 else "most came true"
     if record.lift < 1.25:
         tail = "don't read much into a flag"
+    if decided < FEW_TO_TRUST:
+        tail += f", and {decided} resolved flags are few to go by"
     return f"{head}; any new artist of yours, {base}. {words} — {tail}."
 
 
@@ -352,16 +356,19 @@ def render_track_record(record: TrackRecord, html: bool = True) -> str:
         return f.esc(
             "No track record yet: I build it from your history after the first sync or import."
         )
-    if record.source == "backtest" and not record.first_month:  # too short to replay
-        return f.esc("No track record yet: your history is too short to replay month by month.")
-    months = (record.first_month, record.last_month)
-    span = f"{month_name(months[0])} – {month_name(months[1])}" if all(months) else ""
+    span = (
+        f", {month_name(record.first_month)} – {month_name(record.last_month or '')}"
+        if record.first_month
+        else ""
+    )
     lines = [f.bold(verdict_sentence(record)), ""]
+    if not record.scored and not record.flagged:
+        lines.append(f.esc("My track record needs one complete month of your history."))
+        return "\n".join(lines)
     if record.source == "backtest":  # no live prediction has resolved yet
-        what = "A replay of what I would have said each month"
+        lines.append(f.esc(f"A replay of what I would have said each month{span}."))
     else:
-        what = "My predictions"
-    lines.append(f.esc(f"{what}, {span}." if span else f"{what}."))
+        lines.append(f.esc(f"My predictions{span}."))
     lines.append(
         f.esc(
             f"Flagged {record.flagged} artist{'s' if record.flagged != 1 else ''}: "
@@ -564,21 +571,14 @@ def status_lines(
     if s.last_error:
         lines.append(f"Last sync problem: {s.last_error}")
     if next_runs:
-        names = {"sync": "sync", "nightly": "nightly rebuild", "monthly_push": "monthly push"}
         lines.append(
-            "Next: " + " · ".join(f"{names.get(n, n)} {_when(t, tz, now)}" for n, t in next_runs)
+            "Next: "
+            + " · ".join(f"{JOB_NAMES.get(n, n)} {_when(t, tz, now)}" for n, t in next_runs)
         )
     lines.append(record_line(s.record))
     return lines
 
 
-JOB_NAMES = {
-    "sync": "sync",
-    "nightly": "nightly rebuild",
-    "monthly_push": "monthly push",
-    "digest": "weekly digest",
-    "import": "import",
-}
 OUTCOME_WORDS = {
     "ok": "done",
     "error": "failed",

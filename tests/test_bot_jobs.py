@@ -112,7 +112,7 @@ async def test_crash_between_claim_and_send_is_not_resent(
     async with running(bot_settings(fake, data_dir), Clock(PUSH_DAY)) as app:
         await jobs.catch_up(app)
     notices = [c.params["text"] for c in fake.calls_of("sendMessage") if "push" in c.params["text"]]
-    assert notices == [messages.PUSH_INTERRUPTED.format(month="2026-10")]
+    assert notices == [messages.PUSH_INTERRUPTED.format(month="October 2026")]
     assert pushes(fake) == []
     runs = await sql(data_dir, "SELECT outcome FROM job_runs WHERE job = 'monthly_push'")
     assert runs == [("interrupted",)]
@@ -138,7 +138,10 @@ async def test_failed_job_tells_the_owner_once(fake: FakeTelegram, data_dir: Pat
         assert app.job_queue is not None
         app.job_queue.run_once(jobs.in_background(broken), 0, name="nightly")
         notice = await fake.wait_for("sendMessage")
-        assert notice.params["text"] == "⚠️ Scheduled job nightly failed: RuntimeError: disk full"
+        assert notice.params["text"] == (
+            "⚠️ The nightly rebuild failed (RuntimeError: disk full); it is logged, and I try "
+            "again at its next run."
+        )
         app.job_queue.run_once(jobs.in_background(broken), 0, name="nightly")
         await ask(fake, "/help")  # processed after the second failure
         await idle(app)
@@ -216,7 +219,7 @@ async def test_fresh_start_backfills_then_answers(
             assert before.params["text"].startswith("No predictions yet")
             progress = await ask(fake, "/start", where=lambda c: "Breakout Artists" in text(c))
             assert re.search(
-                r"Backfill sync in progress: page [12] of \d+", progress.params["text"]
+                r"Reading your whole history: page [12] of \d+", progress.params["text"]
             )
             busy = await ask(fake, "/sync", where=lambda c: "sync" in text(c))
             assert busy.params["text"].startswith("A sync is already running (page ")

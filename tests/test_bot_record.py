@@ -4,11 +4,14 @@ the backfill progress reaches an owner who writes for the first time, /record's 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,26 +22,33 @@ from bot.lastfm.client import RetryPolicy
 from bot.lastfm.sync import LATE_SCROBBLE_WINDOW
 from bot.listenbrainz.client import ListenBrainzClient
 from bot.listenbrainz.sync import sync_listens
-from bot.render import verdict_sentence
-from bot.telegram import jobs
-from pipeline.record import Band, TrackRecord
+from bot.render import odds, odds_percent, odds_sentence, verdict_sentence
+from bot.services.runtime import SyncProgress
+from bot.telegram import charts, jobs
+from bot.timeutil import in_words
+from pipeline.record import Band, MonthOutcomes, TrackRecord
 from tests.bot_harness import (
     OWNER,
+    SEEDED_AT,
     Clock,
     ask,
     bot_settings,
+    data_dir,
     fake,
     idle,
     keyboard,
     running,
+    seeded,
     sql,
+    transcript,
 )
 from tests.fakes import FakeListenBrainz, make_listens
 from tests.fakes.lastfm_server import FakeLastfm
 from tests.fakes.telegram_server import FakeTelegram
+from tests.test_bot_chat import artifacts
 from tests.test_bot_jobs import lastfm_scrobbles
 
-__all__ = ["fake"]  # fixtures
+__all__ = ["data_dir", "fake", "seeded"]  # fixtures
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 PLACEHOLDER_OWNER = 1  # README step 3: "any number will do" until the real id is known
@@ -229,21 +239,21 @@ def record(hits: int, misses: int, base: float, source: str = "live") -> TrackRe
             10,
             90,
             0.05,
-            "My flags came true 10% of the time; any new artist of yours, 5%. "
+            "My flags came true 10% of the time (10 of 100); any new artist of yours, 5%. "
             "About twice chance — most flags still don't pan out.",
         ),
         (
             6,
             94,
             0.05,
-            "My flags came true 6% of the time; any new artist of yours, 5%. "
+            "My flags came true 6% of the time (6 of 100); any new artist of yours, 5%. "
             "About chance — don't read much into a flag.",
         ),
         (
             30,
             70,
             0.05,
-            "My flags came true 30% of the time; any new artist of yours, 5%. "
+            "My flags came true 30% of the time (30 of 100); any new artist of yours, 5%. "
             "Several times chance — most flags still don't pan out.",
         ),
         (
@@ -265,10 +275,131 @@ def test_verdict_sentence_by_lift(hits: int, misses: int, base: float, sentence:
     assert verdict_sentence(record(hits, misses, base)) == sentence
 
 
+def test_verdict_says_when_few_flags_resolved() -> None:
+    assert verdict_sentence(record(3, 6, 0.08)) == (
+        "My flags came true 33% of the time (3 of 9); any new artist of yours, 8%. "
+        "Several times chance — most flags still don't pan out, and 9 resolved flags are few "
+        "to go by."
+    )
+
+
 def test_verdict_without_flags_and_for_a_backtest() -> None:
     none = TrackRecord("backtest", "2025-01", "2026-10", 500, 0, 0, 0, 0, None, 0.04)
     assert verdict_sentence(none) == (
         "I have not flagged any artist yet. Any new artist of yours became core 4% of the time."
     )
     replay = verdict_sentence(record(10, 90, 0.05, "backtest"))
-    assert replay.startswith("Replaying your history, my flags would have come true 10%")
+    assert replay.startswith(
+        "Replaying your history, my flags would have come true 10% of the time (10 of 100)"
+    )
+
+
+async def test_an_artist_name_alone_opens_its_card(fake: FakeTelegram, data_dir: Path) -> None:
+    (name,) = (
+        await sql(
+            data_dir,
+            "SELECT a.name FROM candidates c JOIN artists a ON "
+            "a.id = c.artist_id ORDER BY c.run_id DESC, c.rank LIMIT 1",
+        )
+    )[0]
+    async with running(bot_settings(fake, data_dir), Clock(SEEDED_AT)):
+        start = fake.mark()
+        fake.send_text(OWNER, name.upper())
+        photo = await fake.wait_for("sendPhoto", start=start)
+        card = await fake.wait_for("sendMessage", start=start)
+        chatter = await ask(fake, "good morning, bot")
+    assert photo.files["photo"].startswith(b"\x89PNG")
+    text = card.params["text"]
+    link = f'<a href="https://www.last.fm/music/{quote(name, safe="").replace("%20", "+")}">'
+    assert link in text and "✅ Confirm if you think" in text
+    assert (
+        chatter.params["text"].startswith("I did not understand “good morning, bot”")
+        or "Did you mean" in chatter.params["text"]
+    )
+
+
+def test_one_in_n_always_shows_the_same_percentage() -> None:
+    probabilities = np.linspace(0.011, 0.449, 20_000)
+    shown = pd.DataFrame(
+        {"odds": [odds(p) for p in probabilities], "pct": [odds_percent(p) for p in probabilities]}
+    )
+    assert (shown.groupby("odds")["pct"].nunique() == 1).all()
+    assert odds_sentence(0.0345).endswith("(3%)") and odds_sentence(0.0355).endswith("(4%)")
+    assert odds(0.0345) == odds(0.035) == "about 1 in 29" and odds_percent(0.035) == "3%"
+
+
+async def test_a_new_users_first_session(
+    fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Import, start, /candidates, a card, /record: the transcript and charts are kept
+    (BREAKOUT_TEST_ARTIFACTS) for a person to read."""
+    out = artifacts(tmp_path)
+    data_dir = tmp_path / "new-user"
+    history = lastfm_scrobbles(24, (NOW - timedelta(days=1)).timestamp())
+    cut = int((NOW - timedelta(days=3)).timestamp())
+    older = pd.DataFrame(
+        [(s.ts, s.artist, s.track, s.album) for s in history if s.ts < cut],
+        columns=["ts", "artist", "track", "album"],
+    )
+    with FakeLastfm(history) as lastfm:
+        settings = lastfm_settings(fake, data_dir, lastfm)
+        monkeypatch.setenv("DATABASE_URL", settings.DATABASE_URL)
+        path = export_csv(tmp_path / "export.csv", older)
+        assert await asyncio.to_thread(cli.main, ["import", str(path)]) == 0
+        async with running(settings, Clock(NOW), schedule=True) as app:
+            await fake.wait_for(
+                "sendMessage",
+                where=lambda c: c.params["text"].startswith("✅ Your history is in"),
+                within=120,
+            )
+            await idle(app, within=180)
+            listing = await ask(fake, "/candidates")
+            start = fake.mark()
+            fake.press(OWNER, listing.result, keyboard(listing)[0][0]["callback_data"])
+            card_chart = await fake.wait_for("sendPhoto", start=start)
+            await fake.wait_for("sendMessage", start=start)
+            start = fake.mark()
+            record_text = await ask(fake, "/record")
+            record_chart = await fake.wait_for("sendPhoto", start=start)
+    (out / "new_user_card.png").write_bytes(card_chart.files["photo"])
+    (out / "new_user_record.png").write_bytes(record_chart.files["photo"])
+    session = transcript(fake)
+    (out / "new_user_transcript.txt").write_text(session, encoding="utf-8")
+    assert "📥 Read your Last.fm history" in session and "✅ done" in session
+    assert record_text.params["text"].startswith("<b>") and "A replay" in record_text.params["text"]
+    assert not re.search(r"\bpid\b|monthly_push|\d{4}-\d\d-\d\dT|\(\d{4}-\d\d\)", session)
+
+
+def test_charts_are_phone_sized_with_no_text_under_14_px(tmp_path: Path) -> None:
+    days = [NOW - timedelta(days=n) for n in range(59, -1, -1)]
+    plays = [(n * 7) % 4 for n in range(60)]
+    card = charts.daily_plays_png(days, plays, "$A & B$", 8, {"2026-10": 9, "2026-11": 8})
+    bands = [Band(0.0, 0.05, 900, 0.02, 0.03), Band(0.05, 0.1, 120, 0.07, 0.06)]
+    months = [MonthOutcomes("2026-01", 1, 3, 0), MonthOutcomes("2026-10", 0, 0, 2)]
+    track = TrackRecord(
+        "live", "2026-01", "2026-10", 1020, 6, 1, 3, 2, 0.25, 0.04, bands, [], months
+    )
+    shown = charts.record_png(track)
+    assert shown is not None and charts.record_png(record(0, 0, 0.05)) is not None
+    assert charts.record_png(TrackRecord("none", None, None, 0, 0, 0, 0, 0, None, None)) is None
+    for png in (card, shown):
+        width = int.from_bytes(png[16:20], "big")  # the PNG header's IHDR width
+        assert png.startswith(b"\x89PNG") and width == 800
+    smallest = min(charts.SMALL, charts.TEXT, charts.BIG) * charts.DPI / 72
+    assert smallest >= 14
+
+
+def test_eta_follows_the_pages_this_run_read() -> None:
+    now = [100.0]
+    progress = SyncProgress(running=True, mode="backfill", monotonic=lambda: now[0])
+    progress.page_done(400, 513, 0)  # a walk resumed at page 400 after a restart
+    assert progress.seconds_left() is None  # no pace yet from one page
+    for page in range(401, 411):
+        now[0] += 0.5  # two pages a second
+        progress.page_done(page, 513, 0)
+    assert progress.seconds_left() == pytest.approx(103 * 0.5)
+    assert in_words(progress.seconds_left() or 0) == "under a minute"
+    for page in range(411, 441):
+        now[0] += 2.0  # Last.fm slowed down: the ETA follows the last pages
+        progress.page_done(page, 513, 0)
+    assert progress.seconds_left() == pytest.approx(73 * 2.0)

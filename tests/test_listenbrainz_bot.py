@@ -26,10 +26,7 @@ async def test_manual_and_scheduled_syncs_read_listenbrainz(
         )
         async with running(settings, Clock(SEEDED_AT)) as app:
             first = await ask(fake, "/start")
-            assert (
-                "The first ListenBrainz sync (backfill) has not completed yet"
-                in (first.params["text"])
-            )
+            assert "I have not read your whole ListenBrainz history yet" in (first.params["text"])
             start = fake.mark()
             fake.send_text(OWNER, "/sync")
             await fake.wait_for(
@@ -40,9 +37,9 @@ async def test_manual_and_scheduled_syncs_read_listenbrainz(
             done = await fake.wait_for(
                 "sendMessage",
                 start=start,
-                where=lambda c: "on ListenBrainz complete" in c.params["text"],
+                where=lambda c: "Synced with ListenBrainz" in c.params["text"],
             )
-            assert "1,500 new" in done.params["text"]
+            assert done.params["text"].endswith(" read, 1,500 new.")
             await idle(app)
             status = await ask(fake, "/start")
             assert (

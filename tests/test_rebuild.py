@@ -309,5 +309,5 @@ async def test_why_reads_the_stored_status(db: Database, tmp_path: Path) -> None
     assert core.status is not None and core.status.core_now and core.status.plays_to_core == 0
     assert core.why_not == "already a core artist (25 plays this month; 20 make an artist core)"
     assert old.status is not None and old.status.verdict == "too_old"
-    assert old.why_not == "not eligible: discovered more than 6 months ago"
+    assert old.why_not == "first played over 6 months ago, so no longer a new artist"
     assert old.monthly_plays[0] == ("2024-01", 3) and old.monthly_plays[-1] == ("2024-08", 5)

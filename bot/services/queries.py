@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Artist, ArtistStatus, Candidate, CandidateReason, Feedback, ModelRun
 from bot.timeutil import as_utc, utc_now
+from bot.timeutil import month_name as month_words
 from pipeline.config import PipelineConfig
 from pipeline.normalize import artist_key
 from pipeline.periods import DAY, add_months, month_start
@@ -372,9 +373,9 @@ def why_not(status: StatusView, cfg: PipelineConfig) -> str:
             f"{needed} make{'s' if needed == 1 else ''} an artist core)"
         )
     if status.verdict == "recently_core":
-        return f"already a core artist (core in {status.last_core_month})"
+        return f"already a core artist (core in {month_words(status.last_core_month)})"
     if status.verdict == "too_old":
-        return f"not eligible: discovered more than {cfg.eligible_max_age} months ago"
+        return f"first played over {cfg.eligible_max_age} months ago, so no longer a new artist"
     if status.verdict == "too_few_plays":
         return (
             f"not eligible: fewer than {cfg.eligible_min_plays} plays in the last "

@@ -20,6 +20,16 @@ from pipeline.periods import add_months, month_start
 from pipeline.record import TrackRecord
 from pipeline.rules import core_need
 
+# Scheduled jobs as a person calls them (job_runs keeps the short names).
+JOB_NAMES = {
+    "sync": "sync",
+    "nightly": "nightly rebuild",
+    "monthly_push": "monthly push",
+    "digest": "weekly digest",
+    "import": "import",
+    "startup": "catch-up at start",
+}
+
 
 def iso_utc(moment: datetime | None) -> str | None:
     """ISO-8601 in UTC with a Z; SQLite hands stored datetimes back without their zone."""

@@ -148,7 +148,7 @@ def _reliability(axes: Axes, record: TrackRecord) -> None:
     labels = [f"{_band_label(b.low, b.high)}\n{b.predictions} artists" for b in bands]
     axes.set_xticks(list(x), labels)
     axes.set_ylabel("%", fontsize=TEXT)
-    axes.set_ylim(0, max([*said, *true, 1]) * 1.3)
+    axes.set_ylim(0, max([*said, *true, 1]) * 1.6)  # room for the legend above the bars
     axes.set_title("How my odds held up", fontsize=TEXT, loc="left")
     axes.legend(loc="upper left", frameon=False, fontsize=SMALL)
     _plain(axes)

@@ -38,7 +38,7 @@ async def sync_state_text(rt: Runtime) -> str:
     async with rt.db.sessions() as session:
         summary = await load_summary(session)
     if summary.last_sync is None:
-        return f"The first {rt.source.name} sync (backfill) has not completed yet."
+        return f"I have not read your whole {rt.source.name} history yet; the first sync does that."
     return status_lines(summary, rt.settings.tz, rt.now(), [])[1] + f" ({rt.source.name})."
 
 

@@ -39,7 +39,7 @@ async def on_error(update: object, context: Context) -> None:
             if name in state.failing:
                 return
             state.failing.add(name)
-        text = messages.JOB_FAILED.format(job=escape(name), error=escape(one_line(error)))
+        text = messages.job_failed(name, one_line(error))
     elif isinstance(update, Update) and update.effective_user and update.effective_user.id == owner:
         text = messages.FAILED.format(error=escape(type(error).__name__))
     else:

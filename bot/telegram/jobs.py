@@ -35,7 +35,7 @@ from bot.telegram.candidates import candidates_page
 from bot.telegram.keyboards import candidate_keyboard
 from bot.telegram.send import send_html
 from bot.telegram.state import Context, get_state, settings_of
-from bot.timeutil import clock_time, in_words
+from bot.timeutil import clock_time, in_words, month_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -169,6 +169,7 @@ async def watch_backfill(app: Application) -> None:
     progress = rt.progress
     if progress.mode != "backfill":
         return
+    waiting = False  # Telegram does not know the chat yet
     while True:
         text = _progress_text(source, progress)
         try:
@@ -181,7 +182,9 @@ async def watch_backfill(app: Application) -> None:
             if message is not None or not _undelivered(exc):
                 log.info("backfill progress not shown: %s", exc)
                 return
-            log.info("backfill progress waits for the owner's first message: %s", exc)
+            if not waiting:
+                log.info("backfill progress waits for the owner's first message: %s", exc)
+            waiting = True
         if not progress.running:
             return
         with contextlib.suppress(TimeoutError):
@@ -253,7 +256,7 @@ async def catch_up(app: Application) -> None:
     for run in stale:
         log.warning("run %s of %s was interrupted by a restart", run.job, run.period)
         if run.job == MONTHLY_PUSH:
-            text = messages.PUSH_INTERRUPTED.format(month=escape(run.period))
+            text = messages.PUSH_INTERRUPTED.format(month=escape(month_name(run.period)))
             await send_html(app.bot, settings_of(app).TELEGRAM_OWNER_ID, text)
     if not await _synced(app, _nightly_or_sync(app)):
         await monthly_push(app)

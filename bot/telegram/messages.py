@@ -7,6 +7,7 @@ from html import escape
 from bot.lastfm.sync import SyncReport
 from bot.render import clip
 from bot.services.runtime import SyncProgress
+from bot.services.status import JOB_NAMES
 from bot.timeutil import in_words, month_name
 
 REFUSAL = "This is a private bot. It does not answer anyone but its owner."
@@ -80,7 +81,14 @@ NOT_STORED = "Your verdict was NOT saved ({problem}). Please press the button ag
 UNDO_NOT_STORED = "The verdict was NOT removed ({problem}). Please press Undo again."
 NO_VERDICTS = "No verdicts yet. Open an artist from /candidates and tap ✅ Confirm or ❌ Dismiss."
 FAILED = "Sorry, that failed ({error}); it is logged."
-JOB_FAILED = "⚠️ Scheduled job {job} failed: {error}"
+JOB_FAILED = "⚠️ The {job} failed ({error}); it is logged, and I try again at its next run."
+
+
+def job_failed(job: str, error: str) -> str:
+    """A scheduled job's failure in one line, the job named in words (HTML, escaped)."""
+    return JOB_FAILED.format(job=escape(JOB_NAMES.get(job, job)), error=escape(error))
+
+
 PUSH_INTERRUPTED = (
     "⚠️ The monthly push for {month} was interrupted by a restart. It is not resent, so you "
     "never get a month twice; /candidates shows the current list."
@@ -105,10 +113,8 @@ def sync_line(progress: SyncProgress) -> str:
     )
     left = progress.seconds_left()
     eta = f", {in_words(left)} left" if left is not None else ""
-    return (
-        f"{escape(progress.mode.capitalize())} sync in progress: {pages}{eta}, "
-        f"{progress.stored:,} new scrobbles stored."
-    )
+    what = "Reading your whole history" if progress.mode == "backfill" else "Syncing"
+    return f"{what}: {pages}{eta}, {progress.stored:,} new scrobbles stored."
 
 
 def sync_done(report: SyncReport, source: str) -> str:
