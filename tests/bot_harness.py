@@ -23,6 +23,7 @@ from bot.db.session import Database
 from bot.services.rebuild import rebuild
 from bot.telegram.app import build_application
 from bot.telegram.state import get_state
+from bot.timeutil import set_clock
 from pipeline.simulate import simulate_listener
 from tests.fakes.telegram_server import TOKEN, Call, FakeTelegram
 
@@ -118,7 +119,11 @@ class Clock:
 async def running(
     settings: Settings, clock: Clock, *, schedule: bool = False
 ) -> AsyncIterator[Application]:
-    """Start the Application like run_polling does, in the test's loop; stop it cleanly."""
+    """Start the Application like run_polling does, in the test's loop; stop it cleanly.
+
+    The process clock (bot.timeutil.utc_now, read by plausibility checks and job bookkeeping)
+    follows the bot's clock, so a test's "now" is one instant everywhere."""
+    set_clock(clock)
     app = build_application(settings, clock=clock, schedule=schedule)
     await app.initialize()
     assert app.post_init is not None and app.post_shutdown is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -42,6 +42,7 @@ from tests.bot_harness import (
     sql,
     transcript,
 )
+from tests.conftest import SUITE_NOW
 from tests.fakes import FakeListenBrainz, make_listens
 from tests.fakes.lastfm_server import FakeLastfm
 from tests.fakes.telegram_server import FakeTelegram
@@ -50,7 +51,7 @@ from tests.test_bot_jobs import lastfm_scrobbles
 
 __all__ = ["data_dir", "fake", "seeded"]  # fixtures
 
-NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+NOW = SUITE_NOW  # the suite's pinned instant (BREAKOUT_TEST_NOW), so an import agrees with the bot
 PLACEHOLDER_OWNER = 1  # README step 3: "any number will do" until the real id is known
 
 

@@ -58,7 +58,7 @@ async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 def listed(text: str) -> list[str]:
     """Artist names of a plain candidates list ("1. Name — odds")."""
-    return [m.group(1) for m in re.finditer(r"^\d+\. (.+?)(?: — .*)?$", text, re.MULTILINE)]
+    return [m.group(1) for m in re.finditer(r"^\d+\. (?:★ )?(.+?)(?: — .*)?$", text, re.MULTILINE)]
 
 
 def _settings(fake: FakeTelegram, data: Path, shape: Shape) -> Settings:

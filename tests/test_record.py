@@ -144,7 +144,9 @@ async def test_stored_predictions_are_never_rewritten_and_survive_pruning(
     models = tmp_path / "models"
     rebuild(db.url, models, now=NOW)
     first = await _predictions(db)
-    assert len(first) and set(first["window"]) == {"month", "trailing"}
+    # every month-window artist is recorded; trailing ones only when flagged (the stricter
+    # threshold policy may flag none of this listener's)
+    assert len(first) and "month" in set(first["window"]) <= {"month", "trailing"}
     assert first.loc[first["window"] == "trailing", "above_threshold"].all()
     assert first["outcome"].isna().all()
     # Same month again, with a retrained model: nothing new for October, nothing changed.

@@ -383,8 +383,8 @@ def test_command_with_an_impossible_port_is_one_line(
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("LASTFM_API_URL", "http://127.0.0.1:99999/2.0/")
-    assert main(["sync"]) == 1
+    assert main(["sync"]) == 2  # refused when the settings load, before any request
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1] == (
-        "error: LASTFM_API_URL has port 99999, outside 1-65535: check it"
+        "error: invalid setting LASTFM_API_URL: not a URL: 'http://127.0.0.1:99999/2.0/'"
     )
