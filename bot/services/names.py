@@ -11,10 +11,12 @@ import asyncio
 import difflib
 import gc
 import sqlite3
+import sys
 import threading
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import text
@@ -27,9 +29,15 @@ LENGTH_SLACK = 3
 STAMP = "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM artists"
 
 
+@cache
+def _combining_marks() -> dict[int, None]:
+    """str.translate table deleting every combining character (built once, ~0.3 s)."""
+    return {c: None for c in range(sys.maxunicode + 1) if unicodedata.combining(chr(c))}
+
+
 def fold(key: str) -> str:
     """An artist key without accents ('beyoncé' -> 'beyonce')."""
-    return "".join(ch for ch in unicodedata.normalize("NFKD", key) if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFKD", key).translate(_combining_marks())
 
 
 @dataclass(frozen=True)
