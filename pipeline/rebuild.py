@@ -24,6 +24,7 @@ import pandas as pd
 from pipeline.config import PipelineConfig
 from pipeline.errors import NotEnoughHistory
 from pipeline.labels import add_labels, rule_labels
+from pipeline.limits import check_rebuild_size
 from pipeline.normalize import artist_keys
 from pipeline.periods import DAY, Zone, label_codes, month_labels, month_of, month_start, zone
 from pipeline.prior import Prior, shipped_prior
@@ -236,6 +237,7 @@ def plan_rebuild(
     recent = before(scrobbles, now)
     if recent.empty:
         return _empty_result(now, cfg, tz)
+    check_rebuild_size(recent, cfg)  # one line, not an out-of-memory kill
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from bot.config import Settings
 from bot.db.session import Database, describe_database_error
 from bot.lastfm.client import make_http_client
 from bot.metadata.fetcher import make_fetcher
+from bot.services.names import name_index
 from pipeline.records import RecordError
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,15 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     return JSONResponse({"detail": f"database unavailable: {problem}"}, status_code=503)
 
 
+async def _warm_name_index(database: Database) -> None:
+    """Build the artist-name index in the background, so the first /artists call is quick."""
+    try:
+        async with database.sessions() as session:
+            await name_index(session)
+    except (SQLAlchemyError, sqlite3.Error, OSError) as exc:  # the endpoints will say so
+        log.warning("artist name index not built: %s", describe_database_error(exc))
+
+
 def create_app(
     settings: Settings, db: Database | None = None, served_on: str | None = None
 ) -> FastAPI:
@@ -88,9 +99,11 @@ def create_app(
             fetcher=make_fetcher(settings, http),
             candidates_limit=settings.BREAKOUT_CANDIDATES_LIMIT,
         )
+        warm = asyncio.create_task(_warm_name_index(database))
         try:
             yield
         finally:
+            warm.cancel()
             await http.aclose()
             if db is None:
                 await database.close()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import difflib
 import json
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 
@@ -13,6 +11,7 @@ from sqlalchemy import case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Artist, ArtistStatus, Candidate, CandidateReason, Feedback, ModelRun
+from bot.services.names import fold, name_index
 from bot.timeutil import as_utc, utc_now
 from bot.timeutil import month_name as month_words
 from pipeline.config import PipelineConfig
@@ -269,43 +268,34 @@ async def standout_candidates(
     return [c for c in top if run.stands_out(c)]
 
 
-def _close(query: str, names: dict[str, tuple[int, str]]) -> tuple[str | None, list[str]]:
-    """(confident match or None, close keys): unique substring or high similarity, else nearest."""
-    keys = list(names)
-    contains = [k for k in keys if query in k]
-    close = difflib.get_close_matches(query, keys, n=5, cutoff=0.6)
-    if len(contains) == 1 and len(query) >= 3:
-        return contains[0], [k for k in close if k != contains[0]]
-    if close and difflib.SequenceMatcher(None, query, close[0]).ratio() >= 0.85:
-        return close[0], close[1:]
-    nearest = contains[:5] + [k for k in close if k not in contains]
-    if not nearest:
-        nearest = difflib.get_close_matches(query, keys, n=5, cutoff=0.3)
-    return None, nearest[:5]
-
-
 async def find_artist(session: AsyncSession, query: str) -> ArtistMatch:
-    """Exact (case-insensitive) name, else a fuzzy match; close names as suggestions."""
+    """Exact (case-insensitive) name, else the same up to accents, else a fuzzy match."""
     key = artist_key(query)
     if not key:
         return ArtistMatch(None, [])
-    exact = (
-        await session.execute(select(Artist.id, Artist.name).where(Artist.key == key))
-    ).one_or_none()
-    if exact is not None:
-        return ArtistMatch((exact[0], exact[1]), [], exact=True)
-    rows = (await session.execute(select(Artist.key, Artist.id, Artist.name))).all()
-    names = {k: (i, n) for k, i, n in rows}
-    folded = [names[k] for k in names if _fold(k) == _fold(key)]
-    if len(folded) == 1:
-        return ArtistMatch(folded[0], [], exact=True)
-    best, others = await asyncio.to_thread(_close, key, names)
-    return ArtistMatch(names[best] if best else None, [names[k] for k in others])
+    plain = fold(key)
+    found = await _by_keys(session, [key, plain])
+    if key in found:
+        return ArtistMatch(found[key], [], exact=True)
+    index = await name_index(session)  # folding and fuzzy matching stay off the event loop
+    variants = set(index.accented(plain)) | set(found)
+    variants.discard(key)
+    if len(variants) == 1:
+        (only,) = variants
+        return ArtistMatch((await _by_keys(session, [only]))[only], [], exact=True)
+    best, others = await asyncio.to_thread(index.close, key)
+    names = await _by_keys(session, ([best] if best else []) + others)
+    return ArtistMatch(names[best] if best else None, [names[k] for k in others if k in names])
 
 
-def _fold(key: str) -> str:
-    """An artist key without accents ('beyoncé' -> 'beyonce')."""
-    return "".join(ch for ch in unicodedata.normalize("NFKD", key) if not unicodedata.combining(ch))
+async def _by_keys(session: AsyncSession, keys: list[str]) -> dict[str, tuple[int, str]]:
+    """(id, name) of the artists with these keys (those that exist)."""
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(Artist.key, Artist.id, Artist.name).where(Artist.key.in_(set(keys)))
+    )
+    return {k: (i, n) for k, i, n in rows}
 
 
 async def _monthly_plays(

@@ -93,22 +93,39 @@ def mark_short_lines(frame: pd.DataFrame, path: Path, sep: str, required: list[s
         suspects = suspects[frame["error"].fillna("").loc[suspects.index] == ""]
     if suspects.empty:
         return
-    wanted = set(suspects.tolist())
-    found: dict[int, int] = {}
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-        for number, line in enumerate(handle, start=1):
-            if number in wanted:
-                found[number] = len(next(csv.reader([line], delimiter=sep), []))
-    short = suspects[suspects.map(lambda n: 0 < found.get(n, expected) < expected)]
-    if short.empty:
+    found = _field_counts(path, sep, suspects.to_numpy(dtype="int64"))
+    short = (found > 0) & (found < expected)
+    if not short.any():
         return
     if "error" not in frame:
         frame["error"] = pd.Series("", index=frame.index, dtype="str")
     frame["error"] = frame["error"].fillna("").astype("str")
-    for index, number in short.items():
-        frame.loc[index, "error"] = (
-            f"malformed line: expected {expected} fields, found {found[number]}"
-        )
+    counts = pd.Series(found[short], index=suspects.index[short])
+    # One message object per distinct count, shared by the rows: a garbage file has millions.
+    message = f"malformed line: expected {expected} fields, found "
+    messages = {n: f"{message}{n}" for n in counts.unique()}
+    frame.loc[counts.index, "error"] = counts.map(messages)
+
+
+def _field_counts(path: Path, sep: str, lines: np.ndarray) -> np.ndarray:
+    """How many fields each of these physical lines has (0: not found), read again from the file.
+
+    One pass, one counter per asked line: no set or dict of millions of line numbers.
+    """
+    order = np.argsort(lines, kind="stable")
+    wanted = lines[order]  # numpy, not a list: millions of Python ints would cost 30 B each
+    counts = np.zeros(len(lines), dtype="int64")
+    position = 0
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            if position == len(wanted):
+                break
+            if number == wanted[position]:
+                counts[position] = len(next(csv.reader([line], delimiter=sep), []))
+                position += 1
+    found = np.empty_like(counts)
+    found[order] = counts
+    return found
 
 
 def _require(frame: pd.DataFrame, path: Path, fmt: str, columns: list[str]) -> None:
