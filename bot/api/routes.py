@@ -79,7 +79,7 @@ async def candidates(
     }
 
 
-@private.get("/artists/{name}", responses={404: {"model": ErrorResponse}})
+@private.get("/artists/{name:path}", responses={404: {"model": ErrorResponse}})
 async def artist(request: Request, name: str) -> Any:
     """The /why card of an artist: case-insensitive, fuzzy; close names in did_you_mean."""
     state = request.app.state.api
