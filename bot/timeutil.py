@@ -27,6 +27,11 @@ def utc_now() -> datetime:
     return _clock()
 
 
+def unix_now() -> float:
+    """utc_now() in Unix seconds."""
+    return utc_now().timestamp()
+
+
 def set_clock(clock: Clock | None) -> None:
     """Make `clock` the process's clock (None: the system's); tests pin it this way."""
     global _clock

@@ -191,7 +191,10 @@ def _status(scrobbles: pd.DataFrame, monthly, trailing, now: int, tz: Zone, cfg)
         scrobbles["artist_key"] if "artist_key" in scrobbles else artist_keys(scrobbles["artist"])
     )
     last_played = pd.Series(scrobbles["ts"].to_numpy(dtype="int64")).groupby(keys.to_numpy()).max()
-    start = month_start(month_of(now - 1, tz), tz)
+    if month_of(now, tz) != month_of(now - 1, tz):
+        # `now` is midnight on the 1st: the month in progress has begun but has no period yet
+        monthly = monthly_table(scrobbles, cfg, now + 1, tz)
+    start = month_start(month_of(now, tz), tz)
     so_far = int(np.count_nonzero(scrobbles["ts"].to_numpy(dtype="int64") >= start))
     return artist_status(monthly, trailing, last_played, so_far, cfg)
 

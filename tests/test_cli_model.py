@@ -17,6 +17,7 @@ from bot.db.scrobbles import store_scrobbles
 from bot.db.session import Database
 from bot.render import render_candidates, render_explanation, split_message
 from bot.services.queries import CandidateView, Explanation, RunView
+from bot.timeutil import utc_now
 from pipeline.simulate import simulate_listener
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +113,7 @@ def test_split_message_respects_the_limit_lines_and_tags() -> None:
 def _stock(url: str) -> None:
     async def go() -> None:
         async with await Database.open(url) as db, db.sessions() as session, session.begin():
-            await store_scrobbles(session, simulate_listener(5))
+            await store_scrobbles(session, simulate_listener(5, end=utc_now()))
 
     asyncio.run(go())
 

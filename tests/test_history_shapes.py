@@ -8,24 +8,25 @@ import json
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from bot.cli import main
 from bot.config import Settings
-from bot.timeutil import set_clock
+from bot.timeutil import add_months, month_of, set_clock
 from tests.api_harness import serving
-from tests.bot_harness import DB_NAME, Clock, ask, bot_settings, fake, running
+from tests.bot_harness import DB_NAME, Clock, ask, bot_settings, fake, running, sql
+from tests.conftest import SUITE_NOW
 from tests.fakes.telegram_server import FakeTelegram
 from tests.shapes import Shape, all_shapes, write_ghan
 
 __all__ = ["fake"]  # fixtures
 
-NOW = datetime.fromisoformat("2026-11-20T15:00:00+00:00")
-SHAPES = all_shapes(NOW)
+SHAPES = all_shapes(SUITE_NOW)  # the shapes without a clock of their own end at the suite's
 NAMES = [
     "old_export",
     "back_after_7_months",
@@ -78,12 +79,16 @@ async def _bot_card(fake: FakeTelegram, settings: Settings, shape: Shape, artist
 
 
 def _api(settings: Settings, artist: str, shape: Shape) -> None:
+    slashed = sorted({a for a in shape.scrobbles["artist"] if "/" in a})[:1]  # "AC/DC <3 Fans"
     with serving(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         listing = client.get("/candidates")
-        card = client.get(f"/artists/{artist}")
+        card = client.get(f"/artists/{quote(artist, safe='')}")
+        for name in slashed:
+            found = client.get(f"/artists/{quote(name, safe='')}")
+            assert found.status_code == 200 and found.json()["artist"] == name, found.text
         record = client.get("/record")
         health = client.get("/health")
-    assert listing.status_code == card.status_code == record.status_code == 200
+    assert listing.status_code == card.status_code == record.status_code == 200, (artist, card.text)
     assert health.status_code == 200
     assert card.json()["artist"] == artist
     body = listing.json()
@@ -119,6 +124,9 @@ async def test_history_shape_ends_in_results_or_one_plain_line(
 
     assert "new" in await cli(capsys, "import", str(history))
     assert "last complete month" in await cli(capsys, "rebuild")
+    month = month_of(shape.now.astimezone(ZoneInfo(shape.tz)))
+    assert await sql(data, "SELECT DISTINCT month FROM artist_status") == [(month,)]
+    assert await sql(data, "SELECT scored_month FROM model_runs") == [(add_months(month, -1),)]
     listing = await cli(capsys, "candidates")
     names = listed(listing)
     if shape.scorable:

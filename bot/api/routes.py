@@ -90,7 +90,7 @@ async def candidates(
     }
 
 
-@private.get("/artists/{name}", responses={404: {"model": ErrorResponse}})
+@private.get("/artists/{name:path}", responses={404: {"model": ErrorResponse}})
 async def artist(request: Request, session: SessionDep, name: str) -> Any:
     """The /why card of an artist: case-insensitive, fuzzy; close names in did_you_mean."""
     state = request.app.state.api

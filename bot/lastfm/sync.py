@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -21,7 +20,7 @@ from bot.db.scrobbles import store_scrobbles
 from bot.db.session import write_with_retry
 from bot.errors import SourceError
 from bot.lastfm.client import LastfmClient, LastfmError, LastfmUnavailable, Page
-from bot.timeutil import utc_now
+from bot.timeutil import unix_now, utc_now
 from pipeline.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -193,7 +192,7 @@ async def sync_history(
     *,
     full: bool = False,
     progress: Progress | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = unix_now,
 ) -> SyncReport:
     """Backfill, resume or incrementally sync `username`'s scrobbles, committing every page.
 

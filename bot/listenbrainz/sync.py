@@ -15,7 +15,6 @@ import asyncio
 import inspect
 import logging
 import math
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -38,7 +37,7 @@ from bot.listenbrainz.client import (
     ListenBrainzUnavailable,
     ListensPage,
 )
-from bot.timeutil import utc_now
+from bot.timeutil import unix_now, utc_now
 from pipeline.plausible import implausible_ts
 
 log = logging.getLogger(__name__)
@@ -152,7 +151,7 @@ async def sync_listens(
     *,
     full: bool = False,
     progress: Progress | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = unix_now,
 ) -> SyncReport:
     """Backfill, resume or incrementally sync `username`'s listens, committing every page.
 
