@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import shutil
 import time
@@ -10,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from telegram.error import BadRequest
 
 from bot.services import jobruns, orchestration
 from bot.telegram import jobs, messages
@@ -121,11 +121,17 @@ async def test_crash_between_claim_and_send_is_not_resent(
     assert runs == [("interrupted",)]
 
 
-async def test_undelivered_push_is_retried(fake: FakeTelegram, data_dir: Path) -> None:
+async def test_undelivered_push_is_retried(
+    fake: FakeTelegram, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     async with running(bot_settings(fake, data_dir), Clock(PUSH_DAY)) as app:
         fake.fail_next("sendMessage", code=400, description="Bad Request: chat not found")
-        with pytest.raises(BadRequest):
-            await jobs.monthly_push(app)
+        with caplog.at_level(logging.INFO):
+            assert await jobs.monthly_push(app) == jobruns.UNDELIVERED
+        said = [r for r in caplog.records if "not delivered" in r.getMessage()]
+        assert [(r.levelno, r.exc_info) for r in said] == [(logging.INFO, None)]
+        assert "not found" in said[0].getMessage()
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
         outcome = await sql(data_dir, "SELECT outcome FROM job_runs WHERE job = 'monthly_push'")
         assert outcome == [(jobruns.UNDELIVERED,)]
         assert (await jobs.monthly_push(app)).startswith("pushed")
