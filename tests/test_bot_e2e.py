@@ -32,6 +32,9 @@ from tests.bot_harness import (
 )
 from tests.fakes.telegram_server import TOKEN, Call, FakeTelegram, parse_body
 
+# Every test here starts the real PTB application against the fake Bot API: seconds each.
+pytestmark = pytest.mark.slow
+
 __all__ = ["data_dir", "fake", "seeded"]  # fixtures
 
 

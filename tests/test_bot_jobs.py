@@ -48,6 +48,7 @@ def pushes(fake: FakeTelegram) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 async def test_missed_push_is_caught_up_and_never_repeated(
     fake: FakeTelegram, data_dir: Path
 ) -> None:
@@ -104,6 +105,7 @@ async def test_push_leaves_out_judged_artists(fake: FakeTelegram, data_dir: Path
     assert judged not in shown and len(shown) == min(2, len(above) - 1)
 
 
+@pytest.mark.slow
 async def test_crash_between_claim_and_send_is_not_resent(
     fake: FakeTelegram, data_dir: Path
 ) -> None:
@@ -162,6 +164,7 @@ def big_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+@pytest.mark.slow
 async def test_answers_while_a_rebuild_runs(
     fake: FakeTelegram, big_history: Path, tmp_path: Path
 ) -> None:
@@ -190,6 +193,7 @@ def lastfm_scrobbles(months: int, end: float) -> list[FakeScrobble]:
     ]
 
 
+@pytest.mark.slow
 async def test_fresh_start_backfills_then_answers(fake: FakeTelegram, tmp_path: Path) -> None:
     now = datetime.now(UTC)
     data_dir = tmp_path / "fresh"

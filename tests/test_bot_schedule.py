@@ -43,6 +43,7 @@ async def score_as(data_dir: Path, month: str) -> None:
     await sql(data_dir, "UPDATE candidates SET month = :m WHERE window = 'month'", m=month)
 
 
+@pytest.mark.slow
 async def test_push_arrives_on_the_first_in_every_time_zone(
     fake: FakeTelegram, data_dir: Path
 ) -> None:
@@ -69,6 +70,7 @@ async def test_push_arrives_on_the_first_in_every_time_zone(
     assert await sql(data_dir, "SELECT COUNT(*) FROM model_runs") == [(1,)]  # none waited
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["Pacific/Pago_Pago", "Asia/Kolkata", "Pacific/Kiritimati"])
 async def test_a_month_not_scored_yet_is_scored_at_push_time(
     fake: FakeTelegram, data_dir: Path, name: str
@@ -135,6 +137,7 @@ async def test_moments_turned_off_are_recorded_silently(fake: FakeTelegram, data
     assert (await sql(data_dir, "SELECT DISTINCT outcome FROM breakout_moments")) == [("muted",)]
 
 
+@pytest.mark.slow
 async def test_undelivered_push_comes_after_the_owners_first_message(data_dir: Path) -> None:
     fresh = FakeTelegram().start()  # the owner has never written: "chat not found"
     try:

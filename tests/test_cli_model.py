@@ -160,6 +160,7 @@ def test_candidates_before_any_rebuild(cli_db: str, capsys: pytest.CaptureFixtur
     assert "No predictions yet" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_demo_runs_anywhere_without_touching_data(tmp_path: Path) -> None:
     result = subprocess.run(
         # pinned: the simulated listener ends at --now, so the output must not depend on today

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.telegram import jobs, messages
 from tests.bot_harness import (
     OWNER,
@@ -24,6 +26,7 @@ from tests.fakes.telegram_server import FakeTelegram
 __all__ = ["data_dir", "fake", "seeded"]  # fixtures
 
 
+@pytest.mark.slow
 async def test_manual_and_scheduled_syncs_read_listenbrainz(
     fake: FakeTelegram, data_dir: Path
 ) -> None:

@@ -35,6 +35,7 @@ def _trained(scrobbles: pd.DataFrame, now: int) -> ModelBundle:
     return train_model(add_labels(monthly_table(scrobbles, CFG, now), CFG), CFG)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", HISTORIES)
 def test_every_candidate_of_a_shared_history(name: str) -> None:
     scrobbles = read_history(shared_history(name)).frame
@@ -62,6 +63,7 @@ def demo() -> tuple[pd.DataFrame, ModelBundle]:
     seconds=st.integers(min_value=0, max_value=DAY - 1),
     with_model=st.booleans(),
 )
+@pytest.mark.slow
 def test_demo_listener_reasons_never_contradict(
     demo: tuple[pd.DataFrame, ModelBundle], days_back: int, seconds: int, with_model: bool
 ) -> None:

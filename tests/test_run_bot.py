@@ -87,6 +87,7 @@ def test_a_rejected_token_is_a_config_error_at_once() -> None:
         server.server_close()
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_wait_at_once_and_a_stale_heartbeat_is_removed(tmp_path: Path) -> None:
     heartbeat = tmp_path / "bot.heartbeat"
     heartbeat.touch()
