@@ -1,7 +1,8 @@
 """Latency of the HTTP API (a real `breakout serve` process) under a loopback load generator.
 
-POST /predict with 1,000 records and GET /candidates, one request at a time for --seconds
-each, --runs times; prints p50/p95 per run and the medians over runs. From the project root:
+POST /predict with 1,000 records and GET /candidates, --clients clients (default 1) each
+sending one request after another for --seconds each, --runs times; prints p50/p95 per run
+and the medians over runs. From the project root:
 
     python ../shared/bench/scale_history.py \\
         ../shared/data/histories/music-stats.csv 10 /tmp/1m.csv
@@ -22,7 +23,9 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -133,12 +136,42 @@ def load(client: httpx.Client, request: httpx.Request, seconds: float, cap: int)
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc): the server's cost per request,
+    which unlike latency does not grow when other jobs share the cores."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_many(
+    base: str,
+    headers: dict,
+    method: str,
+    path: str,
+    body: dict | None,
+    seconds: float,
+    clients: int,
+) -> list[float]:
+    """`clients` closed-loop clients (one connection each) for `seconds`; all latencies in ms."""
+    start = threading.Barrier(clients)
+
+    def client() -> list[float]:
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
+            request = c.build_request(method, path, json=body)
+            start.wait()
+            return load(c, request, seconds, 100_000)
+
+    with ThreadPoolExecutor(clients) as pool:
+        return [ms for part in pool.map(lambda _: client(), range(clients)) for ms in part]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("db", type=Path)
     parser.add_argument("--models", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=10.0, help="per endpoint and run")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=1, help="concurrent clients")
     args = parser.parse_args()
     records = make_records(prepare(args.db, args.models), RECORDS)
     port = free_port()
@@ -153,12 +186,22 @@ def main() -> None:
             }
             for request in requests.values():  # warm-up: model, month context, query plans
                 load(c, request, 2.0, 20)
+            base = f"http://127.0.0.1:{port}"
+            calls = {
+                "predict": ("POST", "/predict", {"records": records}),
+                "candidates": ("GET", "/candidates", None),
+            }
             for run in range(args.runs):
-                for name, request in requests.items():
-                    ms = load(c, request, args.seconds, 100_000)
+                for name, (method, path, body) in calls.items():
+                    cpu = cpu_seconds(server.pid)
+                    ms = load_many(base, headers, method, path, body, args.seconds, args.clients)
+                    cpu_ms = (cpu_seconds(server.pid) - cpu) * 1000 / len(ms)
                     p50, p95 = statistics.median(ms), percentile(ms, 0.95)
                     results[name].append((p50, p95))
-                    print(f"run {run + 1} {name}: n={len(ms)} p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+                    print(
+                        f"run {run + 1} {name}: n={len(ms)} p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
+                        f"server CPU {cpu_ms:.1f} ms per request"
+                    )
     finally:
         server.terminate()
         server.wait(60)

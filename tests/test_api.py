@@ -209,6 +209,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_serve_command_starts_refuses_and_reports(seeded: Path, tmp_path: Path) -> None:
     data_dir = copy_seeded(seeded, tmp_path / "data")
     env = {

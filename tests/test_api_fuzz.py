@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow  # a long end-to-end run: `-m "not slow"` skips it
 EXAMPLES = 60  # per mode: bounded to seconds
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_fuzzing_finds_no_server_error(seeded: Path, tmp_path: Path, mode: GenerationMode) -> None:
     data_dir = copy_seeded(seeded, tmp_path / "data")

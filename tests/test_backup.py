@@ -70,6 +70,7 @@ def test_backup_and_restore_round_trip(
     assert list((db_path.parent / "backups").glob("pre-restore-*.sqlite3"))
 
 
+@pytest.mark.slow
 def test_backup_while_a_writer_writes_is_consistent(db_path: Path, tmp_path: Path) -> None:
     """The online backup is a snapshot: whole transactions only, never half of one."""
     stop = time.monotonic() + 3
@@ -158,6 +159,7 @@ def test_export_feedback_writes_csv(
     assert out_file.read_text().count("\n") == 3
 
 
+@pytest.mark.slow
 def test_restore_after_kill_9_in_the_middle_of_a_backup(db_path: Path, tmp_path: Path) -> None:
     good = backup.backup_database(db_path, tmp_path / "good.sqlite3")
     with sqlite3.connect(db_path) as connection:  # make the database big enough to catch

@@ -7,6 +7,8 @@ import os
 import re
 from pathlib import Path
 
+import pytest
+
 from bot.telegram import messages
 from tests.bot_harness import (
     OWNER,
@@ -48,6 +50,7 @@ async def open_card(fake: FakeTelegram, message: dict, data: str) -> tuple[Call,
     return photo, card
 
 
+@pytest.mark.slow
 async def test_a_session_as_the_owner_sees_it(
     fake: FakeTelegram, data_dir: Path, tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ def test_every_subcommand_help_has_a_description_and_an_example(command: str) ->
     assert f"example:\n  breakout {command}" in text
 
 
+@pytest.mark.slow
 def test_reading_commands_do_not_import_the_heavy_libraries() -> None:
     code = (
         "import sys, bot.cli\n"
@@ -30,6 +31,7 @@ def test_reading_commands_do_not_import_the_heavy_libraries() -> None:
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_quietly() -> None:
     shell = f"'{sys.executable}' -m bot.cli demo --seed 3 | head -1"
     done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=300)

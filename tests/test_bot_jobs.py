@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import shutil
 import time
@@ -10,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from telegram.error import BadRequest
 
 from bot.db import jobruns
 from bot.services import orchestration
@@ -44,6 +44,7 @@ def pushes(fake: FakeTelegram) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 async def test_missed_push_is_caught_up_and_never_repeated(
     fake: FakeTelegram, data_dir: Path
 ) -> None:
@@ -101,6 +102,7 @@ async def test_push_leaves_out_judged_artists(fake: FakeTelegram, data_dir: Path
     assert shown == [a for (a,) in above[1:]][: len(shown)]
 
 
+@pytest.mark.slow
 async def test_crash_between_claim_and_send_is_not_resent(
     fake: FakeTelegram, data_dir: Path
 ) -> None:
@@ -118,11 +120,17 @@ async def test_crash_between_claim_and_send_is_not_resent(
     assert runs == [("interrupted",)]
 
 
-async def test_undelivered_push_is_retried(fake: FakeTelegram, data_dir: Path) -> None:
+async def test_undelivered_push_is_retried(
+    fake: FakeTelegram, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     async with running(bot_settings(fake, data_dir), Clock(PUSH_DAY)) as app:
         fake.fail_next("sendMessage", code=400, description="Bad Request: chat not found")
-        with pytest.raises(BadRequest):
-            await jobs.monthly_push(app)
+        with caplog.at_level(logging.INFO):
+            assert await jobs.monthly_push(app) == jobruns.UNDELIVERED
+        said = [r for r in caplog.records if "not delivered" in r.getMessage()]
+        assert [(r.levelno, r.exc_info) for r in said] == [(logging.INFO, None)]
+        assert "not found" in said[0].getMessage()
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
         outcome = await sql(data_dir, "SELECT outcome FROM job_runs WHERE job = 'monthly_push'")
         assert outcome == [(jobruns.UNDELIVERED,)]
         assert (await jobs.monthly_push(app)).startswith("pushed")
@@ -156,6 +164,7 @@ def big_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+@pytest.mark.slow
 async def test_answers_while_a_rebuild_runs(
     fake: FakeTelegram, big_history: Path, tmp_path: Path
 ) -> None:
@@ -193,6 +202,7 @@ def is_listing(call: Call) -> bool:
     return text(call).startswith(("No predictions yet", "<b>Breakout candidates</b>"))
 
 
+@pytest.mark.slow
 async def test_fresh_start_backfills_then_answers(
     fake: FakeTelegram, tmp_path: Path, suite_now: datetime
 ) -> None:

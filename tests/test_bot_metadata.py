@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.bot_harness import OWNER, SEEDED_AT, Clock, ask, bot_settings, keyboard, running
 from tests.fakes.lastfm_server import FakeArtist, FakeLastfm
 from tests.fakes.telegram_server import Call, FakeTelegram
@@ -21,6 +23,7 @@ def artist_calls(lastfm: FakeLastfm) -> int:
     return sum(r.params.get("method", "").startswith("artist.") for r in lastfm.requests)
 
 
+@pytest.mark.slow
 async def test_card_shows_tags_from_lastfm_and_caches_them(
     fake: FakeTelegram, data_dir: Path
 ) -> None:

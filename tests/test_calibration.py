@@ -72,6 +72,7 @@ def test_ece_uses_equal_count_bins() -> None:
     assert expected_calibration_error(y, p) == pytest.approx(0.0)
 
 
+@pytest.mark.slow
 def test_out_of_time_probabilities_match_a_simulated_listeners_frequency() -> None:
     scrobbles = simulate_listener(11, 48, datetime(2025, 6, 15, tzinfo=UTC))
     result = run_backtest(scrobbles, baselines=False)

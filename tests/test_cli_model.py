@@ -161,6 +161,7 @@ def test_candidates_before_any_rebuild(cli_db: str, capsys: pytest.CaptureFixtur
     assert "No predictions yet" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "now", ["2026-03-01", "2026-11-20T12:00", "2026-12-06T14:00", "2027-01-01T00:00"]
 )

@@ -78,6 +78,7 @@ async def test_readers_see_all_of_an_import_or_none(db: Database) -> None:
     assert runs == [("import", "ok")]
 
 
+@pytest.mark.slow
 async def test_bot_writes_get_through_a_long_import(db: Database, tmp_path: Path) -> None:
     """Every write of the bot (retried while busy) lands while a big import runs."""
     frame = history(60_000)
@@ -188,6 +189,7 @@ def shared_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_sync_rebuild_and_import_on_a_read_only_database_are_one_line(
     cli_env: dict[str, str], shared_dir: Path
 ) -> None:
@@ -207,6 +209,7 @@ def test_sync_rebuild_and_import_on_a_read_only_database_are_one_line(
         _one_line(_cli(env, "import", str(history_file)), "the database is read-only")
 
 
+@pytest.mark.slow
 def test_sync_and_rebuild_on_a_full_disk_are_one_line(cli_env: dict[str, str], db_url: str) -> None:
     path = Path(db_url.removeprefix("sqlite+aiosqlite:///"))
     with FakeLastfm(make_scrobbles(3000, newest_ts=1_700_000_000)) as fake:

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -154,6 +155,7 @@ def _check(data: bytes, formats: list[str]) -> None:
             assert result.bad_rows + len(frame) + result.duplicates <= result.rows_read
 
 
+@pytest.mark.slow
 @FUZZ
 @given(csv_files())
 def test_csv_importers_end_in_rows_or_one_line(file: tuple[str, bytes]) -> None:
@@ -161,6 +163,7 @@ def test_csv_importers_end_in_rows_or_one_line(file: tuple[str, bytes]) -> None:
     _check(data, ["auto", fmt])
 
 
+@pytest.mark.slow
 @FUZZ
 @given(json_files())
 def test_json_importers_end_in_rows_or_one_line(file: tuple[str, bytes]) -> None:

@@ -149,6 +149,7 @@ def test_zip_member_over_the_cap_is_refused_before_reading(tmp_path: Path) -> No
         read_history(path, max_zip_member_bytes=1_000_000)
 
 
+@pytest.mark.slow
 def test_zip_import_memory_stays_within_twice_the_member(tmp_path: Path) -> None:
     import tracemalloc
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.telegram import jobs, messages
 from tests.bot_harness import OWNER, SEEDED_AT, Clock, ask, bot_settings, idle, running, sql
 from tests.fakes.listenbrainz_server import FakeListenBrainz, make_listens
 from tests.fakes.telegram_server import FakeTelegram
 
 
+@pytest.mark.slow
 async def test_manual_and_scheduled_syncs_read_listenbrainz(
     fake: FakeTelegram, data_dir: Path
 ) -> None:

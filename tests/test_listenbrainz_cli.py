@@ -116,6 +116,7 @@ def test_unknown_user_and_bad_token_are_one_line(
     assert "wrong-token" not in err
 
 
+@pytest.mark.slow
 def test_unavailable_keeps_progress_and_exits_1(
     cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], fake: FakeListenBrainz
 ) -> None:
@@ -129,6 +130,7 @@ def test_unavailable_keeps_progress_and_exits_1(
     assert stored_keys(cli_env["DATABASE_URL"]) == fake.expected_keys()
 
 
+@pytest.mark.slow
 def test_backfill_killed_mid_way_resumes_in_a_new_process(
     cli_env: dict[str, str], fake: FakeListenBrainz, tmp_path: Path
 ) -> None:

@@ -130,6 +130,7 @@ async def test_more_listens_in_one_second_than_a_page_holds_still_ends(
         ("short", {}),
     ],
 )
+@pytest.mark.slow
 async def test_each_fault_kind_still_gives_the_exact_history(
     db: Database,
     fake: FakeListenBrainz,
@@ -326,6 +327,7 @@ async def test_rate_limit_headers_are_obeyed_without_a_429(
     assert requests[2].at - requests[1].at >= 0.5  # waited for the window to reset
 
 
+@pytest.mark.slow
 async def test_a_429_waits_the_reset_in_seconds(db: Database, http: httpx.AsyncClient) -> None:
     patient = RetryPolicy(attempts=3, base_delay=0.001, max_delay=5.0)
     with FakeListenBrainz(BASE) as fake:

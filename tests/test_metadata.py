@@ -221,6 +221,7 @@ def test_summary_and_meta_line() -> None:
     assert render_meta_line(None) == ""
 
 
+@pytest.mark.slow
 async def test_prefetch_asks_for_candidates_only(seeded: Path, tmp_path: Path) -> None:
     data_dir = copy_seeded(seeded, tmp_path / "data")
     db = Database(f"sqlite+aiosqlite:///{data_dir / DB_NAME}")

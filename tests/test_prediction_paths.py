@@ -16,7 +16,7 @@ def test_in_place_margin_equals_the_dmatrix_margin() -> None:
     features = ["a", "b", "prior"]
     for offset in (None, "prior"):
         model = XGBoostModel(PipelineConfig(), features, rounds=20, offset=offset).fit(x, y)
-        matrix = xgb.DMatrix(x, base_margin=model.base_margin(x), feature_names=features)
+        matrix = xgb.DMatrix(x, base_margin=model.base_margin(x))
         expected = model.booster.predict(
             matrix, output_margin=True, iteration_range=(0, model.best_rounds)
         )

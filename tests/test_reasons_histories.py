@@ -57,6 +57,7 @@ def assert_signs_agree(scored: Scored) -> None:
         assert not missing, missing
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", HISTORIES)
 def test_every_candidate_of_a_shared_history(name: str) -> None:
     scrobbles = read_history(shared_history(name)).frame
@@ -85,6 +86,7 @@ def demo() -> tuple[pd.DataFrame, ModelBundle]:
     seconds=st.integers(min_value=0, max_value=DAY - 1),
     with_model=st.booleans(),
 )
+@pytest.mark.slow
 def test_demo_listener_reasons_never_contradict(
     demo: tuple[pd.DataFrame, ModelBundle], days_back: int, seconds: int, with_model: bool
 ) -> None:

@@ -65,6 +65,7 @@ async def test_rebuild_stores_a_run_with_ranked_candidates_and_reasons(
     assert all(c.reasons or c.concerns for c in listed)
 
 
+@pytest.mark.slow
 async def test_retrain_only_when_data_or_feedback_changed(
     stocked: Database, tmp_path: Path
 ) -> None:
@@ -93,6 +94,7 @@ async def test_a_foreign_model_file_is_replaced_not_loaded(
     assert "breakout-artists-model" in (models / "model.json").read_text()
 
 
+@pytest.mark.slow
 async def test_old_runs_are_pruned_but_recent_ones_kept(
     stocked: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -144,6 +146,7 @@ async def test_empty_database_rebuilds_to_an_empty_fallback(db: Database, tmp_pa
     assert report.status == "fallback" and report.candidates == {"trailing": 0, "month": 0}
 
 
+@pytest.mark.slow
 async def test_judged_artists_leave_the_lists(stocked: Database, tmp_path: Path) -> None:
     rebuild(stocked.url, tmp_path / "models", now=NOW)
     async with stocked.sessions() as session, session.begin():
@@ -194,6 +197,7 @@ async def test_find_artist_exact_case_insensitive_fuzzy_unknown(db: Database) ->
     assert nothing.artist is None and nothing.suggestions == []
 
 
+@pytest.mark.slow
 async def test_explanations_for_candidate_core_and_dismissed(
     stocked: Database, tmp_path: Path
 ) -> None:

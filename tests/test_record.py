@@ -134,6 +134,7 @@ async def _predictions(db: Database) -> pd.DataFrame:
 FROZEN = ["id", "artist_id", "window", "month", "probability", "above_threshold", "made_at"]
 
 
+@pytest.mark.slow
 async def test_stored_predictions_are_never_rewritten_and_survive_pruning(
     db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -205,6 +206,7 @@ def _write_history(path: Path, frame: pd.DataFrame) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_cli_record_from_an_imported_history(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -229,6 +231,7 @@ def test_cli_record_from_an_imported_history(
     assert f"Flagged {data['flagged']} artist" in captured.out
 
 
+@pytest.mark.slow
 async def test_months_are_the_owners_months(db: Database, tmp_path: Path) -> None:
     # 1 Dec 00:30 in Tokyo is still 30 Nov in UTC: the owner's November is complete.
     tokyo_now = ts("2026-11-30T15:30:00")
@@ -244,6 +247,7 @@ async def test_months_are_the_owners_months(db: Database, tmp_path: Path) -> Non
     ).all()
 
 
+@pytest.mark.slow
 def test_record_command_is_registered_and_lazy() -> None:
     from bot.cli import COMMANDS
 

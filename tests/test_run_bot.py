@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 
 from bot.commands.run_bot import wait_for_telegram
 from bot.errors import ConfigError
 
+ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "123456:ABC-secret_token_of_realistic_length"
 
 
@@ -78,3 +85,38 @@ def test_a_rejected_token_is_a_config_error_at_once() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_wait_at_once_and_a_stale_heartbeat_is_removed(tmp_path: Path) -> None:
+    heartbeat = tmp_path / "bot.heartbeat"
+    heartbeat.touch()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'breakout.sqlite3'}",
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_OWNER_ID": "42",
+        "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{_free_port()}/bot",  # nobody listens
+    }
+    with subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "bot"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as bot:
+        try:
+            assert bot.stderr is not None
+            for line in bot.stderr:  # the wait for Telegram has begun
+                if "Telegram unreachable" in line:
+                    break
+            assert not heartbeat.exists()
+            sent = time.monotonic()
+            bot.send_signal(signal.SIGTERM)
+            code = bot.wait(timeout=10)
+            assert time.monotonic() - sent < 2.0
+            assert code == 128 + signal.SIGTERM
+        finally:
+            if bot.poll() is None:
+                bot.kill()

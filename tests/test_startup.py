@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic.script import ScriptDirectory
 
 from bot.db.session import (
@@ -60,6 +61,7 @@ def _probe(db_url: str, *argv: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_candidates_and_why_import_nothing_heavy(db_url: str) -> None:
     upgrade_database_sync(db_url)
     assert _probe(db_url, "candidates") == {"code": 0, "heavy": []}

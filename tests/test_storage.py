@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from sqlalchemy import text
 
 from bot.db.scrobbles import history_stats, load_scrobbles, store_scrobbles
@@ -86,6 +87,7 @@ async def test_migrations_match_models(db: Database) -> None:
         assert await connection.run_sync(diff) == []
 
 
+@pytest.mark.slow
 def test_processes_starting_together_on_a_fresh_database_all_migrate(tmp_path: Path) -> None:
     """The first-start race: migrations are serialized, the later processes wait and go on."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'fresh' / 'breakout.sqlite3'}"

@@ -93,6 +93,7 @@ async def test_backfill_walks_every_page_once_under_a_pinned_to(
         ("slow", {"seconds": 1.0}),
     ],
 )
+@pytest.mark.slow
 async def test_each_fault_kind_still_gives_the_exact_history(
     db: Database, fake: FakeLastfm, client: LastfmClient, kind: str, options: dict[str, int]
 ) -> None:
@@ -103,6 +104,7 @@ async def test_each_fault_kind_still_gives_the_exact_history(
     await assert_exact(db, fake)
 
 
+@pytest.mark.slow
 async def test_exhausted_retries_stop_cleanly_and_the_next_run_resumes(
     db: Database, fake: FakeLastfm, client: LastfmClient
 ) -> None:
@@ -140,6 +142,7 @@ async def test_fatal_error_mid_backfill_is_raised_once_and_recorded(
     await assert_exact(db, fake)
 
 
+@pytest.mark.slow
 async def test_late_and_new_scrobbles_are_picked_up_incrementally(
     db: Database, fake: FakeLastfm, client: LastfmClient
 ) -> None:
@@ -159,6 +162,7 @@ async def test_late_and_new_scrobbles_are_picked_up_incrementally(
     await assert_exact(db, fake)
 
 
+@pytest.mark.slow
 async def test_scrobbles_arriving_during_a_backfill_are_not_lost(
     db: Database, fake: FakeLastfm, client: LastfmClient
 ) -> None:
@@ -192,6 +196,7 @@ async def test_full_rereads_everything_and_adds_nothing(
     await assert_exact(db, fake)
 
 
+@pytest.mark.slow
 async def test_interrupted_incremental_walk_resumes_with_the_same_range(
     db: Database, fake: FakeLastfm, client: LastfmClient
 ) -> None:
@@ -289,6 +294,7 @@ def test_command_syncs_and_prints_a_summary(
     assert stored_keys(cli_env["DATABASE_URL"]) == fake.expected_keys()
 
 
+@pytest.mark.slow
 def test_command_reports_unavailable_and_fatal_errors(
     cli_env: dict[str, str], capsys: pytest.CaptureFixture[str], fake: FakeLastfm
 ) -> None:
@@ -307,6 +313,7 @@ def test_command_reports_unavailable_and_fatal_errors(
     assert stored_keys(cli_env["DATABASE_URL"]) == fake.expected_keys()
 
 
+@pytest.mark.slow
 def test_backfill_killed_mid_way_resumes_in_a_new_process(
     cli_env: dict[str, str], fake: FakeLastfm, tmp_path: Path
 ) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import random
+import signal
 import time
 from collections.abc import Callable
 
@@ -48,13 +50,26 @@ def wait_for_telegram(
         sleep(delay)
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    """Before polling nothing is open yet: leave at once (a full interpreter teardown with
+    PTB and pandas loaded can take seconds on a busy machine). No logging here: the
+    interrupted code may hold the log handler's lock."""
+    os.write(2, b"stopped by SIGTERM before polling began\n")
+    os._exit(128 + signum)
+
+
 def cmd_bot(args: argparse.Namespace) -> int:
     """Migrate the database, then poll Telegram and run the scheduler until a stop signal."""
+    # Until PTB installs its own stop handlers, SIGTERM ends the process at once: as PID 1 in
+    # a container, a process without a handler never sees SIGTERM (compose would wait 30 s).
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = load_settings()
     settings.require("TELEGRAM_BOT_TOKEN", "TELEGRAM_OWNER_ID")
     setup_logging(settings.LOG_LEVEL, settings.secrets)
-    from bot.telegram.app import build_application  # PTB and pandas load only for this command
+    from bot.telegram.app import build_application, heartbeat_path  # PTB, pandas: only here
 
+    # A heartbeat left by the previous run would report "healthy" before Telegram answers.
+    heartbeat_path(settings).unlink(missing_ok=True)
     assert settings.TELEGRAM_BOT_TOKEN is not None
     wait_for_telegram(
         settings.TELEGRAM_API_BASE_URL, settings.TELEGRAM_BOT_TOKEN.get_secret_value()

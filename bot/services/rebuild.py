@@ -225,12 +225,12 @@ def _store_status(
     conn.exec_driver_sql("DELETE FROM artist_status")
     if len(status):
         cols = [c for c in STATUS_COLUMNS if c != "artist_key"]
-        values = [status[c].tolist() for c in cols]
+        values = [_plain_column(status[c]) for c in cols]
         conn.exec_driver_sql(
             f"INSERT INTO artist_status (artist_id, run_id, {', '.join(cols)}) "
             f"VALUES ({', '.join('?' * (len(cols) + 2))})",
             [
-                (a, run_id, *(_plain(v) for v in r))
+                (a, run_id, *r)
                 for a, *r in zip(_ids(status["artist_key"], ids), *values, strict=True)
             ],
         )
@@ -261,6 +261,12 @@ def _store_status(
 def sql_time(value: datetime) -> str:
     """A UTC datetime as SQLAlchemy stores DateTime in SQLite (naive, UTC)."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _plain_column(values: pd.Series) -> list:
+    """A column as SQLite values in one vectorized pass: Python scalars, None where missing
+    (per value, `_plain` took 4 s of a 1M-scrobble rebuild's 36k status rows)."""
+    return values.astype(object).where(values.notna(), None).tolist()
 
 
 def _plain(value: object) -> object:

@@ -74,10 +74,18 @@ async def monthly_push(app: Application, month: str | None = None) -> str:
                 app.bot, rt.settings.TELEGRAM_OWNER_ID, text, candidate_keyboard(plan.picks), sent
             )
         except TelegramError as exc:
-            if not sent and _undelivered(exc):
-                record.outcome = jobruns.UNDELIVERED
-                rt.push_pending = True
-            raise
+            if sent or not _undelivered(exc):
+                raise
+            # The expected case before the owner's first message ("Chat not found"): one
+            # line, no traceback; it is sent again after the owner writes.
+            record.outcome, record.detail = jobruns.UNDELIVERED, str(exc)
+            rt.push_pending = True
+            log.info(
+                "monthly push of %s not delivered (%s); sent after your next message",
+                plan.month,
+                exc,
+            )
+            return jobruns.UNDELIVERED
         record.detail = f"pushed {len(plan.picks)} candidates in {len(sent)} messages"
     rt.push_pending = False
     rt.failing.discard(MONTHLY_PUSH)
