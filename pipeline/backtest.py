@@ -191,7 +191,8 @@ def calibrate(scores: pd.DataFrame, learn: pd.DataFrame, cfg: PipelineConfig) ->
     prior_prob = sigmoid(out["prior_margin"].to_numpy()) if anchored else None
     prob = np.full(len(out), np.nan)
     threshold = np.full(len(out), np.inf)
-    base_rates = np.full(len(out), np.nan)
+    budget = np.full(len(out), np.inf)
+    base_rates, recent_rates = np.full(len(out), np.nan), np.full(len(out), np.nan)
     elig = learn[learn["eligible"].to_numpy()]
     for m in np.unique(period[fitted]):
         now = period == m
@@ -207,16 +208,18 @@ def calibrate(scores: pd.DataFrame, learn: pd.DataFrame, cfg: PipelineConfig) ->
             anchor = (margin[seen], adapted(prior_prob[seen], ratio))
         cal = fit_calibrator(margin[known], label[known], base_rate, anchor=anchor)
         prob[now] = cal.apply(margin[now])
-        floor = flag_floor(recent_rate(base)) if anchored else 0.0
+        rate = recent_rates[now] = recent_rate(base)
+        floor = flag_floor(rate) if anchored else 0.0
         if known.any() and label[known].sum() >= 1:
             past = cal.apply(margin[known])
-            budget = choose_threshold(period[known], label[known], past, cfg)[0]
-            threshold[now] = max(budget, floor)
+            budget[now] = choose_threshold(period[known], label[known], past, cfg)[0]
+            threshold[now] = np.maximum(budget[now], floor)
         elif anchored:
             threshold[now] = floor
     out["probability"] = prob
     out["threshold"] = threshold
     out["base_rate"] = base_rates
+    out["recent_rate"], out["budget_threshold"] = recent_rates, budget
     out["above_threshold"] = fitted & (prob >= threshold)
     # ranking metrics pool months: rank by the month's own model (the calibrators of different
     # months would otherwise reorder months against each other), the fallback before any model

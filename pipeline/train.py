@@ -8,6 +8,7 @@ the threshold; the chosen kind is then refit once on every labelled month.
 from __future__ import annotations
 
 import platform
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -171,8 +172,14 @@ def fit_project_scorer(
     weighed against `prior` by the listener's labelled breakouts."""
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
-    members = fit_members(train, cfg, KIND_MEMBERS[kind], features)
+    members = fit_members(train, with_prior(cfg, prior), KIND_MEMBERS[kind], features)
     return combine(members, kind, features, prior, float(train["label"].sum()))
+
+
+def with_prior(cfg: PipelineConfig, prior: Prior | None) -> PipelineConfig:
+    """Beside a prior the listener's learners fit without class weights: their log-odds are then
+    on the prior's scale (frequencies), so the two can be weighed and calibrated together."""
+    return cfg if prior is None else replace(cfg, class_weighting=False)
 
 
 def prior_only(prior: Prior) -> ModelBundle:
@@ -310,6 +317,7 @@ def train_model(
     and a listener with too few of them gets the prior alone; without one, NotEnoughHistory."""
     cfg = cfg or PipelineConfig()
     prior = shipped_prior() if prior == SHIPPED else prior
+    config, cfg = cfg, with_prior(cfg, prior)
     if "label" not in table:
         table = add_labels(table, cfg)
     rows = training_rows(table, cfg)
@@ -324,7 +332,7 @@ def train_model(
     if oot.empty or oot["label"].sum() < 1:
         if prior is None or n_periods(table) < 2:
             raise shortage
-        return _prior_bundle(table, rows, cfg, prior)
+        return _prior_bundle(table, rows, config, prior)
     base_rate = smoothed_rate(rows["label"].sum(), len(rows))
     last = oot["fold"].max()
     val, test = (oot[oot["fold"] < last], oot[oot["fold"] == last]) if last > 0 else (oot, oot[:0])
@@ -343,7 +351,7 @@ def train_model(
     floor = flag_floor(recent_rate(rows))
     final = combine(fit_members(pool, cfg, KIND_MEMBERS[kind]), kind, FEATURES, prior, positives)
     final.threshold, final.calibrator = max(threshold, floor), calibrator
-    final.metadata = _metadata(table, rows, cfg, kind, metrics, policy, oot)
+    final.metadata = _metadata(table, rows, config, kind, metrics, policy, oot)
     final.metadata["threshold_policy"].update(flag_floor=floor)
     final.metadata["choice"] = choice
     final.metadata["calibration"] = {
