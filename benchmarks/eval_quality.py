@@ -112,6 +112,7 @@ def evaluate(
     """One run: backtest of `history` shifted by `offset` days; metrics of every model. With
     `prior_path`, the project is weighed against that cross-listener prior, which must not
     have read this listener's history (checked on its manifest)."""
+    import numpy as np
     from train_prior import history_name
 
     from pipeline.backtest import baseline_scorers, build_report, walk_forward
@@ -145,6 +146,14 @@ def evaluate(
         "calibration": report["calibration"],
         "flagged": report["flagged"],
         "pairs": scores.loc[scores["project_fitted"], ["label", "probability"]].to_numpy().tolist(),
+        # what a threshold policy needs, per scored row: period, odds, label, rates, budget
+        "flag_rows": scores.loc[
+            scores["project_fitted"],
+            ["period", "probability", "label", "recent_rate", "budget_threshold"],
+        ]
+        .replace(np.inf, 1.0)
+        .to_numpy()
+        .tolist(),
         "seconds": time.perf_counter() - started,
     }
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -80,15 +79,11 @@ def _trainable(train: pd.DataFrame, cfg: PipelineConfig) -> bool:
     return pos >= cfg.min_positives and pos < len(train)
 
 
-def project_margin(
-    train: pd.DataFrame, rows: pd.DataFrame, cfg: PipelineConfig, prior: Prior | None = None
-):
-    """The project's blend (uncalibrated log-odds), refit on every month's training rows and
-    weighed against the cross-listener `prior`; the prior alone while the listener's own
-    breakouts are too few (without a prior: None, the fallback ranking)."""
+def project_margin(train: pd.DataFrame, rows: pd.DataFrame, cfg: PipelineConfig):
+    """The project's blend (uncalibrated log-odds), refit on every month's training rows."""
     if not _trainable(train, cfg):
-        return None if prior is None else prior.margin(rows)
-    return fit_project_scorer(train, cfg, prior=prior).margin(rows)
+        return None
+    return fit_project_scorer(train, cfg).margin(rows)
 
 
 def seed_lr_scorer(train: pd.DataFrame, rows: pd.DataFrame, cfg: PipelineConfig):
@@ -134,8 +129,8 @@ def walk_forward(
     """Scores of every eligible row from the first month after the cold start to the last
     labelled month; a scorer that cannot be trained yet falls back to fallback_scores. With
     `project` (a scorer of log-odds), adds the calibrated `project` column (see `calibrate`);
-    with a cross-listener `prior`, `project` is called with it and the prior's own log-odds
-    are kept as `prior_margin`."""
+    with a cross-listener `prior`, its log-odds are kept as `prior_margin` and stand in for the
+    project's in the months before the listener's own model can be trained."""
     last = n_periods(table) - 1 - cfg.horizon
     elig = table[table["eligible"].to_numpy()]
     pool = table[table[cfg.train_pool].to_numpy()]
@@ -145,7 +140,6 @@ def walk_forward(
     out["fallback_score"] = fallback_scores(rows_all).to_numpy()
     if project and prior is not None:
         out["prior_margin"] = prior.margin(rows_all)
-        project = partial(project, prior=prior)
     named = {**({"project_margin": project} if project else {}), **scorers}
     columns = {name: np.zeros(len(out)) for name in named}
     fitted = {name: np.zeros(len(out), dtype=bool) for name in named}
@@ -170,6 +164,10 @@ def walk_forward(
     for name in named:
         out[name] = columns[name]
         out[f"{name}_fitted"] = fitted[name]
+    if "prior_margin" in out:  # months without the listener's own model: the prior's odds
+        own = out["project_margin_fitted"].to_numpy()
+        out["project_margin"] = np.where(own, out["project_margin"], out["prior_margin"])
+        out["project_own"], out["project_margin_fitted"] = own, True
     out = out.reset_index(drop=True)
     if project:
         out = calibrate(out, learn, cfg)
@@ -191,37 +189,42 @@ def calibrate(scores: pd.DataFrame, learn: pd.DataFrame, cfg: PipelineConfig) ->
     prior_prob = sigmoid(out["prior_margin"].to_numpy()) if anchored else None
     prob = np.full(len(out), np.nan)
     threshold = np.full(len(out), np.inf)
-    base_rates = np.full(len(out), np.nan)
+    budget = np.full(len(out), np.inf)
+    base_rates, recent_rates = np.full(len(out), np.nan), np.full(len(out), np.nan)
     elig = learn[learn["eligible"].to_numpy()]
+    own = out["project_own"].to_numpy() if anchored else fitted
     for m in np.unique(period[fitted]):
         now = period == m
-        known = fitted & (period <= m - cfg.horizon)
+        # a listener's model is calibrated on its own earlier months, never on the prior's
+        known = own & (period <= m - cfg.horizon) & own[now][0]
         base = elig[elig["period"].to_numpy() <= m - cfg.horizon]
         base_rate = smoothed_rate(base["label"].sum(), len(base))
         base_rates[now] = base_rate
         anchor = None
         if anchored:
-            seen = known | now
-            recent = known & (period > m - cfg.horizon - RECENT_MONTHS)
+            recent = (
+                fitted & (period <= m - cfg.horizon) & (period > m - cfg.horizon - RECENT_MONTHS)
+            )
             ratio = rate_ratio(prior_prob[recent], label[recent])
-            anchor = (margin[seen], adapted(prior_prob[seen], ratio))
+            anchor = (margin[known | now], adapted(prior_prob[known | now], ratio))
         cal = fit_calibrator(margin[known], label[known], base_rate, anchor=anchor)
         prob[now] = cal.apply(margin[now])
-        floor = flag_floor(recent_rate(base)) if anchored else 0.0
+        rate = recent_rates[now] = recent_rate(base)
+        floor = flag_floor(rate) if anchored else 0.0
         if known.any() and label[known].sum() >= 1:
             past = cal.apply(margin[known])
-            budget = choose_threshold(period[known], label[known], past, cfg)[0]
-            threshold[now] = max(budget, floor)
+            budget[now] = choose_threshold(period[known], label[known], past, cfg)[0]
+            threshold[now] = np.maximum(budget[now], floor)
         elif anchored:
             threshold[now] = floor
     out["probability"] = prob
     out["threshold"] = threshold
     out["base_rate"] = base_rates
+    out["recent_rate"], out["budget_threshold"] = recent_rates, budget
     out["above_threshold"] = fitted & (prob >= threshold)
     # ranking metrics pool months: rank by the month's own model (the calibrators of different
-    # months would otherwise reorder months against each other), the fallback before any model
-    # (with a prior every month has calibrated odds, which are comparable between months)
-    ranking = prob if anchored else sigmoid(margin)
+    # months would otherwise reorder months against each other); the prior's odds before one
+    ranking = np.where(own, sigmoid(margin), prob)
     out["project"] = np.where(fitted, ranking, out["fallback_score"].to_numpy())
     out["project_fitted"] = fitted
     return out

@@ -151,8 +151,12 @@ def _platt(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float = 10.0) -> tupl
         p = sigmoid(slope * x + intercept)
         r, h = w * (p - y), w * p * (1 - p)
         grad = np.array([(r * x).sum() + slope / c, r.sum()])
-        hess = np.array([[(h * x * x).sum() + 1 / c, (h * x).sum()], [(h * x).sum(), h.sum()]])
-        step = np.linalg.solve(hess, grad)
+        # a tiny ridge on the intercept keeps the step defined when every row saturates
+        hess = np.array(
+            [[(h * x * x).sum() + 1 / c, (h * x).sum()], [(h * x).sum(), h.sum() + 1e-9]]
+        )
+        # steps of at most 5 log-odds: Newton never jumps into saturation on odd inputs
+        step = np.clip(np.linalg.solve(hess, grad), -5.0, 5.0)
         slope, intercept = slope - step[0], intercept - step[1]
         if np.abs(step).max() < 1e-9:
             break

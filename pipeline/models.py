@@ -11,6 +11,7 @@ import base64
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -24,8 +25,8 @@ def logit(p: np.ndarray) -> np.ndarray:
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-z))."""
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype="float64")))
+    """1 / (1 + exp(-z)), without overflow for very negative z."""
+    return expit(np.asarray(z, dtype="float64"))
 
 
 def signed_log(x: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from pipeline.artifacts import (  # re-exported: the model's public home is pipe
     save_bundle,
 )
 from pipeline.calibration import (
+    ANCHOR_ROWS,
     Calibrator,
     adapted,
     brier,
@@ -75,14 +76,12 @@ MONOTONE: dict[str, int] = {
 }
 # The prior the offset trees start from: P(Poisson(recent pace) >= plays needed for core).
 PRIOR_FEATURE = "core_chance_mix_t"
-# Evidence weighting: the cross-listener prior's share of the log-odds is K / (K + k) for a
-# listener with k labelled breakouts; the listener's own model gets the rest.
-PRIOR_EVIDENCE_BREAKOUTS = 10
 # Flag only odds clearly above the listener's recent base rate (its last RECENT_MONTHS labelled
-# months): at least FLAG_LIFT times it, and never below FLAG_MIN_PROBABILITY.
+# months): at least FLAG_LIFT times it, and never below FLAG_MIN_PROBABILITY. Chosen on the
+# yardstick by the flags' hit rate and count per month (README, "Backtest").
 RECENT_MONTHS = 24
-FLAG_LIFT = 3.0
-FLAG_MIN_PROBABILITY = 0.15
+FLAG_LIFT = 2.0
+FLAG_MIN_PROBABILITY = 0.25
 SHIPPED = "shipped"  # train_model's default: the prior shipped with the package
 
 
@@ -130,25 +129,12 @@ def fit_members(
     return out
 
 
-def prior_weight(breakouts: float) -> float:
-    """The cross-listener prior's share of the log-odds for a listener with `breakouts`."""
-    return PRIOR_EVIDENCE_BREAKOUTS / (PRIOR_EVIDENCE_BREAKOUTS + float(breakouts))
-
-
 def combine(
-    members: dict[str, list[tuple[object, float]]],
-    kind: str,
-    features: list[str] = FEATURES,
-    prior: Prior | None = None,
-    breakouts: float = 0.0,
+    members: dict[str, list[tuple[object, float]]], kind: str, features: list[str] = FEATURES
 ) -> ModelBundle:
-    """An uncalibrated bundle of `kind` from fitted members (each member weighs the same); with
-    `prior`, its log-odds weigh prior_weight(breakouts) and the listener's the rest."""
+    """An uncalibrated bundle of `kind` from fitted members (each member weighs the same)."""
     names = KIND_MEMBERS[kind]
-    share = 1.0 if prior is None else 1.0 - prior_weight(breakouts)
-    learners = [(m, share * w / len(names)) for n in names for m, w in members[n]]
-    if prior is not None:
-        learners.append((prior.model, 1.0 - share))
+    learners = [(m, w / len(names)) for n in names for m, w in members[n]]
     return ModelBundle(kind, list(features), float("nan"), learners)
 
 
@@ -161,18 +147,12 @@ def member_margins(
 
 
 def fit_project_scorer(
-    train: pd.DataFrame,
-    cfg: PipelineConfig,
-    kind: str = "blend",
-    features: list[str] = FEATURES,
-    prior: Prior | None = None,
+    train: pd.DataFrame, cfg: PipelineConfig, kind: str = "blend", features: list[str] = FEATURES
 ):
-    """Fit the project's learner(s) of `kind` on labelled rows (uncalibrated, no threshold),
-    weighed against `prior` by the listener's labelled breakouts."""
+    """Fit the project's learner(s) of `kind` on labelled rows (uncalibrated, no threshold)."""
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
-    members = fit_members(train, cfg, KIND_MEMBERS[kind], features)
-    return combine(members, kind, features, prior, float(train["label"].sum()))
+    return combine(fit_members(train, cfg, KIND_MEMBERS[kind], features), kind, features)
 
 
 def prior_only(prior: Prior) -> ModelBundle:
@@ -276,13 +256,10 @@ def out_of_time(
         block_rows = rows[rows["period"].isin(block)]
         scored = block_rows[["period", "month", "label"]].copy()
         margins = member_margins(fit_members(train, cfg), block_rows)
-        share, prior_margin = 1.0, np.zeros(len(block_rows))
         if prior is not None:
-            share, prior_margin = 1.0 - prior_weight(train["label"].sum()), prior.margin(block_rows)
-            scored["prior_margin"] = prior_margin
+            scored["prior_margin"] = prior.margin(block_rows)
         for kind in KINDS:
-            own = np.mean([margins[n] for n in KIND_MEMBERS[kind]], axis=0)
-            scored[kind] = share * own + (1.0 - share) * prior_margin
+            scored[kind] = np.mean([margins[n] for n in KIND_MEMBERS[kind]], axis=0)
         scored["fold"] = fold
         parts.append(scored)
     return pd.concat(parts) if parts else pd.DataFrame()
@@ -341,7 +318,7 @@ def train_model(
         oot["period"].to_numpy(), oot["label"].to_numpy(), calibrated, cfg
     )
     floor = flag_floor(recent_rate(rows))
-    final = combine(fit_members(pool, cfg, KIND_MEMBERS[kind]), kind, FEATURES, prior, positives)
+    final = combine(fit_members(pool, cfg, KIND_MEMBERS[kind]), kind)
     final.threshold, final.calibrator = max(threshold, floor), calibrator
     final.metadata = _metadata(table, rows, cfg, kind, metrics, policy, oot)
     final.metadata["threshold_policy"].update(flag_floor=floor)
@@ -350,7 +327,7 @@ def train_model(
         **calibrator.to_dict(),
         "out_of_time": _evaluate(oot["label"], oot[kind], calibrated),
     }
-    final.metadata["evidence"] = evidence(prior, positives)
+    final.metadata["evidence"] = evidence(prior, len(oot), positives)
     return final
 
 
@@ -366,9 +343,11 @@ def _calibrator(oot: pd.DataFrame, kind: str, base_rate: float, prior: Prior | N
     return fit_calibrator(oot[kind], oot["label"], base_rate, anchor=anchor)
 
 
-def evidence(prior: Prior | None, breakouts: int) -> dict:
-    """Where the odds come from: "prior" (mostly how other listeners behave) or "listener"."""
-    weight = 1.0 if prior is None else 1.0 - prior_weight(breakouts)
+def evidence(prior: Prior | None, rows: int, breakouts: int) -> dict:
+    """Where the odds come from: "prior" (mostly how other listeners behave) or "listener".
+    The listener's weight is its share of the calibration: its `rows` out-of-time artist-months
+    against ANCHOR_ROWS pseudo-rows holding the prior's odds (1 without a prior)."""
+    weight = 1.0 if prior is None else rows / (rows + ANCHOR_ROWS)
     return {
         "source": "listener" if weight >= 0.5 else "prior",
         "listener_weight": round(weight, 4),
@@ -391,7 +370,7 @@ def _prior_bundle(table, rows, cfg: PipelineConfig, prior: Prior) -> ModelBundle
     bundle.metadata = _metadata(table, rows, cfg, "prior", {}, policy, pd.DataFrame())
     bundle.metadata["choice"] = "prior: too few labelled breakouts of the listener's own"
     bundle.metadata["calibration"] = bundle.calibrator.to_dict()
-    bundle.metadata["evidence"] = evidence(prior, 0)
+    bundle.metadata["evidence"] = evidence(prior, 0, int(rows["label"].sum()))
     bundle.metadata["prior"] = {k: prior.manifest.get(k) for k in ("rows", "positives")}
     return bundle
 

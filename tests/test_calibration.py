@@ -14,6 +14,7 @@ from pipeline.calibration import (
     expected_calibration_error,
     fit_calibrator,
     identity,
+    rate_ratio,
 )
 from pipeline.simulate import simulate_listener
 
@@ -80,3 +81,29 @@ def test_out_of_time_probabilities_match_a_simulated_listeners_frequency() -> No
     assert cal["rows"] > 300
     assert abs(cal["mean_predicted"] - cal["observed_rate"]) <= 0.02
     assert cal["brier"] < cal["brier_constant"]
+
+
+def test_anchored_calibrator_without_labels_says_the_prior() -> None:
+    rng = np.random.default_rng(3)
+    prior = rng.uniform(0.01, 0.4, 500)
+    margin = np.log(prior / (1 - prior))
+    cal = fit_calibrator(np.zeros(0), np.zeros(0), 0.05, anchor=(margin, prior))
+    np.testing.assert_allclose(cal.apply(margin), prior, atol=0.01)
+    assert not cal.shrunk
+
+
+def test_anchored_calibrator_follows_plenty_of_labels() -> None:
+    rng = np.random.default_rng(4)
+    margin = rng.normal(-3, 1, 20_000)
+    truth = 1 / (1 + np.exp(-(0.5 * margin - 1.5)))  # the labels disagree with the prior
+    y = (rng.random(len(margin)) < truth).astype(float)
+    prior = 1 / (1 + np.exp(-margin))
+    cal = fit_calibrator(margin, y, 0.05, anchor=(margin, prior))
+    assert abs(cal.apply(margin).mean() - y.mean()) < 0.005
+
+
+def test_rate_ratio_scales_the_prior_to_a_listener_whose_breakouts_stopped() -> None:
+    prior = np.full(1000, 0.06)
+    assert rate_ratio(prior, np.zeros(1000)) < 0.3
+    assert rate_ratio(prior, (np.arange(1000) < 60).astype(float)) == pytest.approx(1.0)
+    assert rate_ratio(np.zeros(0), np.zeros(0)) == 1.0  # nothing known: the prior as it is

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.calibration import ANCHOR_ROWS
 from pipeline.config import PipelineConfig
 from pipeline.errors import UserError
 from pipeline.features import FEATURES, build_artist_months
@@ -165,13 +166,15 @@ def test_under_a_month_of_history_gets_no_model() -> None:
     assert train_model(two, CFG).kind == "prior"
 
 
-def test_evidence_weight_grows_with_the_listeners_breakouts() -> None:
+def test_a_listener_with_breakouts_ranks_by_its_own_model_anchored_to_the_prior() -> None:
     bundle = train_model(listener_table(21, months=48), CFG)
     evidence = bundle.metadata["evidence"]
     assert evidence["listener_breakouts"] >= 10
-    assert evidence["source"] == "listener" and 0.5 <= evidence["listener_weight"] < 1.0
-    assert bundle.learners[-1][0] is shipped_prior().model
-    assert bundle.learners[-1][1] == pytest.approx(1 - evidence["listener_weight"], abs=1e-4)
+    assert 0.0 < evidence["listener_weight"] < 1.0
+    assert evidence["source"] == ("listener" if evidence["listener_weight"] >= 0.5 else "prior")
+    rows = bundle.metadata["calibration"]["rows"]
+    assert evidence["listener_weight"] == pytest.approx(rows / (rows + ANCHOR_ROWS), abs=1e-4)
+    assert all(model is not shipped_prior().model for model, _ in bundle.learners)
 
 
 @needs_histories
