@@ -10,14 +10,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from bot.cli import main
 from bot.config import Settings
-from bot.timeutil import add_months, month_of, set_clock
+from bot.timeutil import set_clock
+from pipeline.periods import add_months, month_of
 from tests.api_harness import serving
 from tests.bot_harness import DB_NAME, Clock, ask, bot_settings, fake, running, sql
 from tests.conftest import SUITE_NOW
@@ -124,7 +124,7 @@ async def test_history_shape_ends_in_results_or_one_plain_line(
 
     assert "new" in await cli(capsys, "import", str(history))
     assert "last complete month" in await cli(capsys, "rebuild")
-    month = month_of(shape.now.astimezone(ZoneInfo(shape.tz)))
+    month = month_of(int(shape.now.timestamp()), shape.tz)
     assert await sql(data, "SELECT DISTINCT month FROM artist_status") == [(month,)]
     assert await sql(data, "SELECT scored_month FROM model_runs") == [(add_months(month, -1),)]
     listing = await cli(capsys, "candidates")
