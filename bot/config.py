@@ -44,9 +44,11 @@ def _checked_url(value: str) -> str:
     """An http(s) URL with a host, else ValueError."""
     try:
         parts = urlsplit(value.strip())
-        parts.port  # noqa: B018 - raises on a malformed port
+        port = parts.port
     except ValueError:
-        raise ValueError(f"not a URL: {value[:80]!r}") from None
+        raise ValueError(f"not a URL (or a port outside 1-65535): {value[:80]!r}") from None
+    if port == 0:
+        raise ValueError(f"port 0 in {value[:80]!r}: use 1-65535")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL with a host: {value[:80]!r}")
     return value.strip()

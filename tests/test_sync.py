@@ -390,8 +390,9 @@ def test_command_with_an_impossible_port_is_one_line(
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("LASTFM_API_URL", "http://127.0.0.1:99999/2.0/")
-    assert main(["sync"]) == 2  # refused when the settings load, before any request
+    assert main(["sync"]) == 2  # refused when the settings load, like every malformed setting
     err = capsys.readouterr().err
-    assert err.strip().splitlines()[-1] == (
-        "error: invalid setting LASTFM_API_URL: not a URL: 'http://127.0.0.1:99999/2.0/'"
-    )
+    assert err.strip().splitlines() == [
+        "error: invalid setting LASTFM_API_URL: not a URL (or a port outside 1-65535): "
+        "'http://127.0.0.1:99999/2.0/'"
+    ]
