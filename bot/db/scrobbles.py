@@ -185,16 +185,30 @@ class HistoryStats:
         return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
+# One statement, one snapshot: whether an import is running, and the figures as if none were
+# (each answered from an index: ~70 ms on 1M scrobbles instead of ~600 ms for the filtered scan).
+_QUICK_STATS = (
+    "SELECT EXISTS (SELECT 1 FROM job_runs "
+    f"WHERE job = '{jobruns.IMPORT}' AND outcome = '{jobruns.RUNNING}'), "
+    "(SELECT COUNT(*) FROM scrobbles), "
+    "(SELECT COUNT(*) FROM artists a WHERE EXISTS "
+    "(SELECT 1 FROM scrobbles s WHERE s.artist_id = a.id)), "
+    "(SELECT MIN(ts) FROM scrobbles), (SELECT MAX(ts) FROM scrobbles)"
+)
+
+
 async def history_stats(session: AsyncSession) -> HistoryStats:
     """Count scrobbles and artists that have scrobbles; first and last timestamps."""
-    row = (
-        await session.execute(
-            text(
-                "SELECT COUNT(*), COUNT(DISTINCT artist_id), MIN(ts), MAX(ts) FROM scrobbles s "
-                f"WHERE {VISIBLE}"
+    running, *row = (await session.execute(text(_QUICK_STATS))).one()
+    if running:  # hide the import's rows: the slower scan with the visibility filter
+        row = (
+            await session.execute(
+                text(
+                    "SELECT COUNT(*), COUNT(DISTINCT artist_id), MIN(ts), MAX(ts) FROM scrobbles s "
+                    f"WHERE {VISIBLE}"
+                )
             )
-        )
-    ).one()
+        ).one()
     return HistoryStats(int(row[0]), int(row[1]), row[2], row[3])
 
 
