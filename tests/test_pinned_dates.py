@@ -4,6 +4,7 @@ changes, 29 February and year end in UTC+14, plus whatever BREAKOUT_TEST_NOW pin
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -11,10 +12,12 @@ import pandas as pd
 import pytest
 
 from bot.timeutil import clock_time, nightly_period, push_month, utc_now
+from pipeline.importers import read_history
 from pipeline.periods import add_months, month_of, month_start
 from pipeline.rebuild import plan_rebuild
 from pipeline.simulate import simulate_listener
 from tests.conftest import SUITE_NOW
+from tests.shapes import write_ghan
 
 NO_FEEDBACK = pd.DataFrame(
     {
@@ -72,3 +75,13 @@ def test_the_suite_clock_is_pinned(suite_now: datetime) -> None:
     """Production code reads the pinned clock, not today (it runs on from the pinned instant)."""
     assert suite_now == SUITE_NOW
     assert timedelta(0) <= utc_now() - suite_now < timedelta(minutes=5)
+
+
+def test_import_bounds_times_by_the_callers_clock(tmp_path: Path) -> None:
+    """A scrobble 10 days after the caller's now is implausible, whatever today is."""
+    now = datetime(2031, 5, 1, tzinfo=UTC)
+    frame = simulate_listener(32, 1, now + timedelta(days=10))
+    path = write_ghan(frame, tmp_path / "late.csv")
+    early = read_history(path, now=now.timestamp())
+    assert len(early.frame) < len(frame) and early.frame["ts"].max() <= now.timestamp() + 86_400
+    assert len(read_history(path, now=(now + timedelta(days=11)).timestamp()).frame) == len(frame)
