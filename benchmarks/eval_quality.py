@@ -1,7 +1,7 @@
 """The yardstick: walk-forward backtests of every shared history at several month-boundary offsets.
 
 Usage: uv run python benchmarks/eval_quality.py [--histories DIR] [--offsets 0,10,20] [--jobs 2]
-       [--only NAME,...] [--markdown FILE] [--no-cache]
+       [--only NAME,...] [--markdown FILE] [--no-cache] [--no-prior]
 
 Each history's timestamps are shifted by 0, 10 and 20 days (month boundaries fall elsewhere), and
 every run prints, on exactly the same rows: the project's pooled AP, lift and P@3, the best
@@ -10,8 +10,13 @@ XGBoost) and the ratio to it, and the calibration of the project's out-of-time p
 (ECE over 10 equal-count bins beside the ECE a perfectly calibrated predictor would show on
 the same rows, mean predicted vs observed rate, Brier beside two constant
 predictors: the rows' own observed rate, known only in hindsight, and the base rate known at the
-time). Then a summary row. Results are cached per run in
-benchmarks/.cache/eval_quality/, keyed by the pipeline's source and the history file.
+time), and the flags: how many came true, hit rate beside the base rate, flags per month. Then a
+summary row, the flags pooled, and the cold-start months (each history's first 18) pooled.
+
+The project uses the cross-listener prior trained leave-one-listener-out: each run's prior is fit
+on every other history (cached in benchmarks/.cache/priors/), and a run refuses a prior whose
+manifest names its own listener. Results are cached per run in benchmarks/.cache/eval_quality/,
+keyed by the pipeline's source, the history file and the prior.
 """
 
 from __future__ import annotations
@@ -322,6 +327,7 @@ def markdown(runs: list[dict], total: dict) -> str:
         lines.append("| " + " | ".join(_cell(fig[c]) for c in COLUMNS) + " |")
     lines.append("")
     lines.append(summary_text(total))
+    lines += ["", flags_text(runs), "", cold_start_text(runs)]
     return "\n".join(lines) + "\n"
 
 
