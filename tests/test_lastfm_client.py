@@ -116,6 +116,7 @@ def test_parse_accepts_extended_artist_names_and_plain_strings() -> None:
         ("error", {"code": 16}),
         ("rate_limit", {}),
         ("truncated", {}),
+        ("huge_number", {}),
         ("disconnect", {}),
         ("slow", {"seconds": 1.0}),
     ],

@@ -339,7 +339,9 @@ class LastfmClient:
             raise _Transient(f"connection error: {type(exc).__name__}") from None
         try:
             payload = json.loads(response.content)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        # ValueError: malformed JSON, bad UTF-8, or a number beyond Python's digit limit;
+        # RecursionError: nesting beyond the interpreter's limit. Either is a garbled answer.
+        except (ValueError, RecursionError):
             payload = None
         if isinstance(payload, dict) and "error" in payload:
             code = _int(payload.get("error"))

@@ -279,7 +279,9 @@ class ListenBrainzClient:
         self.budget.update(response.headers)
         try:
             payload = json.loads(response.content)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        # ValueError: malformed JSON, bad UTF-8, or a number beyond Python's digit limit;
+        # RecursionError: nesting beyond the interpreter's limit. Either is a garbled answer.
+        except (ValueError, RecursionError):
             payload = None
         status = response.status_code
         if status == 401:

@@ -42,7 +42,16 @@ ERROR_MESSAGES = {
     29: "Rate Limit Exceeded - Your IP has made too many requests in a short period",
 }
 ERROR_STATUS = {6: 404, 10: 403, 17: 403, 26: 403, 29: 429}
-FAULT_KINDS = ("http_500", "error", "rate_limit", "truncated", "disconnect", "slow", "hold")
+FAULT_KINDS = (
+    "http_500",
+    "error",
+    "rate_limit",
+    "truncated",
+    "huge_number",
+    "disconnect",
+    "slow",
+    "hold",
+)
 
 
 @dataclass(frozen=True)
@@ -436,6 +445,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = fake._body(params)
         if kind == "truncated":
             return self._send(200, body[: len(body) // 2])
+        if kind == "huge_number":  # valid JSON that Python refuses to parse (digit limit)
+            return self._send(200, b'{"error": 1' + b"0" * 5000 + b"}")
         if kind == "disconnect":
             self._send(200, body[: len(body) // 2], length=len(body))
             self.close_connection = True
