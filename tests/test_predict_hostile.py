@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from bot.api.schemas import SEED_EXAMPLE
+from pipeline.feature_rows import RecordError, complete_records
 from pipeline.features import ALL_FEATURES, FEATURES
-from pipeline.records import RecordError, complete_records
 from tests.api_harness import serving
 from tests.bot_harness import copy_seeded, seeded
 from tests.test_api import AUTH, api_settings

@@ -23,7 +23,7 @@ from bot.db.session import Database, describe_database_error
 from bot.lastfm.client import make_http_client
 from bot.metadata.fetcher import make_fetcher
 from bot.services.names import name_index
-from pipeline.records import RecordError
+from pipeline.feature_rows import RecordError
 
 log = logging.getLogger(__name__)
 DESCRIPTION = (

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from bot.api.auth import require_token
 from bot.api.schemas import PredictRequest, PredictResponse
+from pipeline.feature_rows import MonthContext, complete_records
 from pipeline.features import ALL_FEATURES
-from pipeline.records import MonthContext, complete_records
 
 router = APIRouter(dependencies=[Depends(require_token)])
 

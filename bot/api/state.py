@@ -15,8 +15,8 @@ from sqlalchemy import text
 
 from bot.db.session import Database
 from bot.metadata.fetcher import MetadataFetcher
+from pipeline.feature_rows import MonthContext
 from pipeline.periods import Zone, month_bounds, month_codes, month_labels
-from pipeline.records import MonthContext
 from pipeline.train import load_bundle
 
 log = logging.getLogger(__name__)

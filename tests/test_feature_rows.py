@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.feature_rows import MonthContext, RecordError, complete_records
 from pipeline.features import (
     ALL_FEATURES,
     FEATURES,
@@ -16,7 +17,6 @@ from pipeline.features import (
     build_artist_months,
 )
 from pipeline.normalize import artist_keys
-from pipeline.records import MonthContext, RecordError, complete_records
 from pipeline.simulate import simulate_listener
 
 END = datetime(2026, 11, 28, tzinfo=UTC)
