@@ -98,9 +98,17 @@ def from_others(run: RunView | None) -> bool:
 def shrunk_note(run: RunView | None) -> str | None:
     """A plain warning when the odds are not mostly the listener's own (few breakouts)."""
     if from_others(run):
+        evidence = run.metrics["evidence"]  # type: ignore[union-attr]
+        count = evidence.get("listener_breakouts")
+        if not isinstance(count, int) or count <= 0:
+            return (
+                "None of your new artists has broken out yet, so these odds come from how "
+                "listeners like you behave."
+            )
+        plural = "breakout is" if count == 1 else "breakouts are"
         return (
-            "Few of your artists have broken out so far, so these odds come mostly from how "
-            "listeners like you behave."
+            f"Your own {count} {plural} too few to go by alone, so these odds come mostly from "
+            "how listeners like you behave."
         )
     if run is None or not run.metrics.get("shrunk_to_base_rate"):
         return None

@@ -97,7 +97,9 @@ def artist_status(
     first_core = cores["first"]
     # core in the last complete month or either of the two before it: not eligible anywhere
     lookback = cur - 1 - cfg.eligible_not_core_lookback
-    recently = cores["last_period"].fillna(-1).to_numpy() >= lookback
+    # never core: not recently core, also when the lookback reaches before the first period
+    last_core = cores["last_period"].to_numpy(dtype="float64")
+    recently = ~np.isnan(last_core) & (np.nan_to_num(last_core, nan=-1.0) >= lookback)
     month_now = _period_label(monthly, cur)
     first_core = first_core.where(first_core.notna() | ~core_now, month_now)
     few = ~rules.enough_plays(plays_30d, cfg) & ~rules.enough_plays(last_month, cfg)

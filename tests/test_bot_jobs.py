@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import shutil
@@ -14,6 +15,7 @@ import pytest
 
 from bot.db import jobruns
 from bot.services import orchestration
+from bot.services.queries import STANDOUT
 from bot.telegram import jobs, messages
 from bot.telegram.state import get_state
 from pipeline.simulate import simulate_listener
@@ -44,6 +46,20 @@ def pushes(fake: FakeTelegram) -> list[str]:
     ]
 
 
+async def standouts(data_dir: Path) -> list[int]:
+    """Artists of the latest run's list that stand out (queries.STANDOUT × the base rate and
+    flagged), in list order."""
+    run = await sql(data_dir, "SELECT id, metrics_json FROM model_runs ORDER BY id DESC LIMIT 1")
+    base = json.loads(run[0][1]).get("base_rate") or 0.0
+    rows = await sql(
+        data_dir,
+        "SELECT artist_id, probability FROM candidates WHERE rank > 0 AND above_threshold "
+        "AND run_id = :run AND artist_id NOT IN (SELECT artist_id FROM feedback) ORDER BY rank",
+        run=run[0][0],
+    )
+    return [a for a, p in rows if p >= STANDOUT * base]
+
+
 @pytest.mark.slow
 async def test_missed_push_is_caught_up_and_never_repeated(
     fake: FakeTelegram, data_dir: Path
@@ -55,16 +71,12 @@ async def test_missed_push_is_caught_up_and_never_repeated(
         push = await fake.wait_for("sendMessage", where=lambda c: "has closed" in c.params["text"])
         assert push.params["text"].startswith("📬 <b>October 2026</b> has closed")
         rows = keyboard(push)
-        assert 1 <= len(rows) <= 3
-        # The push's picks are the top of the one list /candidates shows, all flagged.
+        # The push's picks are the artists of the one list /candidates shows that stand out
+        # (flagged, odds clearly above the base rate), in its order; none: it says so.
         pushed = [int(r[0]["callback_data"].removeprefix("why:")) for r in rows]
-        top = await sql(
-            data_dir,
-            "SELECT artist_id, above_threshold FROM candidates WHERE rank > 0 AND run_id = "
-            "(SELECT MAX(id) FROM model_runs) ORDER BY rank LIMIT :n",
-            n=len(pushed),
-        )
-        assert pushed == [a for a, _ in top] and all(flag == 1 for _, flag in top)
+        assert pushed == (await standouts(data_dir))[:3]
+        if not pushed:
+            assert "No new artist" in push.params["text"]
         await idle(app)
     async with running(settings, clock) as app:
         await jobs.catch_up(app)  # nightly already ran today, push already claimed
@@ -91,15 +103,15 @@ async def test_push_leaves_out_judged_artists(fake: FakeTelegram, data_dir: Path
         "VALUES (:a, '2026-10', 0, '2026-11-01', '2026-11-01')",
         a=judged,
     )
+    expected = [a for a in await standouts(data_dir) if a != judged][:2]
     async with running(settings, Clock(PUSH_DAY)) as app:
         assert (await jobs.monthly_push(app)).startswith("pushed")
-    shown = [
-        int(r[0]["callback_data"].removeprefix("why:"))
-        for r in keyboard(fake.calls_of("sendMessage")[-1])
-    ]
-    # The next artists of the one list take the judged one's place.
-    assert judged not in shown and 1 <= len(shown) <= 2
-    assert shown == [a for (a,) in above[1:]][: len(shown)]
+    push = fake.calls_of("sendMessage")[-1]
+    shown = [int(r[0]["callback_data"].removeprefix("why:")) for r in keyboard(push)]
+    # The next standouts of the one list take the judged one's place; none left: it says so.
+    assert judged not in shown and shown == expected
+    if not shown:
+        assert "No new artist" in push.params["text"]
 
 
 @pytest.mark.slow

@@ -276,6 +276,18 @@ def test_the_first_hours_of_a_month_make_nobody_core() -> None:
     assert status["steady"]["first_core_month"] == "2024-07"  # 6 of July's 506 >= 1 %
 
 
+def test_a_short_history_has_nobody_recently_core() -> None:
+    """With one complete month the core lookback reaches before the first period: an artist
+    never core is not "recently core" (the card said "core in None", the API answered 500)."""
+    from tests.test_features import filler
+
+    plays = [filler("2024-07", 400), ("2024-07-20", "Fresh", 2), ("2024-07-10", "Loud", 30)]
+    status = _status_of(plays, "2024-08-02T12:00:00")
+    assert status["fresh"]["verdict"] == "too_few_plays"
+    assert status["loud"]["verdict"] == "recently_core"
+    assert status["loud"]["last_core_month"] == "2024-07"
+
+
 def test_fingerprint_covers_every_training_row() -> None:
     from pipeline.config import PipelineConfig
     from pipeline.labels import add_labels

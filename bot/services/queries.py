@@ -363,7 +363,8 @@ def why_not(status: StatusView, cfg: PipelineConfig) -> str:
             f"{needed} make{'s' if needed == 1 else ''} an artist core)"
         )
     if status.verdict == "recently_core":
-        return f"already a core artist (core in {month_words(status.last_core_month)})"
+        when = status.last_core_month
+        return "already a core artist" + (f" (core in {month_words(when)})" if when else "")
     if status.verdict == "too_old":
         return f"first played over {cfg.eligible_max_age} months ago, so no longer a new artist"
     if status.verdict == "too_few_plays":
