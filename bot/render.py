@@ -102,8 +102,8 @@ def shrunk_note(run: RunView | None) -> str | None:
         count = evidence.get("listener_breakouts")
         if not isinstance(count, int) or count <= 0:
             return (
-                "None of your new artists has broken out yet, so these odds come from how "
-                "listeners like you behave."
+                "None of your new artists has broken out yet, so these odds come mostly from "
+                "how listeners like you behave."
             )
         plural = "breakout is" if count == 1 else "breakouts are"
         return (

@@ -58,6 +58,11 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
+class _Garbled(_Transient):
+    """A 200 answer that is not JSON Python can read: truncated, bad UTF-8, a number beyond
+    the digit limit, nesting beyond the recursion limit."""
+
+
 def _fatal_message(code: int, user: str) -> str | None:
     messages = {
         10: "Last.fm rejected the API key (error 10): check LASTFM_API_KEY",
@@ -305,6 +310,8 @@ class LastfmClient:
         }
         try:
             payload = await self._get_json(params, lambda code: _fatal_message(code, ""), (6,))
+        except _Garbled as exc:  # an unreadable answer about this artist, not a Last.fm outage
+            raise ValueError(f"Last.fm {method}: {exc}") from None
         except _Transient as exc:
             raise LastfmUnavailable(f"Last.fm {method} failed ({exc})") from None
         return payload if isinstance(payload, dict) else None
@@ -337,12 +344,13 @@ class LastfmClient:
         except httpx.RequestError as exc:
             # The message of a request error may quote the URL, which carries the key.
             raise _Transient(f"connection error: {type(exc).__name__}") from None
+        garbled = False
         try:
             payload = json.loads(response.content)
         # ValueError: malformed JSON, bad UTF-8, or a number beyond Python's digit limit;
         # RecursionError: nesting beyond the interpreter's limit. Either is a garbled answer.
         except (ValueError, RecursionError):
-            payload = None
+            payload, garbled = None, True
         if isinstance(payload, dict) and "error" in payload:
             code = _int(payload.get("error"))
             detail = str(payload.get("message", ""))[:200]
@@ -360,4 +368,6 @@ class LastfmClient:
             raise _Transient(f"HTTP {response.status_code}", _retry_after(response))
         if response.status_code != 200:
             raise LastfmError(f"Last.fm answered HTTP {response.status_code}: check LASTFM_API_URL")
+        if garbled:
+            raise _Garbled("invalid or truncated JSON")
         return payload
