@@ -17,6 +17,22 @@ from sklearn.preprocessing import StandardScaler
 
 from pipeline.config import PipelineConfig
 
+# Signs the trees must respect: more listening never lowers the score, a longer silence never
+# raises it. Keeps the trees sensible where a listener's history is thin.
+MONOTONE: dict[str, int] = {
+    "core_progress_t": 1,
+    "core_progress_prev_t": 1,
+    "core_progress_3m_mean": 1,
+    "cum_progress_t": 1,
+    "recent_progress_t": 1,
+    "core_chance_t": 1,
+    "core_chance_recent_t": 1,
+    "core_chance_avg_t": 1,
+    "core_chance_mix_t": 1,
+    "days_active_t": 1,
+    "last_play_gap_days_t": -1,
+}
+
 
 def logit(p: np.ndarray) -> np.ndarray:
     """log(p / (1 - p)) with p clipped away from 0 and 1."""

@@ -29,26 +29,12 @@ from pipeline.artifacts import ModelFormatError, _write_atomically
 from pipeline.config import PipelineConfig
 from pipeline.features import FEATURES
 from pipeline.labels import add_labels
-from pipeline.models import XGBoostModel, matrix, sigmoid
+from pipeline.models import MONOTONE, XGBoostModel, matrix, sigmoid
 
 PRIOR_FORMAT = "breakout-artists-prior"
 PRIOR_VERSION = 1
 PRIOR_FILE = Path(__file__).with_name("prior_model.json")
 MAX_PRIOR_BYTES = 2 * 1024 * 1024
-# Monotone like the listener's trees: more listening never lowers the odds, silence never raises.
-PRIOR_MONOTONE: dict[str, int] = {
-    "core_progress_t": 1,
-    "core_progress_prev_t": 1,
-    "core_progress_3m_mean": 1,
-    "cum_progress_t": 1,
-    "recent_progress_t": 1,
-    "core_chance_t": 1,
-    "core_chance_recent_t": 1,
-    "core_chance_avg_t": 1,
-    "core_chance_mix_t": 1,
-    "days_active_t": 1,
-    "last_play_gap_days_t": -1,
-}
 PRIOR_PARAMS = {"max_depth": 3, "eta": 0.05, "min_child_weight": 5.0, "subsample": 0.8}
 PRIOR_ROUNDS = 300
 DEFINITIONS = ("core_plays", "core_share", "horizon", "eligible_min_plays", "eligible_max_age")
@@ -113,7 +99,7 @@ def fit_prior(
         FEATURES,
         rounds=PRIOR_ROUNDS,
         params={**PRIOR_PARAMS, "nthread": nthread, "seed": cfg.seed},
-        monotone=PRIOR_MONOTONE,
+        monotone=MONOTONE,  # the listener's trees' signs
         balanced=False,
     )
     model.fit(matrix(rows, FEATURES), y)

@@ -37,7 +37,7 @@ from pipeline.errors import NotEnoughHistory
 from pipeline.features import FEATURES
 from pipeline.labels import add_labels, n_periods
 from pipeline.metrics import pr_auc, roc_auc
-from pipeline.models import LogisticModel, XGBoostModel, matrix, sigmoid
+from pipeline.models import MONOTONE, LogisticModel, XGBoostModel, matrix, sigmoid
 from pipeline.prior import Prior, shipped_prior
 
 __all__ = [
@@ -59,21 +59,6 @@ KINDS = ("logistic", "xgboost", "blend")
 # members of each kind; each member weighs the same within a kind
 KIND_MEMBERS = {"logistic": ("lr",), "xgboost": ("trees",), "blend": ("lr", "trees", "prior")}
 
-# Signs the trees must respect: more listening never lowers the score, a longer silence never
-# raises it. Keeps the trees sensible where a listener's history is thin.
-MONOTONE: dict[str, int] = {
-    "core_progress_t": 1,
-    "core_progress_prev_t": 1,
-    "core_progress_3m_mean": 1,
-    "cum_progress_t": 1,
-    "recent_progress_t": 1,
-    "core_chance_t": 1,
-    "core_chance_recent_t": 1,
-    "core_chance_avg_t": 1,
-    "core_chance_mix_t": 1,
-    "days_active_t": 1,
-    "last_play_gap_days_t": -1,
-}
 # The prior the offset trees start from: P(Poisson(recent pace) >= plays needed for core).
 PRIOR_FEATURE = "core_chance_mix_t"
 # Flag only odds clearly above the listener's recent base rate (its last RECENT_MONTHS labelled

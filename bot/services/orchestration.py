@@ -127,6 +127,16 @@ async def run_rebuild(rt: Runtime, *, track_record: bool = False) -> RebuildRepo
     `track_record`: also refresh the backtest track record that /record shows until live
     predictions resolve (the nightly run and the first backfill; seconds of extra work).
     """
+    return await _in_worker(rt, track_record=track_record, retrain=True)
+
+
+async def run_rescore(rt: Runtime) -> RebuildReport:
+    """Score with the stored model, never training (about a second), off the event loop."""
+    return await _in_worker(rt, track_record=False, retrain=False)
+
+
+async def _in_worker(rt: Runtime, *, track_record: bool, retrain: bool) -> RebuildReport:
+    """One rebuild or rescore at a time, in a worker thread, at the Runtime's clock."""
     async with rt.rebuild_lock:
         return await asyncio.to_thread(
             _rebuild,
@@ -136,22 +146,7 @@ async def run_rebuild(rt: Runtime, *, track_record: bool = False) -> RebuildRepo
             rt.now(),
             rt.settings.BREAKOUT_TIMEZONE,
             track_record=track_record,
-            retrain=True,
-        )
-
-
-async def run_rescore(rt: Runtime) -> RebuildReport:
-    """Score with the stored model, never training (about a second), off the event loop."""
-    async with rt.rebuild_lock:
-        return await asyncio.to_thread(
-            _rebuild,
-            rt.db.url,
-            rt.settings.BREAKOUT_MODEL_DIR,
-            PipelineConfig(),
-            rt.now(),
-            rt.settings.BREAKOUT_TIMEZONE,
-            track_record=False,
-            retrain=False,
+            retrain=retrain,
         )
 
 
