@@ -22,6 +22,30 @@ from pipeline.calibration import Calibrator
 from pipeline.errors import UserError
 from pipeline.models import LogisticModel, XGBoostModel, matrix, sigmoid
 
+
+def library_versions() -> dict[str, str]:
+    """The versions a saved model was fit with (its metadata, for a reader to compare)."""
+    import platform
+
+    import sklearn
+    import xgboost
+
+    return {
+        "python": platform.python_version(),
+        "pandas": pd.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "xgboost": xgboost.__version__,
+    }
+
+
+def stamp_now() -> str:
+    """A model's `created_at`: UTC, to the second, 'Z'."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 FORMAT = "breakout-artists-model"
 FORMAT_VERSION = 2
 MODEL_FILE = "model.json"

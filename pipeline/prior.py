@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pipeline.artifacts import ModelFormatError, _write_atomically
+from pipeline.artifacts import ModelFormatError, _write_atomically, library_versions, stamp_now
 from pipeline.config import PipelineConfig
 from pipeline.features import FEATURES
 from pipeline.labels import add_labels
@@ -117,8 +115,6 @@ def fit_prior(
 
 
 def _manifest(histories: list[dict], rows: int, positives: int, cfg: PipelineConfig) -> dict:
-    import sklearn
-    import xgboost
 
     return {
         "histories": histories,
@@ -128,14 +124,8 @@ def _manifest(histories: list[dict], rows: int, positives: int, cfg: PipelineCon
         "rounds": PRIOR_ROUNDS,
         "params": dict(PRIOR_PARAMS),
         "definitions": {k: getattr(cfg, k) for k in DEFINITIONS},
-        "versions": {
-            "python": platform.python_version(),
-            "pandas": pd.__version__,
-            "numpy": np.__version__,
-            "scikit-learn": sklearn.__version__,
-            "xgboost": xgboost.__version__,
-        },
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "versions": library_versions(),
+        "created_at": stamp_now(),
     }
 
 

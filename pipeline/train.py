@@ -7,9 +7,6 @@ the threshold; the chosen kind is then refit once on every labelled month.
 
 from __future__ import annotations
 
-import platform
-from datetime import UTC, datetime
-
 import numpy as np
 import pandas as pd
 
@@ -19,8 +16,10 @@ from pipeline.artifacts import (  # re-exported: the model's public home is pipe
     MODEL_FILE,
     ModelBundle,
     ModelFormatError,
+    library_versions,
     load_bundle,
     save_bundle,
+    stamp_now,
 )
 from pipeline.calibration import (
     ANCHOR_ROWS,
@@ -374,8 +373,6 @@ def _choose_kind(val: pd.DataFrame, cfg: PipelineConfig) -> tuple[str, str]:
 
 
 def _metadata(table, rows, cfg, kind, metrics, policy, oot) -> dict:
-    import sklearn
-    import xgboost
 
     labels = table["month"].drop_duplicates().sort_values()
     folds = []
@@ -396,13 +393,7 @@ def _metadata(table, rows, cfg, kind, metrics, policy, oot) -> dict:
         "out_of_time_folds": folds,
         "n_rows": len(rows),
         "n_positives": int(rows["label"].sum()),
-        "versions": {
-            "python": platform.python_version(),
-            "pandas": pd.__version__,
-            "numpy": np.__version__,
-            "scikit-learn": sklearn.__version__,
-            "xgboost": xgboost.__version__,
-        },
+        "versions": library_versions(),
         "config": {k: v for k, v in cfg.__dict__.items()},
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "created_at": stamp_now(),
     }
