@@ -283,13 +283,16 @@ def run_backtest(
     extra: dict[str, Scorer] | None = None,
     progress: Progress | None = None,
     baselines: bool = True,
+    prior: Prior | None = None,
 ) -> BacktestResult:
     """Features once (leakage-free), then month-by-month training and scoring; see module doc.
-    `progress(months_done, months)` is called after each refit."""
+    `progress(months_done, months)` is called after each refit. With a cross-listener `prior`
+    the replay follows the live policy: the prior's odds before the listener's own model, the
+    anchored calibration and the flag floor (never pass a prior that saw this listener)."""
     cfg = cfg or PipelineConfig()
     table = add_labels(build_artist_months(scrobbles, cfg), cfg)
     scorers = {**(baseline_scorers() if baselines else {}), **(extra or {})}
-    scores = walk_forward(table, cfg, scorers, progress=progress)
+    scores = walk_forward(table, cfg, scorers, progress=progress, prior=prior)
     report = build_report(scores, ["project", *scorers])
     preds = scores.assign(score=scores["project"], fitted=scores["project_fitted"])
     preds = preds[PREDICTION_COLUMNS].sort_values(

@@ -232,10 +232,12 @@ def backtest_record(
 ) -> TrackRecord:
     """ "Had I been running since ...": the walk-forward backtest of the complete months."""
     from pipeline.backtest import run_backtest  # heavy (models); only this path needs it
+    from pipeline.prior import shipped_prior
 
     cfg = cfg or PipelineConfig()
     closed = _closed(scrobbles, now)
     if closed.empty:
         return empty_record("backtest")
-    result = run_backtest(closed, cfg)
+    # the same odds and flag policy as the live model, so /record judges what /candidates shows
+    result = run_backtest(closed, cfg, baselines=False, prior=shipped_prior())
     return track_record(backtest_predictions(result), "backtest")
