@@ -1,6 +1,7 @@
 """`breakout status [--json]` and `breakout db upgrade` through the real CLI and a real file."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,20 @@ def test_status_text_on_an_empty_database(env_db: str, capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert "scrobbles:      0" in out
     assert "last sync:      never" in out
+
+
+def test_status_text_after_a_rebuild_reads_as_words(
+    env_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = tmp_path / "history.csv"
+    history.write_text(GHAN, encoding="utf-8")
+    monkeypatch.setenv("BREAKOUT_MODEL_DIR", str(tmp_path / "models"))
+    assert main(["import", str(history)]) == 0
+    assert main(["rebuild"]) == 0
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    model = next(line for line in lines if line.startswith("model:"))
+    assert re.fullmatch(r"model: {10}[a-z][a-z ]* \(rebuilt [0-9-]+T[0-9:]+Z\)", model), model
+    # the track record as one sentence, never a data structure
+    assert lines[-1] and not lines[-1].startswith(("{", "[")) and "'source'" not in lines[-1]

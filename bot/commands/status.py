@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import json
 
+from bot import render
 from bot.config import load_settings
 from bot.db.session import Database, upgrade_database_sync
 from bot.services.status import collect_status
+from pipeline.record import TrackRecord
 
 
 async def _status(url: str) -> dict[str, object]:
@@ -39,13 +41,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"last sync:      {status['last_sync'] or 'never'}")
     model = status["model"]
     if isinstance(model, dict):
-        print(
-            f"model:          {model['status']} {model['model_name'] or ''} "
-            f"(rebuilt {model['rebuilt_at']}) {model['message']}".rstrip()
-        )
+        kind = model["model_name"] if model["status"] == "model" else None
+        note = f" {model['message']}" if model["message"] else ""
+        print(f"model:          {kind or 'fallback ranking'} (rebuilt {model['rebuilt_at']}){note}")
     else:
         print("model:          none yet (run `breakout rebuild`)")
-    print(status["track_record"])
+    record = status["track_record"]
+    print(render.record_line(TrackRecord.from_json(record)) if isinstance(record, dict) else "")
     return 0
 
 
