@@ -105,11 +105,8 @@ def shrunk_note(run: RunView | None) -> str | None:
                 "None of your new artists has broken out yet, so these odds come mostly from "
                 "how listeners like you behave."
             )
-        plural = "breakout is" if count == 1 else "breakouts are"
-        return (
-            f"Your own {count} {plural} too few to go by alone, so these odds come mostly from "
-            "how listeners like you behave."
-        )
+        plural = "breakout" if count == 1 else "breakouts"
+        return f"These odds blend your own {count} {plural} with how listeners like you behave."
     if run is None or not run.metrics.get("shrunk_to_base_rate"):
         return None
     return (
