@@ -105,6 +105,19 @@ def bot_settings(fake: FakeTelegram, data_dir: Path, **overrides: Any) -> Settin
     return Settings(**values)
 
 
+def lastfm_settings(fake: FakeTelegram, data_dir: Path, lastfm: Any, **more: Any) -> Settings:
+    """`bot_settings` with the fake Last.fm `lastfm` as the listening source, unthrottled."""
+    return bot_settings(
+        fake,
+        data_dir,
+        LASTFM_API_KEY=lastfm.api_key,
+        LASTFM_USERNAME=lastfm.username,
+        LASTFM_API_URL=lastfm.url,
+        LASTFM_REQUESTS_PER_SECOND=1000,
+        **more,
+    )
+
+
 class Clock:
     """A clock the test moves by hand."""
 

@@ -28,6 +28,7 @@ from tests.bot_harness import (
     copy_seeded,
     idle,
     keyboard,
+    lastfm_settings,
     running,
     seed_directory,
     sql,
@@ -222,14 +223,7 @@ async def test_fresh_start_backfills_then_answers(
     data_dir = tmp_path / "fresh"
     with FakeLastfm(lastfm_scrobbles(12, (now - timedelta(days=1)).timestamp())) as lastfm:
         lastfm.inject("hold", page=3)
-        settings = bot_settings(
-            fake,
-            data_dir,
-            LASTFM_API_KEY=lastfm.api_key,
-            LASTFM_USERNAME=lastfm.username,
-            LASTFM_API_URL=lastfm.url,
-            LASTFM_REQUESTS_PER_SECOND=1000,
-        )
+        settings = lastfm_settings(fake, data_dir, lastfm)
         async with running(settings, Clock(now), schedule=True):
             await asyncio.to_thread(lastfm.wait_for_request, lambda r: r.page == 3)
             # The progress message is sent once, then edited: wait for it so that no reply

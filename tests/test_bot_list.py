@@ -19,19 +19,15 @@ from tests.bot_harness import (
     Clock,
     ask,
     bot_settings,
-    data_dir,
-    fake,
     idle,
     keyboard,
+    lastfm_settings,
     running,
-    seeded,
     sql,
     transcript,
 )
 from tests.fakes.lastfm_server import FakeLastfm, FakeScrobble
 from tests.fakes.telegram_server import Call, FakeTelegram
-
-__all__ = ["data_dir", "fake", "seeded"]  # fixtures
 
 LINE = re.compile(r"^(\d+)\. (★ )?<b>(.+?)</b> — (.+) \((<1|\d+)%\)$", re.M)
 
@@ -131,14 +127,7 @@ async def test_a_sync_that_makes_a_candidate_core_updates_its_card_and_says_so_o
         t=synced,
     )
     with FakeLastfm(plays) as lastfm:
-        settings = bot_settings(
-            fake,
-            data_dir,
-            LASTFM_API_KEY=lastfm.api_key,
-            LASTFM_USERNAME=lastfm.username,
-            LASTFM_API_URL=lastfm.url,
-            LASTFM_REQUESTS_PER_SECOND=1000,
-        )
+        settings = lastfm_settings(fake, data_dir, lastfm)
         async with running(settings, Clock(SEEDED_AT + timedelta(minutes=5))) as app:
             start = fake.mark()
             fake.send_text(OWNER, "/sync")
@@ -193,14 +182,7 @@ async def test_first_backfill_rebuilds_once(fake: FakeTelegram, tmp_path: Path) 
     data_dir = tmp_path / "fresh"
     now = SEEDED_AT
     with FakeLastfm(lastfm_scrobbles(12, (now - timedelta(days=1)).timestamp())) as lastfm:
-        settings = bot_settings(
-            fake,
-            data_dir,
-            LASTFM_API_KEY=lastfm.api_key,
-            LASTFM_USERNAME=lastfm.username,
-            LASTFM_API_URL=lastfm.url,
-            LASTFM_REQUESTS_PER_SECOND=1000,
-        )
+        settings = lastfm_settings(fake, data_dir, lastfm)
         async with running(settings, Clock(now)) as app:
             await jobs.sync_job(app)
             await idle(app)

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_harness import OWNER, SEEDED_AT, Clock, ask, bot_settings, keyboard, running
+from tests.bot_harness import (
+    OWNER,
+    SEEDED_AT,
+    Clock,
+    ask,
+    keyboard,
+    lastfm_settings,
+    running,
+)
 from tests.fakes.lastfm_server import FakeArtist, FakeLastfm
 from tests.fakes.telegram_server import Call, FakeTelegram
 
@@ -29,14 +37,7 @@ async def test_card_shows_tags_from_lastfm_and_caches_them(
     fake: FakeTelegram, data_dir: Path
 ) -> None:
     with FakeLastfm([]) as lastfm:
-        settings = bot_settings(
-            fake,
-            data_dir,
-            LASTFM_API_KEY=lastfm.api_key,
-            LASTFM_USERNAME=lastfm.username,
-            LASTFM_API_URL=lastfm.url,
-            LASTFM_REQUESTS_PER_SECOND=1000,
-        )
+        settings = lastfm_settings(fake, data_dir, lastfm)
         async with running(settings, Clock(SEEDED_AT)):
             listing = await ask(fake, "/candidates")
             rows = keyboard(listing)

@@ -33,12 +33,10 @@ from tests.bot_harness import (
     Clock,
     ask,
     bot_settings,
-    data_dir,
-    fake,
     idle,
     keyboard,
+    lastfm_settings,
     running,
-    seeded,
     sql,
     transcript,
 )
@@ -49,22 +47,8 @@ from tests.fakes.telegram_server import FakeTelegram
 from tests.test_bot_chat import artifacts
 from tests.test_bot_jobs import lastfm_scrobbles
 
-__all__ = ["data_dir", "fake", "seeded"]  # fixtures
-
 NOW = SUITE_NOW  # the suite's pinned instant (BREAKOUT_TEST_NOW), so an import agrees with the bot
 PLACEHOLDER_OWNER = 1  # README step 3: "any number will do" until the real id is known
-
-
-def lastfm_settings(fake: FakeTelegram, data_dir: Path, lastfm: FakeLastfm, **more: object):
-    return bot_settings(
-        fake,
-        data_dir,
-        LASTFM_API_KEY=lastfm.api_key,
-        LASTFM_USERNAME=lastfm.username,
-        LASTFM_API_URL=lastfm.url,
-        LASTFM_REQUESTS_PER_SECOND=1000,
-        **more,
-    )
 
 
 async def until(data_dir: Path, query: str, within: float = 90.0) -> None:

@@ -13,7 +13,16 @@ import pytest
 
 from bot.db.session import ANSWER_DEADLINE_SECONDS
 from bot.telegram import messages
-from tests.bot_harness import DB_NAME, OWNER, SEEDED_AT, Clock, ask, bot_settings, keyboard, running
+from tests.bot_harness import (
+    DB_NAME,
+    OWNER,
+    SEEDED_AT,
+    Clock,
+    ask,
+    keyboard,
+    lastfm_settings,
+    running,
+)
 from tests.fakes.lastfm_server import FakeLastfm
 from tests.fakes.telegram_server import Call, FakeTelegram
 
@@ -73,14 +82,7 @@ async def test_every_press_during_a_long_import_and_a_sync_is_stored(
     db_path = data_dir / DB_NAME
     env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{db_path}"}
     with FakeLastfm([]) as lastfm:
-        settings = bot_settings(
-            fake,
-            data_dir,
-            LASTFM_API_KEY=lastfm.api_key,
-            LASTFM_USERNAME=lastfm.username,
-            LASTFM_API_URL=lastfm.url,
-            LASTFM_REQUESTS_PER_SECOND=1000,
-        )
+        settings = lastfm_settings(fake, data_dir, lastfm)
         async with running(settings, Clock(SEEDED_AT)):
             listing = await ask(fake, "/candidates")
             buttons = await open_cards(fake, listing, 3)
