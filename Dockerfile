@@ -13,20 +13,38 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 
-# uv from PyPI (no image pulls from other registries), pinned to the version that wrote uv.lock.
-RUN pip install --no-cache-dir "uv==0.13.9"
+# binutils for `strip`; uv from PyPI (no image pulls from other registries), pinned to the
+# version that wrote uv.lock.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends binutils \
+    && rm -rf /var/lib/apt/lists/* \
+    && pip install --no-cache-dir "uv==0.13.9"
 
 WORKDIR /src
 
 # Dependencies only (no dev group, not the project): reused until pyproject.toml or uv.lock
 # change. Then what the bot never runs goes: the packages' own test suites (~120 MB with
-# their bytecode), C/Cython sources and headers, type stubs.
+# their bytecode), C/Cython sources and headers, type stubs, source maps of the API docs'
+# scripts (~5 MB). Extension modules and libraries lose their symbol tables (~45 MB; the
+# dynamic symbols stay, so they load and link as before). Not the wheels' vendored `*.libs`:
+# auditwheel rewrote them with patchelf, and strip breaks their load segments (numpy's
+# OpenBLAS then fails with "ELF load command address/offset not page-aligned"). A vendored
+# library that two wheels ship byte for byte (OpenMP, gfortran, quadmath: ~5 MB) is kept
+# once, the other a symlink.
 COPY pyproject.toml uv.lock ./
 RUN uv sync --locked --no-dev --no-install-project \
     && cd /app/.venv/lib/python3.11/site-packages \
     && find . -depth -type d \( -name tests -o -name test \) -exec rm -rf {} + \
     && find . -type f \( -name "*.pyx" -o -name "*.pxd" -o -name "*.pxi" -o -name "*.pyi" \
-        -o -name "*.c" -o -name "*.cpp" -o -name "*.h" \) -delete
+        -o -name "*.c" -o -name "*.cpp" -o -name "*.h" -o -name "*.js.map" -o -name "*.css.map" \) \
+        -delete \
+    && find . -type f \( -name "*.so" -o -name "*.so.*" \) -not -path "./*.libs/*" \
+        -exec strip --strip-unneeded {} + \
+    && find . -type f -path "./*.libs/*" -exec sha256sum {} + | sort \
+    | awk '$1 == kept_hash { print kept, $2; next } { kept_hash = $1; kept = $2 }' \
+    | while read -r kept duplicate; do \
+        ln -sf "$(realpath --relative-to="$(dirname "$duplicate")" "$kept")" "$duplicate"; \
+    done
 
 # The project's code, compiled (the container runs as a user that cannot write bytecode).
 COPY pipeline /app/code/pipeline
