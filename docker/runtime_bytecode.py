@@ -6,13 +6,16 @@ It runs what the container runs, in one process and without the network: every m
 reading), the bot's Telegram application, the API's routes through its ASGI app and
 uvicorn's configuration, and both chart kinds (the bot's cards and the backtest's pyplot
 chart). Then it deletes every `.pyc` in site-packages whose module none of that imported.
-A module missed here still works: Python compiles it in memory when it is imported.
+Modules whose import was tried and failed (optional extras such as tornado for PTB's
+webhooks) keep theirs too: every start tries them again. A module missed here still works:
+Python compiles it in memory when it is imported.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.machinery
 import io
 import os
 import pkgutil
@@ -23,6 +26,18 @@ from pathlib import Path
 
 NOW = "2024-03-15T12:00:00+00:00"
 TOKEN = "build-token-0123456789abcdef"
+FOUND: set[str] = set()  # source files of every module an import looked up, failed ones too
+
+
+class RecordLookups:
+    """First on sys.meta_path: notes where each import finds its module, then lets the
+    usual finders import it."""
+
+    @staticmethod
+    def find_spec(name: str, path: object = None, target: object = None) -> None:
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)  # type: ignore[arg-type]
+        if spec is not None and spec.origin:
+            FOUND.add(str(Path(spec.origin).resolve()))
 
 
 def import_project() -> None:
@@ -92,7 +107,7 @@ def draw_charts() -> None:
 
 def prune(site_packages: Path) -> tuple[int, int]:
     """Delete bytecode of modules that were not imported; (bytes kept, bytes removed)."""
-    imported = {
+    imported = FOUND | {
         str(Path(module.__file__).resolve())
         for module in list(sys.modules.values())
         if getattr(module, "__file__", None)
@@ -110,6 +125,7 @@ def prune(site_packages: Path) -> tuple[int, int]:
 
 
 def main() -> None:
+    sys.meta_path.insert(0, RecordLookups)  # type: ignore[arg-type]
     os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp()
     import_project()
     run_demo()

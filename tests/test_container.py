@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
@@ -62,23 +64,29 @@ def test_build_context_holds_no_secrets_data_or_local_environment() -> None:
     assert not ignored & {"bot", "pipeline", "migrations", "docker", "uv.lock", "pyproject.toml"}
 
 
-def test_only_imported_modules_keep_their_bytecode(tmp_path: Path) -> None:
+def test_only_modules_an_import_looked_up_keep_their_bytecode(tmp_path: Path) -> None:
     site = tmp_path / "site"
     package = site / "buildpkg_used"
     package.mkdir(parents=True)
-    for name in ("__init__", "loaded", "never"):
-        (package / f"{name}.py").write_text("VALUE = 1\n")
+    sources = {"__init__": "", "loaded": "", "broken": "import buildpkg_missing\n", "never": ""}
+    for name, text in sources.items():
+        (package / f"{name}.py").write_text(text + "VALUE = 1\n")
         py_compile.compile(str(package / f"{name}.py"), doraise=True)
+    runtime_bytecode = load_runtime_bytecode()
     sys.path.insert(0, str(site))
+    sys.meta_path.insert(0, runtime_bytecode.RecordLookups)
     try:
         importlib.import_module("buildpkg_used.loaded")
-        kept, removed = load_runtime_bytecode().prune(site)
+        with pytest.raises(ImportError):
+            importlib.import_module("buildpkg_used.broken")
+        kept, removed = runtime_bytecode.prune(site)
     finally:
+        sys.meta_path.remove(runtime_bytecode.RecordLookups)
         sys.path.remove(str(site))
-        for name in ("buildpkg_used", "buildpkg_used.loaded"):
+        for name in ("buildpkg_used", "buildpkg_used.loaded", "buildpkg_used.broken"):
             sys.modules.pop(name, None)
     left = sorted(p.name.split(".")[0] for p in package.glob("__pycache__/*.pyc"))
-    assert left == ["__init__", "loaded"]
+    assert left == ["__init__", "broken", "loaded"]
     assert kept > 0 and removed > 0
     assert (package / "never.py").exists()
 
