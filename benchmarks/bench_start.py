@@ -7,8 +7,9 @@ sets PYTHONDONTWRITEBYTECODE=1, and a start without .pyc compiles every module):
     DATABASE_URL=sqlite+aiosqlite:////tmp/x/breakout.sqlite3 \
         uv run python benchmarks/bench_start.py --why "Radiohead" [--runs 5] [--code DIR]
 
-`--code DIR` runs another checkout's code (e.g. `git archive` of an older commit) with this
-virtualenv, for before/after figures measured back to back.
+`--code DIR` (repeatable) runs that checkout's code (e.g. `git archive` of an older commit)
+with this virtualenv; with several, their runs alternate, so a changing load on a shared
+machine weighs on each alike.
 """
 
 from __future__ import annotations
@@ -43,17 +44,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--why", default="Radiohead", help="the artist `why` asks about")
-    parser.add_argument("--code", default=os.getcwd(), help="checkout whose code runs")
+    parser.add_argument("--code", action="append", help="checkout whose code runs (repeatable)")
     args = parser.parse_args()
     if "DATABASE_URL" not in os.environ:
         raise SystemExit("set DATABASE_URL to the database to read")
     commands = [["candidates"], ["why", args.why], ["status"], ["record"]]
+    codes = args.code or [os.getcwd()]
     print(f"load average before: {os.getloadavg()[0]:.1f}")
     for argv in commands:
-        runs = [measure(argv, args.code) for _ in range(args.runs)]
-        wall = statistics.median(w for w, _ in runs)
-        cpu = statistics.median(c for _, c in runs)
-        print(f"{' '.join(argv)[:20]:<20} wall {wall:5.2f} s   CPU {cpu:5.2f} s")
+        runs: dict[str, list[tuple[float, float]]] = {code: [] for code in codes}
+        for _ in range(args.runs):
+            for code in codes:
+                runs[code].append(measure(argv, code))
+        for code, timed in runs.items():
+            wall = statistics.median(w for w, _ in timed)
+            cpu = statistics.median(c for _, c in timed)
+            print(f"{' '.join(argv)[:16]:<16} wall {wall:5.2f} s  CPU {cpu:5.2f} s  {code}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
