@@ -339,6 +339,8 @@ async def test_the_live_record_is_stored_by_the_writer_and_read_as_stored(db: Da
     # the reader shows what was stored: a payload it did not compute itself
     await sql_rows(db, "UPDATE track_record_cache SET payload = json_set(payload, '$.flagged', 99)")
     assert (await _read(db)).flagged == 99
+    write_predictions(db.url, [])  # a rescore that added and resolved nothing: not recomputed
+    assert (await _read(db)).flagged == 99
 
 
 async def test_a_missing_or_stale_live_record_is_computed_as_before(db: Database) -> None:

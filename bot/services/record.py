@@ -58,8 +58,9 @@ def store_live_record(conn: Connection, at: str) -> None:
     """Compute the live track record of the stored predictions and keep it for the readers
     (the rebuild's store step, in the transaction that wrote the predictions)."""
     key = _live_key(conn.exec_driver_sql(LIVE_KEY).one())
-    if key is None:
-        return
+    stored = "SELECT fingerprint FROM track_record_cache WHERE kind = 'live'"
+    if key is None or key == conn.exec_driver_sql(stored).scalar():
+        return  # nothing predicted, or nothing added or resolved since it was stored
     record = _live_record(conn.exec_driver_sql(LIVE_ROWS).all())
     conn.exec_driver_sql(
         "INSERT INTO track_record_cache (kind, fingerprint, created_at, payload) "
