@@ -341,6 +341,9 @@ async def test_the_live_record_is_stored_by_the_writer_and_read_as_stored(db: Da
     assert (await _read(db)).flagged == 99
     write_predictions(db.url, [])  # a rescore that added and resolved nothing: not recomputed
     assert (await _read(db)).flagged == 99
+    for damaged in ("{", "[]", '{"source": "live"}', '{"bands": [1]}'):
+        await sql_rows(db, f"UPDATE track_record_cache SET payload = '{damaged}'")
+        assert await _read(db) == expected, damaged
 
 
 async def test_a_missing_or_stale_live_record_is_computed_as_before(db: Database) -> None:

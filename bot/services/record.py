@@ -74,7 +74,7 @@ def store_live_record(conn: Connection, at: str) -> None:
 async def live_track_record(session: AsyncSession) -> TrackRecord:
     """The record of the stored month-window predictions (open ones included), as the last
     rebuild stored it. Computed here only when that is missing or stale (a database last
-    rebuilt by a version that did not store it)."""
+    rebuilt by a version that did not store it, or a damaged payload)."""
     key = _live_key((await session.execute(text(LIVE_KEY))).one())
     if key is None:
         return empty_record("live")
@@ -86,7 +86,10 @@ async def live_track_record(session: AsyncSession) -> TrackRecord:
         )
     ).first()
     if stored is not None and stored.fingerprint == key:
-        return TrackRecord.from_json(json.loads(stored.payload))
+        try:
+            return TrackRecord.from_json(json.loads(stored.payload))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            pass  # a damaged payload (a restored file, a disk fault): what it said is computable
     return _live_record((await session.execute(text(LIVE_ROWS))).all())
 
 
