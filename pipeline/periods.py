@@ -6,9 +6,10 @@ This module is the pipeline's one source of month arithmetic.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,7 @@ else:
 
 DAY = 86_400
 Zone = str | tzinfo | None
+EPOCH = datetime(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -75,16 +77,50 @@ def _as_int64(ts: np.ndarray) -> np.ndarray:
 
 def month_bounds(first: int, last: int, tz: Zone = None) -> np.ndarray:
     """Unix seconds of midnight on the 1st of month codes first..last+1 (months since 1970-01)."""
-    codes = np.arange(first, last + 2, dtype="int64").astype("datetime64[M]")
     info = zone(tz)
     if info is None:
+        codes = np.arange(first, last + 2, dtype="int64").astype("datetime64[M]")
         return codes.astype("datetime64[s]").astype("int64")
-    import pandas as pd  # only time zones need it; keeps `breakout candidates` light
+    return np.array([_month_begins(c, info) for c in range(first, last + 2)], dtype="int64")
 
-    local = pd.DatetimeIndex(codes.astype("datetime64[ns]")).tz_localize(
-        info, ambiguous=np.ones(len(codes), dtype=bool), nonexistent="shift_forward"
-    )
-    return (local.asi8 // 1_000_000_000).astype("int64")
+
+def _wall(code: int) -> datetime:
+    years, month = divmod(int(code), 12)
+    return datetime(1970 + years, month + 1, 1)
+
+
+def _local(ts: int, info: tzinfo) -> datetime:
+    return datetime.fromtimestamp(ts, info).replace(tzinfo=None)
+
+
+def _month_begins(code: int, info: tzinfo | None) -> int:
+    """Unix seconds when month `code` begins on the owner's clock: midnight on the 1st (its
+    first occurrence when the clock shows it twice; the end of the jump when a change of offset
+    skips it). Plain Python: the reading commands start without numpy or pandas."""
+    wall = _wall(code)
+    if info is None:
+        return (wall - EPOCH) // timedelta(seconds=1)
+    after = int(wall.replace(tzinfo=info).timestamp())  # fold 0: the earlier one, or past a jump
+    if _local(after, info) == wall:
+        return after
+    before = int(wall.replace(tzinfo=info, fold=1).timestamp())  # before the jump
+    while after - before > 1:  # the second the clock jumps
+        middle = (before + after) // 2
+        if _local(middle, info) < wall:
+            before = middle
+        else:
+            after = middle
+    return after
+
+
+def _month_code_of(ts: int, info: tzinfo | None) -> int:
+    day = EPOCH + timedelta(seconds=int(ts))
+    code = (day.year - 1970) * 12 + day.month - 1
+    if info is None:
+        return code
+    if ts < _month_begins(code, info):  # offsets are under a month: one month either way
+        return code - 1
+    return code + 1 if ts >= _month_begins(code + 1, info) else code
 
 
 def month_codes(ts: np.ndarray, tz: Zone = None) -> np.ndarray:
@@ -100,7 +136,19 @@ def month_codes(ts: np.ndarray, tz: Zone = None) -> np.ndarray:
 
 def month_of(ts: int, tz: Zone = None) -> str:
     """'YYYY-MM' of the month containing `ts` in the owner's time zone."""
-    return month_label(int(month_codes(np.array([ts]), tz)[0]))
+    return month_label(_month_code_of(int(ts), zone(tz)))
+
+
+def plays_per_month(ts: Sequence[int], until: int, tz: Zone = None) -> list[tuple[str, int]]:
+    """('YYYY-MM', count) of the sorted timestamps `ts` per month in the owner's time zone, from
+    the first one's month to `until`'s (or the last one's), months without any included."""
+    if not ts:
+        return []
+    info = zone(tz)
+    first = _month_code_of(ts[0], info)
+    last = max(_month_code_of(ts[-1], info), _month_code_of(int(until), info))
+    edges = [bisect_left(ts, _month_begins(c, info)) for c in range(first, last + 2)]
+    return [(month_label(first + i), edges[i + 1] - edges[i]) for i in range(last - first + 1)]
 
 
 def month_label(code: int) -> str:
@@ -124,8 +172,7 @@ def add_months(month: str, n: int) -> str:
 
 def month_start(month: str, tz: Zone = None) -> int:
     """Unix seconds of midnight on the 1st of `month` in the owner's time zone."""
-    code = month_code(month)
-    return int(month_bounds(code, code, tz)[0])
+    return _month_begins(month_code(month), zone(tz))
 
 
 def last_complete_month(now: int, tz: Zone = None) -> str:

@@ -191,8 +191,8 @@ async def test_first_backfill_rebuilds_once(fake: FakeTelegram, tmp_path: Path) 
     assert runs == [(1,)], "the first backfill is rebuilt once"
     done = [c for c in fake.calls_of("sendMessage") if "Your history is in" in c.params["text"]]
     assert len(done) == 1
-    cached = await sql(data_dir, "SELECT COUNT(*) FROM track_record_cache")
-    assert cached == [(1,)]
+    cached = await sql(data_dir, "SELECT kind FROM track_record_cache ORDER BY kind")
+    assert cached == [("backtest",), ("live",)]  # the live one: what /record and /status read
 
 
 def _run(status: str = "model", **metrics: object) -> RunView:

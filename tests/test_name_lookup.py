@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from bot.db.session import Database, upgrade_database_sync
-from bot.services import queries
+from bot.services import names, queries
 from bot.services.names import MAX_FUZZY_KEYS, NameIndex
 
 ARTISTS = 300_000
@@ -70,3 +70,10 @@ def test_the_fuzzy_pool_is_bounded_and_shaped_like_the_query() -> None:
     assert "radiohead" in pool and "rádiohead x" in pool and "band 1" not in pool
     assert index.close("radiohed")[0] == "radiohead"
     assert index.accented("radiohead x") == ["rádiohead x"] and index.accented("band 1") == []
+
+
+def test_plain_names_fold_without_the_accent_table() -> None:
+    names._combining_marks.cache_clear()
+    assert names.fold("radiohead") == "radiohead"
+    assert names._combining_marks.cache_info().currsize == 0  # `why radiohead` starts lighter
+    assert names.fold("beyoncé") == "beyonce" and names.fold("ｍúm") == "mum"

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.cli import main
 from bot.db.models import ModelRun, Prediction
@@ -270,3 +271,94 @@ def test_nothing_to_show_before_anything_is_stored(
     assert main(["record", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["source"] == "none"
     assert asyncio.iscoroutinefunction(record.load_track_record)
+
+
+PREDICTED = [  # artist, window, month, probability, flagged, outcome
+    ("Hit", "month", "2024-05", 0.6, 1, "core"),
+    ("Miss", "month", "2024-05", 0.5, 1, "not_core"),
+    ("Quiet", "month", "2024-05", 0.02, 0, "not_core"),
+    ("Open", "month", "2024-06", 0.45, 1, None),
+    ("Quick", "trailing", "2024-06", 0.7, 1, None),  # trailing rows are not the live record's
+]
+
+
+def write_predictions(url: str, rows: list[tuple]) -> None:
+    """Predictions as the rebuild stores them, then its live track record (a real SQLite file)."""
+    from bot.db.session import make_sync_engine
+    from bot.services.rebuild import sql_time
+
+    engine = make_sync_engine(url)
+    try:
+        with engine.begin() as conn:
+            for artist, window, month, p, flagged, outcome in rows:
+                conn.exec_driver_sql(
+                    "INSERT INTO artists (key, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (artist.lower(), artist),
+                )
+                conn.exec_driver_sql(
+                    "INSERT INTO predictions (artist_id, artist_name, window, month, probability,"
+                    " above_threshold, plays, made_at, outcome) SELECT id, ?, ?, ?, ?, ?, 3, ?, ?"
+                    " FROM artists WHERE key = ?",
+                    (
+                        artist,
+                        window,
+                        month,
+                        p,
+                        flagged,
+                        "2024-06-01 00:00:00",
+                        outcome,
+                        artist.lower(),
+                    ),
+                )
+            record.store_live_record(conn, sql_time(datetime.fromtimestamp(NOW, UTC)))
+    finally:
+        engine.dispose()
+
+
+def _computed(rows: list[tuple]) -> TrackRecord:
+    month = [r for r in rows if r[1] == "month"]
+    frame = pd.DataFrame(
+        [(a, m, p, bool(f), o) for a, _, m, p, f, o in month], columns=record.LIVE_COLUMNS
+    )
+    return track_record(frame, "live")
+
+
+async def _read(db: Database) -> TrackRecord:
+    async with db.sessions() as session:
+        return await record.load_track_record(session)
+
+
+async def test_the_live_record_is_stored_by_the_writer_and_read_as_stored(db: Database) -> None:
+    assert await _read(db) == record.empty_record()  # nothing predicted, nothing stored
+    write_predictions(db.url, PREDICTED)
+    stored = await sql_rows(db, "SELECT kind, fingerprint FROM track_record_cache")
+    assert stored == [("live", "5|3")]  # highest id, resolved rows
+    expected = _computed(PREDICTED)
+    assert expected.scored == 3 and expected.flagged == 3 and expected.became_core == 1
+    assert await _read(db) == expected
+    # the reader shows what was stored: a payload it did not compute itself
+    await sql_rows(db, "UPDATE track_record_cache SET payload = json_set(payload, '$.flagged', 99)")
+    assert (await _read(db)).flagged == 99
+    write_predictions(db.url, [])  # a rescore that added and resolved nothing: not recomputed
+    assert (await _read(db)).flagged == 99
+    for damaged in ("{", "[]", '{"source": "live"}', '{"bands": [1]}'):
+        await sql_rows(db, f"UPDATE track_record_cache SET payload = '{damaged}'")
+        assert await _read(db) == expected, damaged
+
+
+async def test_a_missing_or_stale_live_record_is_computed_as_before(db: Database) -> None:
+    write_predictions(db.url, PREDICTED)
+    await sql_rows(db, "DELETE FROM track_record_cache")  # rebuilt by an older version
+    assert await _read(db) == _computed(PREDICTED)
+    late = [("Late", "month", "2024-06", 0.3, 0, None)]
+    write_predictions(db.url, late)  # the next rebuild stores it again
+    assert await _read(db) == _computed(PREDICTED + late)
+    await sql_rows(db, "UPDATE predictions SET outcome = 'core' WHERE artist_name = 'Open'")
+    changed = [(*r[:5], "core") if r[0] == "Open" else r for r in PREDICTED + late]
+    assert await _read(db) == _computed(changed)  # resolved since: the stored one is stale
+
+
+async def sql_rows(db: Database, statement: str) -> list[tuple]:
+    async with db.sessions() as session, session.begin():
+        result = await session.execute(text(statement))
+        return [tuple(r) for r in result] if result.returns_rows else []

@@ -17,12 +17,14 @@ from bot.timeutil import utc_now
 from pipeline.record import TrackRecord
 
 
-async def _load(url: str) -> tuple[TrackRecord, int]:
-    """The track record to show and how many scrobbles are stored."""
+async def _load(url: str) -> tuple[TrackRecord, bool]:
+    """The track record to show and, when there is none, whether any scrobble is stored."""
     async with await Database.open(url) as db, db.sessions() as session:
         record = await load_track_record(session)
-        scrobbles = (await session.execute(text("SELECT COUNT(*) FROM scrobbles"))).scalar_one()
-    return record, int(scrobbles)
+        if record.source != "none":
+            return record, True
+        any_scrobble = await session.execute(text("SELECT 1 FROM scrobbles LIMIT 1"))
+        return record, any_scrobble.first() is not None
 
 
 def cmd_record(args: argparse.Namespace) -> int:

@@ -37,6 +37,8 @@ def _combining_marks() -> dict[int, None]:
 
 def fold(key: str) -> str:
     """An artist key without accents ('beyoncé' -> 'beyonce')."""
+    if key.isascii():  # nothing to fold, and `why <name>` skips building the table
+        return key
     return unicodedata.normalize("NFKD", key).translate(_combining_marks())
 
 

@@ -16,7 +16,7 @@ from bot.timeutil import as_utc, utc_now
 from bot.timeutil import month_name as month_words
 from pipeline.config import PipelineConfig
 from pipeline.normalize import artist_key
-from pipeline.periods import DAY, add_months, month_start
+from pipeline.periods import DAY, add_months, month_start, plays_per_month
 from pipeline.periods import month_of as local_month
 
 # Odds this many times the listener's base rate (and above the alert threshold) stand out.
@@ -302,10 +302,6 @@ async def _monthly_plays(
     session: AsyncSession, artist_id: int, until: datetime, tz: str
 ) -> list[tuple[str, int]]:
     """Plays per calendar month (the run's time zone), zero months included, up to `until`."""
-    import numpy as np  # only `why` needs it: `candidates` and `status` start without numpy
-
-    from pipeline.periods import month_code, month_codes, month_label, month_of
-
     ts = (
         (
             await session.execute(
@@ -315,13 +311,7 @@ async def _monthly_plays(
         .scalars()
         .all()
     )
-    if not ts:
-        return []
-    codes = month_codes(np.asarray(ts, dtype="int64"), tz)
-    first = int(codes[0])
-    last = max(int(codes[-1]), month_code(month_of(int(until.timestamp()), tz)))
-    counts = np.bincount(codes - first, minlength=last - first + 1)
-    return [(month_label(first + i), int(n)) for i, n in enumerate(counts.tolist())]
+    return plays_per_month(ts, int(until.timestamp()), tz)
 
 
 def _status_view(row: ArtistStatus) -> StatusView:

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, insert
 from bot.db.models import ModelRun
 from bot.db.scrobbles import load_scrobbles
 from bot.db.session import make_sync_engine
+from bot.services.record import store_live_record
 from bot.timeutil import utc_now
 from pipeline.config import PipelineConfig
 from pipeline.errors import UserError
@@ -405,6 +406,7 @@ def rebuild(
         created = datetime.fromtimestamp(now_ts, UTC)
         with engine.begin() as conn:
             run_id, counts = _store(conn, result, created, tz_name)
+            store_live_record(conn, sql_time(created))  # what /record and /status read
             if result.backtest is not None:
                 _store_backtest(conn, *result.backtest, now_ts)
         timings["store"] = time.perf_counter() - clock

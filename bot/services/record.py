@@ -1,8 +1,10 @@
 """Track record and breakout moments, read from the stored predictions (milliseconds).
 
-Reads never run a backtest: the backtest track record is computed by the rebuild (nightly,
-first backfill), by `build_backtest_record` (in a worker thread, at a start or after a sync
-that finds it missing, or once by `breakout record`) and read here from `track_record_cache`.
+Reads compute nothing: the live track record is computed by every rebuild and rescore, in
+the transaction that writes the predictions (`store_live_record`); the backtest one by the
+rebuild (nightly, first backfill), by `build_backtest_record` (in a worker thread, at a start
+or after a sync that finds it missing, or once by `breakout record`). Both are read here from
+`track_record_cache`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Artist, Breakout, Prediction, Scrobble, TrackRecordCache
@@ -20,7 +22,7 @@ from bot.timeutil import as_utc
 from pipeline.config import PipelineConfig
 from pipeline.lazy import DeferredModule
 from pipeline.periods import month_code
-from pipeline.record import TrackRecord, empty_record, track_record
+from pipeline.record import RECENT, TrackRecord, empty_record, track_record
 from pipeline.rules import core_resolves
 
 if TYPE_CHECKING:
@@ -29,23 +31,66 @@ else:
     pd = DeferredModule("pandas")
 
 
-async def live_track_record(session: AsyncSession, recent: int = 10) -> TrackRecord:
-    """The record of the stored month-window predictions (open ones included)."""
-    rows = (
-        await session.execute(
-            select(
-                Prediction.artist_name,
-                Prediction.month,
-                Prediction.probability,
-                Prediction.above_threshold,
-                Prediction.outcome,
-            ).where(Prediction.window == "month")
-        )
-    ).all()
-    frame = pd.DataFrame(
-        rows, columns=["artist", "month", "probability", "above_threshold", "outcome"]
+LIVE_ROWS = (
+    "SELECT artist_name, month, probability, above_threshold, outcome "
+    "FROM predictions WHERE window = 'month' ORDER BY id"
+)
+# Predictions are only added or resolved, never rewritten or deleted: the highest id and the
+# number resolved change with every write (both read from indexes, no table scan).
+LIVE_KEY = (
+    "SELECT (SELECT MAX(id) FROM predictions), "
+    "(SELECT COUNT(*) FROM predictions WHERE outcome IS NOT NULL)"
+)
+LIVE_COLUMNS = ["artist", "month", "probability", "above_threshold", "outcome"]
+
+
+def _live_key(row: tuple) -> str | None:
+    """What the live record depends on, None when nothing was ever predicted."""
+    last_id, resolved = row
+    return None if last_id is None else f"{last_id}|{resolved}"
+
+
+def _live_record(rows: list) -> TrackRecord:
+    return track_record(pd.DataFrame(rows, columns=LIVE_COLUMNS), "live", RECENT)
+
+
+def store_live_record(conn: Connection, at: str) -> None:
+    """Compute the live track record of the stored predictions and keep it for the readers
+    (the rebuild's store step, in the transaction that wrote the predictions)."""
+    key = _live_key(conn.exec_driver_sql(LIVE_KEY).one())
+    stored = "SELECT fingerprint FROM track_record_cache WHERE kind = 'live'"
+    if key is None or key == conn.exec_driver_sql(stored).scalar():
+        return  # nothing predicted, or nothing added or resolved since it was stored
+    record = _live_record(conn.exec_driver_sql(LIVE_ROWS).all())
+    conn.exec_driver_sql(
+        "INSERT INTO track_record_cache (kind, fingerprint, created_at, payload) "
+        "VALUES ('live', ?, ?, ?) ON CONFLICT (kind) DO UPDATE SET "
+        "fingerprint = excluded.fingerprint, created_at = excluded.created_at, "
+        "payload = excluded.payload",
+        (key, at, json.dumps(record.to_json())),
     )
-    return track_record(frame, "live", recent)
+
+
+async def live_track_record(session: AsyncSession) -> TrackRecord:
+    """The record of the stored month-window predictions (open ones included), as the last
+    rebuild stored it. Computed here only when that is missing or stale (a database last
+    rebuilt by a version that did not store it, or a damaged payload)."""
+    key = _live_key((await session.execute(text(LIVE_KEY))).one())
+    if key is None:
+        return empty_record("live")
+    stored = (
+        await session.execute(
+            select(TrackRecordCache.fingerprint, TrackRecordCache.payload).where(
+                TrackRecordCache.kind == "live"
+            )
+        )
+    ).first()
+    if stored is not None and stored.fingerprint == key:
+        try:
+            return TrackRecord.from_json(json.loads(stored.payload))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            pass  # a damaged payload (a restored file, a disk fault): what it said is computable
+    return _live_record((await session.execute(text(LIVE_ROWS))).all())
 
 
 async def cached_backtest_record(session: AsyncSession) -> TrackRecord | None:
@@ -88,10 +133,10 @@ def build_backtest_record(url: str, now: datetime) -> bool:
         engine.dispose()
 
 
-async def load_track_record(session: AsyncSession, recent: int = 10) -> TrackRecord:
+async def load_track_record(session: AsyncSession) -> TrackRecord:
     """Live once a stored prediction has resolved; before that the cached backtest record;
     `source` "none" when neither exists yet."""
-    live = await live_track_record(session, recent)
+    live = await live_track_record(session)
     if live.scored:
         return live
     cached = await cached_backtest_record(session)

@@ -145,11 +145,11 @@ class Breakout(Base):
 
 
 class TrackRecordCache(Base):
-    """A computed track record kept for reading in milliseconds (the backtest one)."""
+    """A computed track record kept for reading in milliseconds (live and backtest)."""
 
     __tablename__ = "track_record_cache"
 
-    kind: Mapped[str] = mapped_column(String, primary_key=True)  # "backtest"
+    kind: Mapped[str] = mapped_column(String, primary_key=True)  # "live" | "backtest"
     fingerprint: Mapped[str] = mapped_column(String)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     payload: Mapped[str] = mapped_column(Text)
