@@ -6,8 +6,8 @@ keeps what a rescore reads of its closed months (`ClosedMonths`, saved as plain 
 pickle); the rescore after a sync then reads only the plays since `recent_start` instead of the
 whole history. The service keys the saved copy by the scrobbles it was built from (how many
 precede the open month and the newest id among them: stored scrobbles are only ever added), the
-config, the time zone and the open month: a late scrobble into a closed month changes the key,
-and the next run builds everything from the whole history again.
+code that builds the table, the config, the time zone and the open month: a late scrobble into a
+closed month changes the key, and the next run builds everything from the whole history again.
 
 What a rescore reads of the calendar table, and so what is kept: every column of the last closed
 month (the scored rows), and of every closed month the plays, totals, core and eligibility
@@ -17,9 +17,11 @@ scores it in a rescore (the trailing window covers it), so its features are NaN.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import cache, cached_property
 from pathlib import Path
 from zipfile import BadZipFile
 
@@ -31,7 +33,9 @@ from pipeline.config import PipelineConfig
 from pipeline.normalize import artist_keys
 from pipeline.periods import DAY, Zone, month_of, month_start
 
-FORMAT = 1  # bump whenever the feature table changes: a saved copy of another format is ignored
+FORMAT = 1  # of the file
+# The code that shapes the table: a saved copy made by other code (a new release) is not used.
+_TABLE_CODE = ("features.py", "rules.py", "periods.py", "normalize.py", "closed_months.py")
 FILE_NAME = "closed_months.npz"
 KEPT = ["period", "first_seen_ts", "plays_t", "total_monthly_scrobbles", "is_core", "eligible"]
 FLAGS = ["is_core", "eligible", "learnable"]
@@ -54,14 +58,24 @@ class ClosedMonths:
         windows = (cfg.eligible_max_age + 1) * cfg.trailing_days * DAY
         return min(self.open_start, int(now) - windows)
 
+    @cached_property
     def first_seen(self) -> pd.Series:
         """artist_key -> first play, of every artist played in the closed months."""
         return self.table.groupby("artist_key", sort=False)["first_seen_ts"].min()
 
     def seen_before(self, start: int) -> np.ndarray:
         """Keys of the artists first played before `start` (≤ the open month's start)."""
-        first = self.first_seen()
+        first = self.first_seen
         return first.index[first.to_numpy() < start].to_numpy(dtype=object)
+
+
+@cache
+def code_version() -> str:
+    """Digest of the modules that build the table (part of the key of a saved copy)."""
+    digest = hashlib.sha256()
+    for name in _TABLE_CODE:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def usable(now: int, tz: Zone) -> bool:
@@ -122,10 +136,7 @@ def with_open_month(
     first = np.full(len(keys), np.iinfo("int64").max)
     np.minimum.at(first, codes, ts[in_open])
     first_seen = (
-        closed.first_seen()
-        .reindex(keys)
-        .fillna(pd.Series(first, index=keys))
-        .to_numpy(dtype="int64")
+        closed.first_seen.reindex(keys).fillna(pd.Series(first, index=keys)).to_numpy(dtype="int64")
     )
     names = np.empty(len(keys), dtype=object)
     names[codes[::-1]] = recent["artist"].to_numpy(dtype=object)[in_open][::-1]

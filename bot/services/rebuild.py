@@ -368,10 +368,12 @@ class _History:
 
 def _closed_key(conn: Connection, now: int, tz: str, cfg: PipelineConfig) -> tuple[str, int]:
     """What the closed months of a run at `now` are built from (the scrobbles before the open
-    month, the config and the time zone), and how many scrobbles precede the open month."""
+    month, the code, the config and the time zone), and how many scrobbles precede the open
+    month."""
     start = closed_months.open_start(now, tz)
     count, newest = scrobbles_before(conn, start)
-    return f"{closed_months.FORMAT}|{start}|{count}|{newest}|{tz}|{cfg!r}", count
+    code = closed_months.code_version()
+    return f"{closed_months.FORMAT}|{code}|{start}|{count}|{newest}|{tz}|{cfg!r}", count
 
 
 def _load_history(
