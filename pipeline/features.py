@@ -106,12 +106,10 @@ FEATURES: list[str] = [
 ]
 
 
-def _lookup(cells: np.ndarray, values: np.ndarray, query: np.ndarray, valid: np.ndarray):
-    """values at `query` cell keys (sorted `cells`), 0 where absent or not `valid`."""
-    pos = np.searchsorted(cells, query)
-    pos = np.minimum(pos, len(cells) - 1)
-    hit = valid & (cells[pos] == query)
-    return np.where(hit, values[pos], 0)
+def _cell_positions(cells: np.ndarray, query: np.ndarray, valid: np.ndarray):
+    """(position in sorted `cells` of each `query` cell key, whether it is there and `valid`)."""
+    pos = np.minimum(np.searchsorted(cells, query), len(cells) - 1)
+    return pos, valid & (cells[pos] == query)
 
 
 def _display_names(codes: np.ndarray, raw: pd.Series, n: int) -> np.ndarray:
@@ -258,8 +256,14 @@ def build_artist_months(
     rows = sorted_unique(np.concatenate([cells, win_a[ok] * n_p + win_p[ok]]))
     r_a, r_p = rows // n_p, rows % n_p
 
+    positions: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # one search per lag, not per value
+
     def at(values: np.ndarray, lag: int = 0) -> np.ndarray:
-        return _lookup(cells, values, rows - lag, r_p - lag >= 0)
+        """`values` (per active cell) of each row's period minus `lag`, 0 where not played."""
+        if lag not in positions:
+            positions[lag] = _cell_positions(cells, rows - lag, r_p - lag >= 0)
+        pos, hit = positions[lag]
+        return np.where(hit, values[pos], 0)
 
     f: dict[str, np.ndarray] = {}
     r_plays = at(plays)
