@@ -113,7 +113,7 @@ def closed_months(monthly: pd.DataFrame, last_ts: pd.Series, now: int, tz: Zone)
     n_closed = int(monthly.attrs["n_periods"]) - 1
     period = monthly["period"].to_numpy()
     table = monthly.loc[period < n_closed, ["artist_key", "artist", "month", *KEPT, "learnable"]]
-    last_month = monthly[period == n_closed - 1]
+    last_month = monthly[period == n_closed - 1].drop(columns=["label"], errors="ignore")
     labels = [str(m) for m in monthly.attrs["period_labels"][:n_closed]]
     return ClosedMonths(table, last_month, labels, last_ts, open_start(now, tz))
 

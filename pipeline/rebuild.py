@@ -265,7 +265,8 @@ def plan_rebuild(
         trailing = trailing_table(recent, cfg, now, seen_before=closed.seen_before(start))
     lap("features")
     if retrain:
-        labelled = add_labels(monthly, cfg, feedback)
+        # the labelled copy serves as the table from here on: one ~150 MB table alive on 1M, not two
+        labelled = monthly = add_labels(monthly, cfg, feedback)
         lap("labels")
         # a month of history or more: odds from the cross-listener prior until the listener's
         # own breakouts weigh in; less than that: the fallback ranking
