@@ -236,14 +236,16 @@ def load_scrobbles(connection: Connection, since: int | None = None) -> pd.DataF
     return frame
 
 
-def scrobbles_before(connection: Connection, start: int) -> tuple[int, int]:
-    """(how many, newest id) of the visible scrobbles before `start`: stored scrobbles are only
-    ever added, so the pair names the set (what a kept feature table was built from)."""
+def scrobbles_before(connection: Connection, start: int) -> tuple[int, int, int, int]:
+    """(how many, newest id, sum of ts, sum of artist ids) of the visible scrobbles before
+    `start`: what a kept feature table was built from. Stored scrobbles are only ever added, so
+    count and newest id name the set; the sums tell another database's rows apart (a restore)."""
     row = connection.exec_driver_sql(
-        f"SELECT COUNT(*), COALESCE(MAX(s.id), 0) FROM scrobbles s WHERE s.ts < ? AND {VISIBLE}",
+        "SELECT COUNT(*), COALESCE(MAX(s.id), 0), COALESCE(SUM(s.ts), 0), "
+        f"COALESCE(SUM(s.artist_id), 0) FROM scrobbles s WHERE s.ts < ? AND {VISIBLE}",
         (int(start),),
     ).one()
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
 async def _max_id(session: AsyncSession) -> int:

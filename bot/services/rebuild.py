@@ -371,9 +371,9 @@ def _closed_key(conn: Connection, now: int, tz: str, cfg: PipelineConfig) -> tup
     month, the code, the config and the time zone), and how many scrobbles precede the open
     month."""
     start = closed_months.open_start(now, tz)
-    count, newest = scrobbles_before(conn, start)
-    code = closed_months.code_version()
-    return f"{closed_months.FORMAT}|{code}|{start}|{count}|{newest}|{tz}|{cfg!r}", count
+    count, newest, ts_sum, artist_sum = scrobbles_before(conn, start)
+    data = f"{start}|{count}|{newest}|{ts_sum}|{artist_sum}"
+    return f"{closed_months.FORMAT}|{closed_months.code_version()}|{data}|{tz}|{cfg!r}", count
 
 
 def _load_history(
