@@ -5,7 +5,8 @@ month is over its rows stay as they are. A run that builds the table from the wh
 keeps what a rescore reads of its closed months (`ClosedMonths`, saved as plain arrays: no
 pickle); the rescore after a sync then reads only the plays since `recent_start` instead of the
 whole history. The service keys the saved copy by the scrobbles it was built from (how many
-precede the open month and the newest id among them: stored scrobbles are only ever added), the
+precede the open month, the newest id and the sums of their ts and artist ids: stored scrobbles
+are only ever added), the
 code that builds the table, the config, the time zone and the open month: a late scrobble into a
 closed month changes the key, and the next run builds everything from the whole history again.
 
