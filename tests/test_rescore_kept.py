@@ -82,19 +82,25 @@ def test_a_rescore_from_kept_closed_months_equals_one_from_the_whole_history(
 
 def test_kept_closed_months_serve_rescores_only_within_their_month() -> None:
     history = simulate_listener(3, end=NOW)
-    result = plan_rebuild(history, pd.DataFrame(), None, NOW, None, CFG, keep_closed=True)
+    result = plan_rebuild(
+        history, pd.DataFrame(), None, NOW, None, CFG, retrain=False, keep_closed=True
+    )
     assert result.closed is not None
     with pytest.raises(ValueError, match="rescore"):
         plan_rebuild(history, pd.DataFrame(), None, NOW, None, CFG, closed=result.closed)
     midnight = 1_793_491_200  # 2026-11-01 00:00 UTC
     assert not closed_months.usable(midnight, None) and closed_months.usable(midnight + 1, None)
-    at_midnight = plan_rebuild(history, pd.DataFrame(), None, midnight, None, CFG, keep_closed=True)
+    at_midnight = plan_rebuild(
+        history, pd.DataFrame(), None, midnight, None, CFG, retrain=False, keep_closed=True
+    )
     assert at_midnight.closed is None
 
 
 def test_a_damaged_or_foreign_file_is_not_used(tmp_path: Path) -> None:
     history = simulate_listener(3, end=NOW)
-    result = plan_rebuild(history, pd.DataFrame(), None, NOW, None, CFG, keep_closed=True)
+    result = plan_rebuild(
+        history, pd.DataFrame(), None, NOW, None, CFG, retrain=False, keep_closed=True
+    )
     path = tmp_path / closed_months.FILE_NAME
     closed_months.save(result.closed, path)
     assert closed_months.load(path, "") is not None
