@@ -199,6 +199,25 @@ def _status(
     return artist_status(monthly, trailing, last_played, so_far, cfg)
 
 
+def _tables(recent: pd.DataFrame, cfg, now: int, tz: Zone, closed: ClosedMonths | None):
+    """(calendar table, trailing table): from the whole history, or from the recent plays and
+    the kept closed months."""
+    if closed is None:
+        return monthly_table(recent, cfg, now, tz), trailing_table(recent, cfg, now)
+    monthly = closed_months.with_open_month(closed, recent, cfg, now, tz)
+    start = closed.recent_start(now, cfg)
+    return monthly, trailing_table(recent, cfg, now, seen_before=closed.seen_before(start))
+
+
+def _newest_plays(recent: pd.DataFrame, now: int, tz: Zone, closed, keep_closed: bool):
+    """(artist_key -> newest play, the same before the open month when closed months are to be
+    kept, else None)."""
+    if closed is not None:
+        return closed_months.last_played(closed, recent), None
+    split = closed_months.open_start(now, tz) if keep_closed else None
+    return closed_months.newest_plays(recent, split)
+
+
 def _empty_result(now: int, cfg: PipelineConfig, tz: Zone) -> RebuildResult:
     none = pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTION_COLUMNS})
     return RebuildResult(
@@ -256,13 +275,7 @@ def plan_rebuild(
         timings[stage] = time.perf_counter() - clock
         clock = time.perf_counter()
 
-    if closed is None:
-        monthly = monthly_table(recent, cfg, now, tz)
-        trailing = trailing_table(recent, cfg, now)
-    else:
-        monthly = closed_months.with_open_month(closed, recent, cfg, now, tz)
-        start = closed.recent_start(now, cfg)
-        trailing = trailing_table(recent, cfg, now, seen_before=closed.seen_before(start))
+    monthly, trailing = _tables(recent, cfg, now, tz, closed)
     lap("features")
     if retrain:
         # the labelled copy serves as the table from here on: one ~150 MB table alive on 1M, not two
@@ -279,11 +292,7 @@ def plan_rebuild(
         labelled, bundle, trained, message = monthly, previous, False, ""
         fp = "" if previous is None else str(previous.metadata.get("fingerprint", ""))
     scored = score_artists(recent, bundle, cfg, now, monthly=labelled, trailing=trailing, tz=tz)
-    if closed is not None:
-        last_played, closed_last = closed_months.last_played(closed, recent), None
-    else:
-        split = closed_months.open_start(now, tz) if keep_closed else None
-        last_played, closed_last = closed_months.newest_plays(recent, split)
+    last_played, closed_last = _newest_plays(recent, now, tz, closed, keep_closed)
     status = _status(recent, monthly, trailing, last_played, now, tz, cfg)
     # The one list leaves out artists already core this month: their news is a breakout moment.
     core_now = status.loc[status["core_now"].to_numpy(dtype=bool), "artist_key"]
