@@ -106,12 +106,10 @@ FEATURES: list[str] = [
 ]
 
 
-def _lookup(cells: np.ndarray, values: np.ndarray, query: np.ndarray, valid: np.ndarray):
-    """values at `query` cell keys (sorted `cells`), 0 where absent or not `valid`."""
-    pos = np.searchsorted(cells, query)
-    pos = np.minimum(pos, len(cells) - 1)
-    hit = valid & (cells[pos] == query)
-    return np.where(hit, values[pos], 0)
+def _cell_positions(cells: np.ndarray, query: np.ndarray, valid: np.ndarray):
+    """(position in sorted `cells` of each `query` cell key, whether it is there and `valid`)."""
+    pos = np.minimum(np.searchsorted(cells, query), len(cells) - 1)
+    return pos, valid & (cells[pos] == query)
 
 
 def _display_names(codes: np.ndarray, raw: pd.Series, n: int) -> np.ndarray:
@@ -139,14 +137,38 @@ def _distinct_per_cell(cell: np.ndarray, item: np.ndarray, n_items: int):
     return pairs // n_items, pairs % n_items
 
 
+# Features that need an artist's whole history: unknown (NaN) for artists in `seen_before`.
+HISTORY_FEATURES: list[str] = [
+    "months_since_first_seen",
+    "is_first_month",
+    "active_months_count_before_t",
+    "cumulative_plays_before_t",
+    "track_novelty_rate_t",
+    "last_play_gap_days_t",
+    "days_since_first_seen",
+    "cumulative_plays_t",
+    "core_chance_avg_t",
+    "core_chance_mix_t",
+    "cum_progress_t",
+    "gap_ratio_t",
+]
+
+
 def build_artist_months(
-    scrobbles: pd.DataFrame, cfg: PipelineConfig | None = None, periods: Periods | None = None
+    scrobbles: pd.DataFrame,
+    cfg: PipelineConfig | None = None,
+    periods: Periods | None = None,
+    *,
+    seen_before: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per (artist_key, period) on the reachable grid: ALL_FEATURES, is_core, eligible.
 
     Rows: every period in which the artist was played, plus the zero-play periods of its first
     `eligible_max_age` periods (the only zero-play rows any rule or lag can reach).
     Every feature of period t uses scrobbles up to the end of period t only.
+    `seen_before`: keys of artists played before the first period (the scrobbles are the
+    history's last periods only). They are never new nor eligible, and their HISTORY_FEATURES
+    and first_seen_ts are unknown (NaN, -1); every other value is what the whole history gives.
     """
     cfg = cfg or PipelineConfig()
     ts_all = scrobbles["ts"].to_numpy(dtype="int64")
@@ -221,7 +243,10 @@ def build_artist_months(
     np.minimum.at(first_p, c_a, c_p)
     first_ts = np.full(n_a, np.iinfo("int64").max)
     np.minimum.at(first_ts, a, ts)
-    new_artists = np.bincount(first_p, minlength=n_p + 1)[:n_p]
+    old = np.zeros(n_a, dtype=bool)
+    if seen_before is not None:
+        old = pd.Index(np.asarray(key_uniques, dtype=object)).isin(seen_before)
+    new_artists = np.bincount(first_p[~old], minlength=n_p + 1)[:n_p]
 
     # ---- reachable grid: active cells + zero-play discovery-window cells ------------------
     ages = np.arange(1, cfg.eligible_max_age + 1, dtype="int64")
@@ -231,8 +256,14 @@ def build_artist_months(
     rows = sorted_unique(np.concatenate([cells, win_a[ok] * n_p + win_p[ok]]))
     r_a, r_p = rows // n_p, rows % n_p
 
+    positions: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # one search per lag, not per value
+
     def at(values: np.ndarray, lag: int = 0) -> np.ndarray:
-        return _lookup(cells, values, rows - lag, r_p - lag >= 0)
+        """`values` (per active cell) of each row's period minus `lag`, 0 where not played."""
+        if lag not in positions:
+            positions[lag] = _cell_positions(cells, rows - lag, r_p - lag >= 0)
+        pos, hit = positions[lag]
+        return np.where(hit, values[pos], 0)
 
     f: dict[str, np.ndarray] = {}
     r_plays = at(plays)
@@ -309,8 +340,12 @@ def build_artist_months(
     was_core = at(c_core.astype("int64"), 1).astype(bool)
     for lag in range(2, cfg.eligible_not_core_lookback + 1):
         was_core |= at(c_core.astype("int64"), lag).astype(bool)
+    r_old = old[r_a]
     learnable = rules.learnable(r_plays, core, was_core, cfg)
-    eligible = rules.eligible(r_plays, msfs, core, was_core, cfg)
+    eligible = rules.eligible(r_plays, msfs, core, was_core, cfg) & ~r_old
+    if r_old.any():
+        for name in HISTORY_FEATURES:
+            f[name] = np.where(r_old, np.nan, f[name])
 
     table = pd.DataFrame(
         {
@@ -318,7 +353,7 @@ def build_artist_months(
             "artist": pd.Series(names[r_a], dtype=object),
             "month": pd.Series(periods.labels[r_p], dtype=object),
             "period": r_p,
-            "first_seen_ts": first_ts[r_a],
+            "first_seen_ts": np.where(r_old, -1, first_ts[r_a]),
         }
     )
     for name in ALL_FEATURES:

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from pipeline import closed_months
+from pipeline.closed_months import ClosedMonths
 from pipeline.config import PipelineConfig
 from pipeline.errors import NotEnoughHistory
 from pipeline.labels import add_labels, rule_labels
 from pipeline.limits import check_rebuild_size
-from pipeline.normalize import artist_keys
 from pipeline.periods import DAY, Zone, label_codes, month_labels, month_of, month_start, zone
 from pipeline.prior import Prior, shipped_prior
 from pipeline.record import CORE, TrackRecord, backtest_key, backtest_record, outcomes
@@ -71,6 +72,7 @@ class RebuildResult:
     breakouts: pd.DataFrame  # artist_key, month (first core month), plays
     timings: dict[str, float] = field(default_factory=dict)
     backtest: tuple[str, TrackRecord] | None = None  # (key, record) when it had to be redone
+    closed: ClosedMonths | None = None  # the closed months to keep (`keep_closed`)
 
 
 def plan_backtest_record(
@@ -186,17 +188,34 @@ def first_cores(status: pd.DataFrame, monthly: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _status(scrobbles: pd.DataFrame, monthly, trailing, now: int, tz: Zone, cfg) -> pd.DataFrame:
-    keys = (
-        scrobbles["artist_key"] if "artist_key" in scrobbles else artist_keys(scrobbles["artist"])
-    )
-    last_played = pd.Series(scrobbles["ts"].to_numpy(dtype="int64")).groupby(keys.to_numpy()).max()
+def _status(
+    scrobbles: pd.DataFrame, monthly, trailing, last_played, now: int, tz: Zone, cfg
+) -> pd.DataFrame:
     if month_of(now, tz) != month_of(now - 1, tz):
         # `now` is midnight on the 1st: the month in progress has begun but has no period yet
         monthly = monthly_table(scrobbles, cfg, now + 1, tz)
     start = month_start(month_of(now, tz), tz)
     so_far = int(np.count_nonzero(scrobbles["ts"].to_numpy(dtype="int64") >= start))
     return artist_status(monthly, trailing, last_played, so_far, cfg)
+
+
+def _tables(recent: pd.DataFrame, cfg, now: int, tz: Zone, closed: ClosedMonths | None):
+    """(calendar table, trailing table): from the whole history, or from the recent plays and
+    the kept closed months."""
+    if closed is None:
+        return monthly_table(recent, cfg, now, tz), trailing_table(recent, cfg, now)
+    monthly = closed_months.with_open_month(closed, recent, cfg, now, tz)
+    start = closed.recent_start(now, cfg)
+    return monthly, trailing_table(recent, cfg, now, seen_before=closed.seen_before(start))
+
+
+def _newest_plays(recent: pd.DataFrame, now: int, tz: Zone, closed, keep_closed: bool):
+    """(artist_key -> newest play, the same before the open month when closed months are to be
+    kept, else None)."""
+    if closed is not None:
+        return closed_months.last_played(closed, recent), None
+    split = closed_months.open_start(now, tz) if keep_closed else None
+    return closed_months.newest_plays(recent, split)
 
 
 def _empty_result(now: int, cfg: PipelineConfig, tz: Zone) -> RebuildResult:
@@ -226,6 +245,8 @@ def plan_rebuild(
     force_train: bool = False,
     retrain: bool = True,
     backtest_cached: str | bool | None = False,
+    closed: ClosedMonths | None = None,
+    keep_closed: bool = False,
 ) -> RebuildResult:
     """Features → labels → train or reuse → score → status, predictions, resolutions.
 
@@ -235,7 +256,12 @@ def plan_rebuild(
     no training; None gives the fallback ranking), everything else is decided as usual.
     `backtest_cached`: the stored backtest record's key (None: none stored) to refresh the
     backtest track record as well; False (the default) leaves it alone.
+    `closed` (a rescore only): the closed months kept by an earlier run for this `now`'s month;
+    `scrobbles` then only need the plays since `closed.recent_start(now, cfg)`, and everything
+    decided is what the whole history gives. `keep_closed`: return the closed months to keep.
     """
+    if closed is not None and (retrain or not closed_months.usable(now, tz)):
+        raise ValueError("closed months serve a rescore within the month they were kept for")
     cfg = cfg or PipelineConfig()
     recent = before(scrobbles, now)
     if recent.empty:
@@ -249,11 +275,11 @@ def plan_rebuild(
         timings[stage] = time.perf_counter() - clock
         clock = time.perf_counter()
 
-    monthly = monthly_table(recent, cfg, now, tz)
-    trailing = trailing_table(recent, cfg, now)
+    monthly, trailing = _tables(recent, cfg, now, tz, closed)
     lap("features")
     if retrain:
-        labelled = add_labels(monthly, cfg, feedback)
+        # the labelled copy serves as the table from here on: one ~150 MB table alive on 1M, not two
+        labelled = monthly = add_labels(monthly, cfg, feedback)
         lap("labels")
         # a month of history or more: odds from the cross-listener prior until the listener's
         # own breakouts weigh in; less than that: the fallback ranking
@@ -266,7 +292,8 @@ def plan_rebuild(
         labelled, bundle, trained, message = monthly, previous, False, ""
         fp = "" if previous is None else str(previous.metadata.get("fingerprint", ""))
     scored = score_artists(recent, bundle, cfg, now, monthly=labelled, trailing=trailing, tz=tz)
-    status = _status(recent, monthly, trailing, now, tz, cfg)
+    last_played, closed_last = _newest_plays(recent, now, tz, closed, keep_closed)
+    status = _status(recent, monthly, trailing, last_played, now, tz, cfg)
     # The one list leaves out artists already core this month: their news is a breakout moment.
     core_now = status.loc[status["core_now"].to_numpy(dtype=bool), "artist_key"]
     scored = replace(scored, candidates=one_list(scored.candidates, core_now))
@@ -281,6 +308,8 @@ def plan_rebuild(
         resolutions=resolve(open_predictions, monthly, cfg),
         breakouts=first_cores(status, monthly),
     )
+    if closed_last is not None:
+        result.closed = closed_months.closed_months(monthly, closed_last, now, tz)
     lap("score")
     if backtest_cached is not False:
         result.backtest = plan_backtest_record(scrobbles, now, cfg, backtest_cached or None)

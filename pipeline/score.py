@@ -28,8 +28,10 @@ import pandas as pd
 
 from pipeline.config import PipelineConfig
 from pipeline.features import build_artist_months
+from pipeline.normalize import artist_keys
 from pipeline.periods import (
     DAY,
+    Periods,
     Zone,
     calendar_periods,
     last_complete_month,
@@ -105,10 +107,37 @@ def monthly_table(
     return table
 
 
-def trailing_table(scrobbles: pd.DataFrame, cfg: PipelineConfig, now: int) -> pd.DataFrame:
-    """Features of 30-day windows ending at `now` (its last period is the one ending now)."""
+def trailing_table(
+    scrobbles: pd.DataFrame, cfg: PipelineConfig, now: int, seen_before: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Features of 30-day windows ending at `now` (its last period is the one ending now).
+
+    Only the windows an eligible row of the last one can reach are built: an artist first
+    played in the last `eligible_max_age` + 1 windows has its whole history in them, and an
+    artist played before them is too old to be eligible (see `build_artist_months`'
+    `seen_before`). Its rows there are exact for the young artists and give every artist's plays.
+    `seen_before`: when `scrobbles` are the recent plays only (reaching back at least those
+    windows), the keys of the artists played before them.
+    """
     recent = before(scrobbles, now)
-    return build_artist_months(recent, cfg, trailing_periods(recent["ts"], now, cfg.trailing_days))
+    periods = trailing_periods(recent["ts"], now, cfg.trailing_days)
+    cut = max(periods.n - (cfg.eligible_max_age + 1), 0)
+    if cut == 0 and seen_before is None:
+        return build_artist_months(recent, cfg, periods)
+    inside = periods.index >= cut
+    keys = (
+        recent["artist_key"] if "artist_key" in recent else artist_keys(recent["artist"])
+    ).to_numpy()
+    seen_before = np.concatenate(
+        [pd.unique(keys[~inside]), np.asarray([] if seen_before is None else seen_before, object)]
+    )
+    window = Periods(
+        index=np.where(inside, periods.index - cut, -1),
+        start=periods.start[cut:],
+        end=periods.end[cut:],
+        kind=periods.kind,
+    )
+    return build_artist_months(recent, cfg, window, seen_before=seen_before)
 
 
 def _score_window(

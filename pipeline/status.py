@@ -90,9 +90,13 @@ def artist_status(
     plays_30d = _at(trailing, t_last, "plays_t", keys, 0.0).astype("int64")
     age = cur - first["first_period"].to_numpy(dtype="int64")
     closed = monthly[monthly["is_core"].to_numpy() & (monthly["period"] < cur).to_numpy()]
+    # by period, then named: min/max of month strings run per group in Python (pandas' str)
     cores = closed.groupby("artist_key").agg(
-        first=("month", "min"), last=("month", "max"), last_period=("period", "max")
+        first_period=("period", "min"), last_period=("period", "max")
     )
+    month_of_period = closed.drop_duplicates("period").set_index("period")["month"]
+    cores["first"] = month_of_period.reindex(cores["first_period"]).to_numpy(dtype=object)
+    cores["last"] = month_of_period.reindex(cores["last_period"]).to_numpy(dtype=object)
     cores = cores.reindex(keys)
     first_core = cores["first"]
     # core in the last complete month or either of the two before it: not eligible anywhere

@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,12 @@ import pandas as pd
 from sqlalchemy import Connection, insert
 
 from bot.db.models import ModelRun
-from bot.db.scrobbles import load_scrobbles
+from bot.db.scrobbles import load_scrobbles, scrobbles_before
 from bot.db.session import make_sync_engine
 from bot.services.record import store_live_record
 from bot.timeutil import utc_now
+from pipeline import closed_months
+from pipeline.closed_months import ClosedMonths
 from pipeline.config import PipelineConfig
 from pipeline.errors import UserError
 from pipeline.periods import add_months
@@ -355,6 +357,58 @@ def _store_backtest(conn: Connection, key: str, record, now: int) -> None:
     )
 
 
+@dataclass
+class _History:
+    """The scrobbles a run reads, and what it knows about the closed months."""
+
+    scrobbles: pd.DataFrame  # every visible scrobble, or those from kept.recent_start on
+    kept: ClosedMonths | None  # closed months kept by an earlier run (a rescore only)
+    key: str | None  # what this run's closed months are built from (None: keep nothing)
+    total: int  # visible scrobbles in the whole history
+
+
+def _closed_key(conn: Connection, now: int, tz: str, cfg: PipelineConfig) -> tuple[str, int]:
+    """What the closed months of a run at `now` are built from (the scrobbles before the open
+    month, the code, the config and the time zone), and how many scrobbles precede the open
+    month."""
+    start = closed_months.open_start(now, tz)
+    count, newest, ts_sum, artist_sum = scrobbles_before(conn, start)
+    data = f"{start}|{count}|{newest}|{ts_sum}|{artist_sum}"
+    return f"{closed_months.FORMAT}|{closed_months.code_version()}|{data}|{tz}|{cfg!r}", count
+
+
+def _load_history(
+    conn: Connection, model_dir: Path, now: int, tz: str, cfg: PipelineConfig, whole: bool
+) -> _History:
+    """A rescore (not `whole`) whose closed months are kept reads the recent plays only;
+    anything else reads the whole history. The key is read before and after the scrobbles: if
+    one arrived in a closed month meanwhile, the whole history is read and nothing is kept."""
+    if not closed_months.usable(now, tz):  # midnight on the 1st: the month has no period yet
+        scrobbles = load_scrobbles(conn)
+        return _History(scrobbles, None, None, len(scrobbles))
+    key, count = _closed_key(conn, now, tz, cfg)
+    kept = None if whole else closed_months.load(model_dir / closed_months.FILE_NAME, key)
+    if kept is not None:
+        scrobbles = load_scrobbles(conn, since=kept.recent_start(now, cfg))
+        recent = bool((scrobbles["ts"].to_numpy() < now).any())
+        if recent and _closed_key(conn, now, tz, cfg)[0] == key:
+            opened = int(np.count_nonzero(scrobbles["ts"].to_numpy() >= kept.open_start))
+            return _History(scrobbles, kept, None, count + opened)
+    scrobbles = load_scrobbles(conn)
+    stable = _closed_key(conn, now, tz, cfg)[0] == key
+    return _History(scrobbles, None, key if stable else None, len(scrobbles))
+
+
+def _keep_closed(result: RebuildResult, key: str | None, model_dir: Path) -> None:
+    """Save the closed months this run built, for the rescores of the month."""
+    if key is None or result.closed is None:
+        return
+    try:
+        closed_months.save(replace(result.closed, key=key), model_dir / closed_months.FILE_NAME)
+    except OSError as exc:  # the next rescore reads the whole history instead
+        log.warning("could not keep the closed months: %s", exc)
+
+
 def rebuild(
     db_url: str,
     model_dir: str | Path,
@@ -379,14 +433,16 @@ def rebuild(
     engine = make_sync_engine(db_url)
     try:
         with engine.connect() as conn:
-            scrobbles = load_scrobbles(conn)
+            history = _load_history(
+                conn, Path(model_dir), now_ts, tz_name, cfg, retrain or track_record
+            )
             feedback = load_feedback(conn)
             open_preds = load_open_predictions(conn)
             cached = _backtest_cached(conn) if track_record else False
         previous = load_previous_model(Path(model_dir))
         timings["load"] = time.perf_counter() - clock
         result = plan_rebuild(
-            scrobbles,
+            history.scrobbles,
             feedback,
             previous,
             now_ts,
@@ -396,6 +452,8 @@ def rebuild(
             force_train=force_train,
             retrain=retrain,
             backtest_cached=cached,
+            closed=history.kept,
+            keep_closed=history.key is not None,
         )
         if not retrain and result.bundle is None:
             result.message = _last_message(engine) or result.message
@@ -403,6 +461,7 @@ def rebuild(
         clock = time.perf_counter()
         if result.trained and result.bundle is not None:
             save_bundle(result.bundle, model_dir)
+        _keep_closed(result, history.key, Path(model_dir))
         created = datetime.fromtimestamp(now_ts, UTC)
         with engine.begin() as conn:
             run_id, counts = _store(conn, result, created, tz_name)
@@ -417,7 +476,7 @@ def rebuild(
         message=result.message,
         scored_month=result.scored.month,
         trained=result.trained,
-        scrobbles=len(scrobbles),
+        scrobbles=history.total,
         candidates=counts,
         timings=timings,
         **_run_fields(result.bundle),
