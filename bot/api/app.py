@@ -131,5 +131,6 @@ def create_app(
     app.include_router(routes.public)
     app.include_router(predict.router)
     app.include_router(routes.private)
+    predict.document_request_body(app)
     add_offline_docs(app)
     return app

@@ -92,11 +92,17 @@ class ContextCache:
     _key: int | None = None
     _context: MonthContext | None = None
     _task: asyncio.Task | None = None
+    _version: tuple | None = None
 
-    async def get(self) -> MonthContext | None:
-        """The newest context; waits only the first time (later refreshes serve the old one)."""
+    async def get(self, version: tuple | None = None) -> MonthContext | None:
+        """The newest context; waits only the first time (later refreshes serve the old one).
+
+        `version` is AnswerCache's: while the database is unchanged, nothing is read."""
+        if version is not None and version == self._version and self._key is not None:
+            return self._context
         async with self.db.sessions() as session:
             key = (await session.execute(text("SELECT MAX(id) FROM scrobbles"))).scalar() or 0
+        self._version = version
         if key != self._key:
             if self._task is None or self._task.done():
                 self._task = asyncio.create_task(self._refresh(key))
