@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from bot.api.schemas import SEED_EXAMPLE
+from bot.commands.serve import bind
 from bot.config import Settings
 from tests.api_harness import serving
 from tests.bot_harness import DB_NAME, copy_seeded
@@ -182,6 +183,15 @@ def test_candidates_answer_follows_writes_of_other_processes(seeded: Path, tmp_p
         assert again["artist"] == "Renamed Elsewhere"
         other_limit = client.get("/candidates", params={"limit": 1}, headers=AUTH).json()
         assert len(other_limit["candidates"]) == 1
+
+
+def test_served_connections_send_small_writes_at_once() -> None:
+    """A reply's head and body leave at once, not after the client's delayed ACK (40 ms)."""
+    listener = bind("127.0.0.1", 0)
+    with listener, socket.create_connection(listener.getsockname()):
+        accepted, _ = listener.accept()
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
 
 def test_no_model_means_503_for_predict_only(seeded: Path, tmp_path: Path) -> None:
