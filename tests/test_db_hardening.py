@@ -110,6 +110,29 @@ async def test_bot_writes_get_through_a_long_import(db: Database, tmp_path: Path
     assert float(np.median(stats["batch_seconds"])) < 0.3, stats
 
 
+async def test_a_cancelled_import_leaves_nothing(db: Database) -> None:
+    """Ctrl-C between or during batches: committed batches are deleted, nothing shows."""
+    progress: list[int] = []
+    some_committed = asyncio.Event()
+
+    def committed(rows: int) -> None:
+        progress.append(rows)
+        if len(progress) == 3:
+            some_committed.set()
+
+    task = asyncio.create_task(
+        import_scrobbles(db.sessions, history(3000), batch_rows=100, progress=committed)
+    )
+    await some_committed.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with db.sessions() as session:
+        stored = (await session.execute(text("SELECT COUNT(*) FROM scrobbles"))).scalar_one()
+        runs = (await session.execute(text("SELECT job, outcome FROM job_runs"))).all()
+    assert stored == 0 and runs == [("import", "error")]
+
+
 async def test_two_first_syncs_at_once_end_cleanly(db_url: str) -> None:
     with FakeLastfm(make_scrobbles(450, newest_ts=1_700_000_000)) as fake:
         async with (
