@@ -61,17 +61,25 @@ async def test_readers_see_all_of_an_import_or_none(db: Database) -> None:
             seen.append((stats.scrobbles, len(loaded)))
             await asyncio.sleep(0.005)
 
+    between_batches: list[int] = []
+
+    def observe(_rows: int) -> None:  # called after each committed batch, the last included
+        with engine.connect() as connection:
+            between_batches.append(len(load_scrobbles(connection)))
+
     watcher = asyncio.create_task(watch())
     stats: dict[str, list[float]] = {}
     try:
-        new = await import_scrobbles(db.sessions, frame, batch_rows=100, stats=stats)
+        new = await import_scrobbles(
+            db.sessions, frame, batch_rows=100, stats=stats, progress=observe
+        )
     finally:
         done.set()
         await watcher
         engine.dispose()
     assert new == 3000
-    assert len(seen) > 5
-    assert {count for pair in seen for count in pair} <= {0, 3000}
+    assert between_batches == [0] * 30  # every batch committed, none of it shown
+    assert seen and {count for pair in seen for count in pair} <= {0, 3000}
     async with db.sessions() as session:
         assert (await history_stats(session)).scrobbles == 3000
         runs = (await session.execute(text("SELECT job, outcome FROM job_runs"))).all()
