@@ -2,7 +2,8 @@
 
 POST /predict with 1,000 records and GET /candidates, --clients clients (default 1) each
 sending one request after another for --seconds each, --runs times; prints p50/p95 per run
-and the medians over runs. From the project root:
+and the medians over runs, with the server's and the clients' CPU per request (the clients are
+threads of this process, sharing one GIL and the same cores as the server). From the project root:
 
     python ../shared/bench/scale_history.py \\
         ../shared/data/histories/music-stats.csv 10 /tmp/1m.csv
@@ -193,14 +194,15 @@ def main() -> None:
             }
             for run in range(args.runs):
                 for name, (method, path, body) in calls.items():
-                    cpu = cpu_seconds(server.pid)
+                    cpu, own = cpu_seconds(server.pid), time.process_time()
                     ms = load_many(base, headers, method, path, body, args.seconds, args.clients)
                     cpu_ms = (cpu_seconds(server.pid) - cpu) * 1000 / len(ms)
+                    client_ms = (time.process_time() - own) * 1000 / len(ms)
                     p50, p95 = statistics.median(ms), percentile(ms, 0.95)
                     results[name].append((p50, p95))
                     print(
                         f"run {run + 1} {name}: n={len(ms)} p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
-                        f"server CPU {cpu_ms:.1f} ms per request"
+                        f"server CPU {cpu_ms:.1f} ms, clients' CPU {client_ms:.1f} ms per request"
                     )
     finally:
         server.terminate()

@@ -10,6 +10,7 @@ two features no record carries: the artist's rank in its month and the month's e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -88,6 +89,20 @@ class MonthContext:
             new_artists=first.reindex(months, fill_value=0).to_numpy(dtype="float64"),
             plays=[g.to_numpy(dtype="float64") for _, g in groups],
         )
+
+    def active_above(self, index: np.ndarray, plays: np.ndarray) -> np.ndarray:
+        """Per record: how many active artists of month `index` played more than `plays`."""
+        # (month, plays) pairs as complex numbers sort and search lexicographically, so one
+        # searchsorted over all months' ascending plays answers every record exactly.
+        sizes, pairs = self._pairs
+        starts = np.cumsum(sizes) - sizes
+        at_most = np.searchsorted(pairs, index + 1j * plays, side="right") - starts[index]
+        return sizes[index] - at_most
+
+    @cached_property
+    def _pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        sizes = np.array([len(p) for p in self.plays], dtype="int64")
+        return sizes, np.repeat(np.arange(len(sizes)), sizes) + 1j * np.concatenate(self.plays)
 
     def month_index(self, month: pd.Series, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per record: the matching month (same label and total) or the nearest by total."""
@@ -293,11 +308,7 @@ def _from_context(r, f, est, context, records, plays, total) -> None:
         return
     month = records["month"] if "month" in records else pd.Series([None] * len(records))
     index, exact = context.month_index(month.reset_index(drop=True), total)
-    rank = np.empty(len(plays))
-    for m in np.unique(index):
-        rows = index == m
-        active = context.plays[m]
-        rank[rows] = 1 + len(active) - np.searchsorted(active, plays[rows], side="right")
+    rank = 1 + context.active_above(index, plays)
     f["plays_rank_t"], est["plays_rank_t"] = rank, ~exact
     new = r.col("new_artists_t")
     has_new = ~np.isnan(new)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from bot.api.schemas import SEED_EXAMPLE
+from bot.commands.serve import bind
 from bot.config import Settings
 from tests.api_harness import serving
 from tests.bot_harness import DB_NAME, copy_seeded
@@ -164,6 +166,32 @@ def test_feedback_follows_the_button_rules(seeded: Path, tmp_path: Path) -> None
         assert unknown.status_code == 404 and "no candidate" in unknown.json()["detail"]
         bad = client.post("/feedback", json={**vote, "verdict": "maybe"}, headers=AUTH)
         assert bad.status_code == 422
+
+
+def test_candidates_answer_follows_writes_of_other_processes(seeded: Path, tmp_path: Path) -> None:
+    """The cached /candidates answer is dropped as soon as anything commits to the database."""
+    data_dir = copy_seeded(seeded, tmp_path / "data")
+    with serving(api_settings(data_dir)) as url, httpx.Client(base_url=url) as client:
+        first = client.get("/candidates", headers=AUTH)
+        assert client.get("/candidates", headers=AUTH).content == first.content  # cached
+        top = first.json()["candidates"][0]
+        with sqlite3.connect(data_dir / DB_NAME) as connection:  # e.g. a rebuild's commit
+            connection.execute(
+                "UPDATE artists SET name = 'Renamed Elsewhere' WHERE id = ?", (top["artist_id"],)
+            )
+        again = client.get("/candidates", headers=AUTH).json()["candidates"][0]
+        assert again["artist"] == "Renamed Elsewhere"
+        other_limit = client.get("/candidates", params={"limit": 1}, headers=AUTH).json()
+        assert len(other_limit["candidates"]) == 1
+
+
+def test_served_connections_send_small_writes_at_once() -> None:
+    """A reply's head and body leave at once, not after the client's delayed ACK (40 ms)."""
+    listener = bind("127.0.0.1", 0)
+    with listener, socket.create_connection(listener.getsockname()):
+        accepted, _ = listener.accept()
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
 
 def test_no_model_means_503_for_predict_only(seeded: Path, tmp_path: Path) -> None:

@@ -61,17 +61,25 @@ async def test_readers_see_all_of_an_import_or_none(db: Database) -> None:
             seen.append((stats.scrobbles, len(loaded)))
             await asyncio.sleep(0.005)
 
+    between_batches: list[int] = []
+
+    def observe(_rows: int) -> None:  # called after each committed batch, the last included
+        with engine.connect() as connection:
+            between_batches.append(len(load_scrobbles(connection)))
+
     watcher = asyncio.create_task(watch())
     stats: dict[str, list[float]] = {}
     try:
-        new = await import_scrobbles(db.sessions, frame, batch_rows=100, stats=stats)
+        new = await import_scrobbles(
+            db.sessions, frame, batch_rows=100, stats=stats, progress=observe
+        )
     finally:
         done.set()
         await watcher
         engine.dispose()
     assert new == 3000
-    assert len(seen) > 5
-    assert {count for pair in seen for count in pair} <= {0, 3000}
+    assert between_batches == [0] * 30  # every batch committed, none of it shown
+    assert seen and {count for pair in seen for count in pair} <= {0, 3000}
     async with db.sessions() as session:
         assert (await history_stats(session)).scrobbles == 3000
         runs = (await session.execute(text("SELECT job, outcome FROM job_runs"))).all()
@@ -108,6 +116,29 @@ async def test_bot_writes_get_through_a_long_import(db: Database, tmp_path: Path
     assert max(latencies) < 2.0, latencies
     # Shared CI cores make single batches slow now and then; the median is what we aim at.
     assert float(np.median(stats["batch_seconds"])) < 0.3, stats
+
+
+async def test_a_cancelled_import_leaves_nothing(db: Database) -> None:
+    """Ctrl-C between or during batches: committed batches are deleted, nothing shows."""
+    progress: list[int] = []
+    some_committed = asyncio.Event()
+
+    def committed(rows: int) -> None:
+        progress.append(rows)
+        if len(progress) == 3:
+            some_committed.set()
+
+    task = asyncio.create_task(
+        import_scrobbles(db.sessions, history(3000), batch_rows=100, progress=committed)
+    )
+    await some_committed.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with db.sessions() as session:
+        stored = (await session.execute(text("SELECT COUNT(*) FROM scrobbles"))).scalar_one()
+        runs = (await session.execute(text("SELECT job, outcome FROM job_runs"))).all()
+    assert stored == 0 and runs == [("import", "error")]
 
 
 async def test_two_first_syncs_at_once_end_cleanly(db_url: str) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.api import predict, routes
 from bot.api.docs import add_offline_docs
 from bot.api.guard import Guard
-from bot.api.state import ApiState, ContextCache, ModelCache
+from bot.api.state import AnswerCache, ApiState, ContextCache, ModelCache
 from bot.config import Settings
 from bot.db.session import Database, describe_database_error
 from bot.lastfm.client import make_http_client
@@ -98,6 +98,7 @@ def create_app(
             http=http,
             fetcher=make_fetcher(settings, http),
             candidates_limit=settings.BREAKOUT_CANDIDATES_LIMIT,
+            answers=AnswerCache(settings.DATABASE_URL),
         )
         warm = asyncio.create_task(_warm_name_index(database))
         try:
@@ -105,6 +106,7 @@ def create_app(
         finally:
             warm.cancel()
             await http.aclose()
+            app.state.api.answers.close()
             if db is None:
                 await database.close()
 
@@ -129,5 +131,6 @@ def create_app(
     app.include_router(routes.public)
     app.include_router(predict.router)
     app.include_router(routes.private)
+    predict.document_request_body(app)
     add_offline_docs(app)
     return app

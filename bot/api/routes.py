@@ -8,9 +8,11 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.api.auth import require_token
 from bot.api.deps import SessionDep
@@ -69,16 +71,26 @@ async def health(request: Request) -> JSONResponse:
     )
 
 
-@private.get("/candidates")
+@private.get("/candidates", response_model=dict[str, Any])
 async def candidates(
-    request: Request,
-    session: SessionDep,
-    limit: Annotated[int | None, Query(ge=1, le=50)] = None,
-) -> dict[str, Any]:
+    request: Request, limit: Annotated[int | None, Query(ge=1, le=50)] = None
+) -> Response:
     """The latest rebuild's candidates (the bot's /candidates), with cached metadata."""
     state = request.app.state.api
+    limit = limit or state.candidates_limit
+    answer, version = state.answers.get(("candidates", limit))
+    if answer is None:
+        async with state.db.sessions() as session:
+            body = await _candidates(session, limit)
+        answer = JSONResponse(jsonable_encoder(body)).body
+        if body["note"] is None:  # the note about an idle history depends on the clock
+            state.answers.put(("candidates", limit), version, answer)
+    return Response(answer, media_type="application/json")
+
+
+async def _candidates(session: AsyncSession, limit: int) -> dict[str, Any]:
     run = await queries.latest_run(session)
-    found = await queries.current_candidates(session, limit or state.candidates_limit)
+    found = await queries.current_candidates(session, limit)
     metas = await cached_metadata(session, [c.artist_id for c in found])
     idle = None
     if run is not None and not found:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
-from bot.db.session import Database
+from bot.db.session import Database, database_file
 from bot.metadata.fetcher import MetadataFetcher
 from pipeline.feature_rows import MonthContext
 from pipeline.periods import Zone, month_bounds, month_codes, month_labels
@@ -90,11 +92,17 @@ class ContextCache:
     _key: int | None = None
     _context: MonthContext | None = None
     _task: asyncio.Task | None = None
+    _version: tuple | None = None
 
-    async def get(self) -> MonthContext | None:
-        """The newest context; waits only the first time (later refreshes serve the old one)."""
+    async def get(self, version: tuple | None = None) -> MonthContext | None:
+        """The newest context; waits only the first time (later refreshes serve the old one).
+
+        `version` is AnswerCache's: while the database is unchanged, nothing is read."""
+        if version is not None and version == self._version and self._key is not None:
+            return self._context
         async with self.db.sessions() as session:
             key = (await session.execute(text("SELECT MAX(id) FROM scrobbles"))).scalar() or 0
+        self._version = version
         if key != self._key:
             if self._task is None or self._task.done():
                 self._task = asyncio.create_task(self._refresh(key))
@@ -115,6 +123,61 @@ class ContextCache:
 
 
 @dataclass
+class AnswerCache:
+    """Answers read from the database, kept until anything in the database changes.
+
+    The version is SQLite's `PRAGMA data_version` on a connection of its own that never
+    writes (it changes with every commit of any other connection: a rebuild, a rescore, a
+    sync, a verdict, a metadata fetch), plus the file's identity, size and mtime (a file
+    replaced or written behind SQLite's back). Reading it costs microseconds, so it is read
+    on the event loop; anything unusual means no cache and the answer is computed.
+    """
+
+    url: str
+    _connection: sqlite3.Connection | None = None
+    _file: tuple[int, int] | None = None
+    _version: tuple | None = None
+    _answers: dict[Hashable, bytes] = field(default_factory=dict)
+
+    def version(self) -> tuple | None:
+        """The database's version now (None: unknown, do not cache)."""
+        path = database_file(self.url)
+        try:
+            if path is None:
+                return None
+            stat = path.stat()
+            if self._connection is None or self._file != (stat.st_dev, stat.st_ino):
+                self.close()
+                self._connection = sqlite3.connect(
+                    f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=0.05
+                )
+                self._file = (stat.st_dev, stat.st_ino)
+            (changes,) = self._connection.execute("PRAGMA data_version").fetchone()
+        except (OSError, sqlite3.Error):
+            self.close()
+            return None
+        return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, changes)
+
+    def get(self, key: Hashable) -> tuple[bytes | None, tuple | None]:
+        """(the cached answer or None, the version to store a new answer under)."""
+        version = self.version()
+        if version != self._version:
+            self._answers.clear()
+            self._version = version
+        return (self._answers.get(key) if version is not None else None), version
+
+    def put(self, key: Hashable, version: tuple | None, answer: bytes) -> None:
+        """Keep an answer computed after `version` was read (dropped if it changed since)."""
+        if version is not None and version == self._version:
+            self._answers[key] = answer
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        self._connection = self._file = None
+
+
+@dataclass
 class ApiState:
     """Everything the routes use; one per app."""
 
@@ -125,3 +188,4 @@ class ApiState:
     http: httpx.AsyncClient
     fetcher: MetadataFetcher | None
     candidates_limit: int
+    answers: AnswerCache

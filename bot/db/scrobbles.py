@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bot.db import jobruns
+from bot.db.session import make_sync_engine
 from bot.timeutil import utc_now
 from pipeline.lazy import DeferredModule
 from pipeline.normalize import artist_key
@@ -31,11 +33,15 @@ _KEY_CHUNK = 500
 # (artist_id, ts) index, which grows in random order, stays in memory instead of spilling.
 _LARGE_FRAME = 100_000
 _LARGE_CACHE_KIB = 256 * 1024
-# An import commits in batches sized to hold the write lock about this long each, and
-# pauses between them so bot writes waiting on the lock get their turn.
+# An import commits in batches sized to hold the write lock about this long each (the speed
+# is the median of the recent batches', so one batch descheduled on a busy machine does not
+# shrink the next ones), and leaves the lock free for a tenth of that after each, long enough
+# for the bot's writes, which retry every few milliseconds while busy, to get their turn.
 IMPORT_BATCH_SECONDS = 0.15
 IMPORT_BATCH_ROWS = 2_000  # the first batch, before the speed is known
-IMPORT_PAUSE_SECONDS = 0.02
+IMPORT_MIN_ROWS, IMPORT_MAX_ROWS = 1_000, 200_000
+IMPORT_GAP_SHARE = 0.1
+_SPEED_BATCHES = 5
 # Scrobbles of an import in progress (ids above its watermark) are not shown to readers.
 VISIBLE = (
     "s.id <= COALESCE((SELECT MIN(CAST(detail AS INTEGER)) FROM job_runs "
@@ -275,6 +281,88 @@ async def _delete_ranges(
         )
 
 
+class _BatchWriter:
+    """An import's own SQLite connection, used from worker threads one batch at a time.
+
+    A whole batch (begin, insert, commit) is one call, so the write lock is held for the
+    insert itself and not for the hand-offs of an async driver.
+    """
+
+    def __init__(self, url: str, values: list[list]) -> None:
+        self.engine = make_sync_engine(url)
+        self.raw = self.engine.raw_connection()
+        self.connection = self.raw.driver_connection
+        self.connection.isolation_level = None  # BEGIN and COMMIT are ours
+        self.connection.execute(f"PRAGMA cache_size = -{_LARGE_CACHE_KIB}")
+        self.values = values
+        self.ranges: list[tuple[int, int]] = []  # ids committed, for the undo of a failure
+        self.held: list[float] = []
+        self.sizes: list[int] = []
+
+    def write(self, start: int, stop: int) -> int:
+        """Insert rows start..stop in one transaction; how many were new."""
+        rows = list(zip(*(v[start:stop] for v in self.values), strict=True))
+        began = time.perf_counter()
+        connection = self.connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            before = connection.execute("SELECT COALESCE(MAX(id), 0) FROM scrobbles").fetchone()[0]
+            changes = connection.total_changes
+            connection.executemany(_INSERT_SCROBBLES, rows)
+            added = connection.total_changes - changes
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        self.held.append(time.perf_counter() - began)
+        self.sizes.append(stop - start)
+        if added:
+            self.ranges.append((before + 1, before + added))
+        return added
+
+    def next_rows(self, rows: int) -> int:
+        """Rows of the next batch: the recent speed times the target lock time."""
+        speeds = [n / s for n, s in self._recent() if s > 0]
+        if not speeds:
+            return rows
+        rows = int(statistics.median(speeds) * IMPORT_BATCH_SECONDS)
+        return min(max(rows, IMPORT_MIN_ROWS), IMPORT_MAX_ROWS)
+
+    def _recent(self) -> list[tuple[int, float]]:
+        return list(zip(self.sizes[-_SPEED_BATCHES:], self.held[-_SPEED_BATCHES:], strict=True))
+
+    def close(self) -> None:
+        self.raw.close()
+        self.engine.dispose()
+
+
+async def _write_all(
+    writer: _BatchWriter,
+    total: int,
+    rows: int,
+    adapt: bool,
+    progress: Callable[[int], None] | None,
+) -> int:
+    """Every row in batches; after each, the lock stays free a tenth of the time it was held."""
+    new = start = 0
+    while start < total:
+        stop = min(start + rows, total)
+        pending = asyncio.ensure_future(asyncio.to_thread(writer.write, start, stop))
+        try:
+            new += await asyncio.shield(pending)
+        except BaseException:  # cancelled: the batch's own thread finishes it or rolls it back
+            await asyncio.wait([pending])
+            raise
+        if progress is not None:
+            progress(stop - start)
+        start = stop
+        if adapt:
+            rows = writer.next_rows(rows)
+        await asyncio.sleep(IMPORT_GAP_SHARE * writer.held[-1])
+    return new
+
+
 async def import_scrobbles(
     sessions: async_sessionmaker,
     frame: pd.DataFrame,
@@ -290,7 +378,6 @@ async def import_scrobbles(
     from `load_scrobbles` and `history_stats`; a failure deletes the rows this import
     added (their ids are known: within one write transaction new ids are consecutive).
     """
-    rows = batch_rows or IMPORT_BATCH_ROWS
     if frame.empty:
         return 0
     ts, columns = _sorted_columns(frame)
@@ -300,45 +387,29 @@ async def import_scrobbles(
         run_id = await jobruns.begin_import(session, now, await _max_id(session))
         conn = await session.connection()
         first_artist = int(await _scalar(conn, "SELECT COALESCE(MAX(id), 0) + 1 FROM artists"))
+    writer = None
     try:
         async with sessions() as session, session.begin():  # one short write: the artists
             ids = await _artist_ids(
                 await session.connection(), columns["artist"], columns["artist_mbid"]
             )
-    except BaseException:
-        await asyncio.shield(_abandon(sessions, run_id, [], first_artist))
-        raise
-    values = _row_values(ts, ids, columns)
-    del columns
-    ranges: list[tuple[int, int]] = []
-    new = start = 0
-    held: list[float] = []
-    try:
-        while start < len(ts):
-            stop = min(start + rows, len(ts))
-            began = time.perf_counter()
-            async with sessions() as session, session.begin():
-                conn = await session.connection()
-                await conn.exec_driver_sql(f"PRAGMA cache_size = -{_LARGE_CACHE_KIB}")
-                before = await _max_id(session)
-                added = await _insert_rows(conn, values, start, stop)
-            held.append(time.perf_counter() - began)
-            if batch_rows is None:  # aim the next batch at the target lock time
-                rows = int(np.clip(rows * IMPORT_BATCH_SECONDS / held[-1], 500, 50_000))
-            if added:
-                ranges.append((before + 1, before + added))
-            new += added
-            if progress is not None:
-                progress(stop - start)
-            start = stop
-            await asyncio.sleep(IMPORT_PAUSE_SECONDS)
+        values = _row_values(ts, ids, columns)
+        del columns
+        url = sessions.kw["bind"].url.render_as_string(hide_password=False)
+        writer = await asyncio.to_thread(_BatchWriter, url, values)
+        first = batch_rows or IMPORT_BATCH_ROWS
+        new = await _write_all(writer, len(ts), first, batch_rows is None, progress)
         async with sessions() as session, session.begin():
             await jobruns.finish(session, run_id, jobruns.OK, f"{new} new", utc_now())
     except BaseException:
+        ranges = writer.ranges if writer is not None else []
         await asyncio.shield(_abandon(sessions, run_id, ranges, first_artist))
         raise
+    finally:
+        if writer is not None:
+            await asyncio.to_thread(writer.close)
     if stats is not None:
-        stats["batch_seconds"] = held
+        stats["batch_seconds"] = writer.held
     return new
 
 

@@ -161,13 +161,23 @@ def read_lastfm_to_csv(path: Path) -> ImportResult:
     return finish(frame, "lastfm-to-csv", now_playing_when_dateless=True)
 
 
+def _whole_seconds(uts: pd.Series) -> pd.Series:
+    """The `uts` strings as numbers (NaN where not one); plain ASCII digits take a fast path."""
+    if (uts.str.isascii() & uts.str.isdigit()).all():  # what nearly every real export holds
+        try:
+            return uts.astype("int64")  # 8x faster than to_numeric, same values
+        except (ValueError, OverflowError):  # more digits than int64 holds
+            pass
+    return pd.to_numeric(uts, errors="coerce")
+
+
 def read_ghan(path: Path) -> ImportResult:
     """lastfm.ghan.nl: `uts,utc_time,artist,artist_mbid,album,album_mbid,track,track_mbid`."""
     frame = read_csv_rows(path)  # every column, so lines with extra fields are caught
     _require(frame, path, "ghan", ["uts", "artist", "track"])
     mark_short_lines(frame, path, ",", ["uts", "artist", "track"])
     uts = _fill(frame, "uts")
-    seconds = pd.to_numeric(uts, errors="coerce")
+    seconds = _whole_seconds(uts)
     utc_time = _fill(frame, "utc_time")
     fallback = seconds.isna() & (utc_time != "")
     if fallback.any():  # a row without `uts` may still carry its readable time
