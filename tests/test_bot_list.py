@@ -9,6 +9,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.render import render_candidates, render_moment
 from bot.services.moments import Moment
 from bot.services.queries import CandidateView, RunView
@@ -176,6 +178,7 @@ async def test_push_of_a_month_not_scored_rescores_without_training(
     assert push.startswith("📬 <b>November 2026</b> has closed.")
 
 
+@pytest.mark.slow  # a backfill and a rebuild end to end
 async def test_first_backfill_rebuilds_once(fake: FakeTelegram, tmp_path: Path) -> None:
     from tests.test_bot_jobs import lastfm_scrobbles
 

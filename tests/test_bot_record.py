@@ -59,6 +59,7 @@ async def until(data_dir: Path, query: str, within: float = 90.0) -> None:
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.slow  # a bot session end to end
 async def test_record_after_the_readme_restart(fake: FakeTelegram, tmp_path: Path) -> None:
     """Step 4: start with a placeholder owner, restart with the real id mid-first-run."""
     data_dir = tmp_path / "fresh"
@@ -112,6 +113,7 @@ def export_csv(path: Path, frame: pd.DataFrame) -> Path:
     return path
 
 
+@pytest.mark.slow  # a 6,000-scrobble backfill
 async def test_import_then_sync_reads_only_what_is_newer(
     fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -176,6 +178,7 @@ async def test_listenbrainz_after_an_import_stops_at_the_newest_imported(db: Dat
     assert full.done and full.pages >= 6 and full.fetched >= 6000 and full.new == 0
 
 
+@pytest.mark.slow  # a backfill end to end
 async def test_progress_reaches_an_owner_who_writes_mid_backfill(
     fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -315,6 +318,7 @@ def test_one_in_n_always_shows_the_same_percentage() -> None:
     assert odds(0.0345) == odds(0.035) == "about 1 in 29" and odds_percent(0.035) == "3%"
 
 
+@pytest.mark.slow  # a bot session end to end
 async def test_a_new_users_first_session(
     fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,6 +26,7 @@ def _garbage(path: Path, lines: int) -> int:
     return path.stat().st_size
 
 
+@pytest.mark.slow  # a large garbage file
 def test_a_garbage_file_with_a_valid_header_is_refused_in_bounded_memory(tmp_path: Path) -> None:
     path = tmp_path / "garbage.csv"
     size = _garbage(path, 50_000)

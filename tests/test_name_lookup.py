@@ -7,6 +7,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from bot.db.session import Database, upgrade_database_sync
 from bot.services import names, queries
 from bot.services.names import MAX_FUZZY_KEYS, NameIndex
@@ -50,6 +52,7 @@ async def _lookups(url: str, names: list[str]) -> tuple[list[queries.ArtistMatch
     return matches, longest_gap, slowest
 
 
+@pytest.mark.slow  # a huge library
 def test_unknown_names_on_a_huge_library_never_block_the_loop(tmp_path: Path) -> None:
     url = _library(tmp_path / "big.sqlite3", ARTISTS)
     names = ["zzq unknown band", "beyonce", "artist 0123456 name", "Zzq Unknown Band"]

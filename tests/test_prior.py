@@ -207,6 +207,7 @@ def test_leave_one_out_priors_leave_their_listener_out(tmp_path, monkeypatch) ->
         assert name not in seen and len(seen) == len(files) - 1
 
 
+@pytest.mark.slow  # a new process
 def test_train_prior_command_refuses_an_empty_directory(tmp_path) -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/train_prior.py"), "--histories", str(tmp_path)],

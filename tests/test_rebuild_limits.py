@@ -39,6 +39,7 @@ def test_a_history_beyond_the_limit_is_refused_in_one_line() -> None:
     check_rebuild_size(scrobbles, PipelineConfig(), limit=peak + 1)  # within: no refusal
 
 
+@pytest.mark.slow  # a million artists
 def test_the_measured_histories_are_within_and_a_million_artists_beyond() -> None:
     """The fitted figures against the benchmarks: 100k artists and 1M scrobbles pass."""
     cfg = PipelineConfig()
