@@ -64,7 +64,11 @@ def test_build_context_holds_no_secrets_data_or_local_environment() -> None:
     assert not ignored & {"bot", "pipeline", "migrations", "docker", "uv.lock", "pyproject.toml"}
 
 
-def test_only_modules_an_import_looked_up_keep_their_bytecode(tmp_path: Path) -> None:
+def test_only_modules_an_import_looked_up_keep_their_bytecode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the image keeps bytecode beside its sources; the suite's shared cache prefix would not
+    monkeypatch.setattr(sys, "pycache_prefix", None)
     site = tmp_path / "site"
     package = site / "buildpkg_used"
     package.mkdir(parents=True)
