@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline.calibration import (
-    adapted,
     brier,
     expected_calibration_error,
     fit_calibrator,
+    rate_adjusted,
     rate_ratio,
     smoothed_rate,
 )
@@ -129,8 +129,8 @@ def walk_forward(
     """Scores of every eligible row from the first month after the cold start to the last
     labelled month; a scorer that cannot be trained yet falls back to fallback_scores. With
     `project` (a scorer of log-odds), adds the calibrated `project` column (see `calibrate`);
-    with a cross-listener `prior`, its log-odds are kept as `prior_margin` and stand in for the
-    project's in the months before the listener's own model can be trained."""
+    with a cross-listener `prior`, the prior ranks every month (as train_model does with one):
+    its log-odds are the project's, and no listener model is fit."""
     last = n_periods(table) - 1 - cfg.horizon
     elig = table[table["eligible"].to_numpy()]
     pool = table[table[cfg.train_pool].to_numpy()]
@@ -140,7 +140,8 @@ def walk_forward(
     out["fallback_score"] = fallback_scores(rows_all).to_numpy()
     if project and prior is not None:
         out["prior_margin"] = prior.margin(rows_all)
-    named = {**({"project_margin": project} if project else {}), **scorers}
+    own_model = project and prior is None
+    named = {**({"project_margin": project} if own_model else {}), **scorers}
     columns = {name: np.zeros(len(out)) for name in named}
     fitted = {name: np.zeros(len(out), dtype=bool) for name in named}
     periods = out["period"].to_numpy()
@@ -164,10 +165,8 @@ def walk_forward(
     for name in named:
         out[name] = columns[name]
         out[f"{name}_fitted"] = fitted[name]
-    if "prior_margin" in out:  # months without the listener's own model: the prior's odds
-        own = out["project_margin_fitted"].to_numpy()
-        out["project_margin"] = np.where(own, out["project_margin"], out["prior_margin"])
-        out["project_own"], out["project_margin_fitted"] = own, True
+    if "prior_margin" in out:
+        out["project_margin"], out["project_margin_fitted"] = out["prior_margin"], True
     out = out.reset_index(drop=True)
     if project:
         out = calibrate(out, learn, cfg)
@@ -178,53 +177,47 @@ def calibrate(scores: pd.DataFrame, learn: pd.DataFrame, cfg: PipelineConfig) ->
     """Month by month: a calibrator and a threshold from the earlier months' out-of-time margins
     whose labels were known by then (periods <= m - horizon); adds `probability` (NaN without a
     model), `above_threshold`, `threshold`, and `project` (the ranking score). With a
-    `prior_margin` column, the calibrator is anchored to the prior's odds (see fit_calibrator)
-    and flags need odds clearly above the recent base rate known then (flag_floor)."""
+    `prior_margin` column (the prior ranks), its odds are scaled by the listener's recent months
+    known then (rate_ratio) and flags need odds clearly above the recent base rate (flag_floor),
+    as train_model does."""
     out = scores.copy()
     period = out["period"].to_numpy()
     margin = out["project_margin"].to_numpy()
     fitted = out["project_margin_fitted"].to_numpy()
     label = out["label"].to_numpy(dtype="float64")
-    anchored = "prior_margin" in out
-    prior_prob = sigmoid(out["prior_margin"].to_numpy()) if anchored else None
+    by_prior = "prior_margin" in out
     prob = np.full(len(out), np.nan)
     threshold = np.full(len(out), np.inf)
     budget = np.full(len(out), np.inf)
     base_rates, recent_rates = np.full(len(out), np.nan), np.full(len(out), np.nan)
     elig = learn[learn["eligible"].to_numpy()]
-    own = out["project_own"].to_numpy() if anchored else fitted
     for m in np.unique(period[fitted]):
         now = period == m
-        # a listener's model is calibrated on its own earlier months, never on the prior's
-        known = own & (period <= m - cfg.horizon) & own[now][0]
+        known = fitted & (period <= m - cfg.horizon)
         base = elig[elig["period"].to_numpy() <= m - cfg.horizon]
         base_rate = smoothed_rate(base["label"].sum(), len(base))
         base_rates[now] = base_rate
-        anchor = None
-        if anchored:
-            recent = (
-                fitted & (period <= m - cfg.horizon) & (period > m - cfg.horizon - RECENT_MONTHS)
-            )
-            ratio = rate_ratio(prior_prob[recent], label[recent])
-            anchor = (margin[known | now], adapted(prior_prob[known | now], ratio))
-        cal = fit_calibrator(margin[known], label[known], base_rate, anchor=anchor)
-        prob[now] = cal.apply(margin[now])
         rate = recent_rates[now] = recent_rate(base)
-        floor = flag_floor(rate) if anchored else 0.0
+        if by_prior:
+            recent = known & (period > m - cfg.horizon - RECENT_MONTHS)
+            ratio = rate_ratio(sigmoid(margin[recent]), label[recent])
+            prob[now] = rate_adjusted(ratio, base_rate, int(recent.sum())).apply(margin[now])
+            threshold[now] = flag_floor(rate)
+            continue
+        cal = fit_calibrator(margin[known], label[known], base_rate)
+        prob[now] = cal.apply(margin[now])
         if known.any() and label[known].sum() >= 1:
             past = cal.apply(margin[known])
             budget[now] = choose_threshold(period[known], label[known], past, cfg)[0]
-            threshold[now] = np.maximum(budget[now], floor)
-        elif anchored:
-            threshold[now] = floor
+            threshold[now] = budget[now]
     out["probability"] = prob
     out["threshold"] = threshold
     out["base_rate"] = base_rates
     out["recent_rate"], out["budget_threshold"] = recent_rates, budget
     out["above_threshold"] = fitted & (prob >= threshold)
-    # ranking metrics pool months: rank by the month's own model (the calibrators of different
-    # months would otherwise reorder months against each other); the prior's odds before one
-    ranking = np.where(own, sigmoid(margin), prob)
+    # ranking metrics pool months: rank by the month's model (the calibrators of different
+    # months would otherwise reorder months against each other); the prior by its odds
+    ranking = prob if by_prior else sigmoid(margin)
     out["project"] = np.where(fitted, ranking, out["fallback_score"].to_numpy())
     out["project_fitted"] = fitted
     return out
@@ -287,8 +280,9 @@ def run_backtest(
 ) -> BacktestResult:
     """Features once (leakage-free), then month-by-month training and scoring; see module doc.
     `progress(months_done, months)` is called after each refit. With a cross-listener `prior`
-    the replay follows the live policy: the prior's odds before the listener's own model, the
-    anchored calibration and the flag floor (never pass a prior that saw this listener)."""
+    the replay follows the live policy: the prior ranks every month, its odds scaled by the
+    listener's months known then, and the flag floor (never pass a prior that saw this
+    listener)."""
     cfg = cfg or PipelineConfig()
     table = add_labels(build_artist_months(scrobbles, cfg), cfg)
     scorers = {**(baseline_scorers() if baselines else {}), **(extra or {})}

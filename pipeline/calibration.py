@@ -20,8 +20,8 @@ FULL_WEIGHT_POSITIVES = 20
 # over eleven listeners nobody tuned to), worth this many artist-months of the listener's own.
 PRIOR_RATE = 0.05
 PRIOR_ROWS = 100
-# With the cross-listener prior: the curve is pulled toward the prior's own odds by this many
-# pseudo artist-months labelled with the prior's probability (instead of shrinking to a constant).
+# With the cross-listener prior: the listener's recent labelled months set the level of the
+# prior's odds against this many artist-months at the prior's own odds (rate_ratio).
 ANCHOR_ROWS = 300
 
 
@@ -74,14 +74,9 @@ def fit_calibrator(
     y: np.ndarray,
     base_rate: float,
     full_weight_positives: int = FULL_WEIGHT_POSITIVES,
-    anchor: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Calibrator:
     """Platt curve on out-of-time (margin, label) pairs, shrunk toward `base_rate` when the
-    pairs hold fewer than `full_weight_positives` positives. With `anchor` (margins and the
-    cross-listener prior's probabilities of some rows, labels not needed), the curve is instead
-    pulled toward the prior's odds by ANCHOR_ROWS pseudo-rows: with no labels it says the prior."""
-    if anchor is not None:
-        return _anchored(margin, y, base_rate, *anchor)
+    pairs hold fewer than `full_weight_positives` positives."""
     margin = np.asarray(margin, dtype="float64")
     y = np.asarray(y, dtype="float64")
     keep = np.isfinite(margin) & np.isfinite(y)
@@ -115,30 +110,18 @@ def rate_ratio(prior_prob: np.ndarray, y: np.ndarray) -> float:
     return float((y.sum() + pad) / (prior_prob.sum() + pad))
 
 
-def adapted(prior_prob: np.ndarray, ratio: float) -> np.ndarray:
-    """The prior's odds scaled by the listener's rate_ratio (kept inside (0, 1))."""
-    return np.clip(np.asarray(prior_prob, dtype="float64") * ratio, 1e-6, 0.999)
-
-
-def _anchored(
-    margin: np.ndarray, y: np.ndarray, base_rate: float, at: np.ndarray, prob: np.ndarray
+def rate_adjusted(
+    ratio: float, base_rate: float, rows: int, slope: float = 1.0, intercept: float = 0.0
 ) -> Calibrator:
-    """Platt on the labelled pairs plus ANCHOR_ROWS pseudo-rows at the anchor margins, split by
-    weight between 1 and 0 as the prior's probability says."""
-    margin, y = np.asarray(margin, dtype="float64"), np.asarray(y, dtype="float64")
-    at, prob = np.asarray(at, dtype="float64"), np.asarray(prob, dtype="float64")
-    keep = np.isfinite(margin) & np.isfinite(y)
-    margin, y = margin[keep], y[keep]
-    if len(at) == 0:
-        return identity(base_rate)
-    pseudo = ANCHOR_ROWS / len(at)
-    x = np.r_[margin, at, at]
-    labels = np.r_[y, np.ones(len(at)), np.zeros(len(at))]
-    weights = np.r_[np.ones(len(y)), pseudo * prob, pseudo * (1 - prob)]
-    slope, intercept = _platt(x, labels, weights)
-    if slope <= 0:
-        return identity(base_rate)
-    return Calibrator(slope, intercept, 1.0, float(base_rate), len(y), int(y.sum()))
+    """The prior's odds scaled by the listener's rate_ratio: sigmoid(slope · margin + intercept
+    + log ratio), where slope and intercept map the prior's score to its log-odds."""
+    return Calibrator(slope, intercept + float(np.log(ratio)), 1.0, float(base_rate), rows, 0)
+
+
+def platt(score: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(slope, intercept) of an unpenalized Platt curve of 0/1 labels `y` on one `score`."""
+    y = np.asarray(y, dtype="float64")
+    return _platt(np.asarray(score, dtype="float64"), y, np.ones(len(y)), c=1e6)
 
 
 def _platt(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float = 10.0) -> tuple[float, float]:

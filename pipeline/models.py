@@ -186,11 +186,13 @@ class XGBoostModel:
         """The prior log-odds the trees start from (None without an offset)."""
         return None if self.offset is None else logit(x[:, self.offset])
 
-    def _matrix(self, x: np.ndarray, y: np.ndarray | None = None) -> xgb.DMatrix:
+    def _matrix(
+        self, x: np.ndarray, y: np.ndarray | None = None, group: np.ndarray | None = None
+    ) -> xgb.DMatrix:
         # No feature names: XGBoost re-reads and re-checks them through its C API on every
         # boosting round (a quarter of the training time); the columns are self.features.
         return xgb.DMatrix(
-            x, label=y, base_margin=self.base_margin(x), nthread=self.params["nthread"]
+            x, label=y, base_margin=self.base_margin(x), nthread=self.params["nthread"], qid=group
         )
 
     def fit(
@@ -200,15 +202,18 @@ class XGBoostModel:
         x_val: np.ndarray | None = None,
         y_val: np.ndarray | None = None,
         weight: np.ndarray | None = None,
+        group: np.ndarray | None = None,
     ) -> XGBoostModel:
-        """Fit; with a validation set, stop early on its PR-AUC and remember the best round."""
+        """Fit; with a validation set, stop early on its PR-AUC and remember the best round.
+        `group` (sorted query ids, for a ranking objective): rows are ranked within each."""
         w = np.ones(len(y)) if weight is None else weight
         pos = float((w * y).sum())
         params = dict(self.params)
         if self.balanced:
             params.setdefault("scale_pos_weight", (w.sum() - pos) / max(pos, 1e-9))
-        train = self._matrix(x, y)
-        train.set_weight(w)
+        train = self._matrix(x, y, group)
+        if group is None:  # a ranking objective takes no row weights (they would be per group)
+            train.set_weight(w)
         if x_val is not None and y_val is not None and 0 < y_val.sum() < len(y_val):
             self.booster = xgb.train(
                 params,

@@ -1,14 +1,17 @@
 """The prior: one XGBoost model learned across listeners, shipped with the package as plain JSON.
 
-Its inputs are the project's FEATURES, measured mostly in "plays needed for core", so they carry
-over between listeners of any volume. It is fit without class weights on the eligible, labelled
-artist-months (after each history's cold start) of several histories, so its probability is a
-frequency across listeners: a new install gets odds from it before its own first breakout.
+Its inputs are six of the project's FEATURES (PRIOR_FEATURES), measured in "plays needed for
+core", months and days, so they carry over between listeners of any volume. It is fit on the
+eligible, labelled artist-months (after each history's cold start) of several histories with a
+ranking objective within each listener-month (the product is a ranked list per month); a Platt
+curve fit on the same rows then maps its score to log-odds, so its probability is a frequency
+across listeners: a new install gets odds from it before its own first breakout.
 
-`prior_model.json` holds the format marker, the booster (XGBoost's UBJSON, base64) and a manifest:
-histories read (name and content hash), rows, positives, features, versions, created_at. It holds
-fitted parameters only, never rows or names of a history. Loading follows the rules of
-`model.json`: plain values only; anything else is refused with one line (ModelFormatError).
+`prior_model.json` holds the format marker, the booster (XGBoost's UBJSON, base64), the Platt
+curve and a manifest: histories read (name and content hash), rows, positives, features, versions,
+created_at. It holds fitted parameters only, never rows or names of a history. Loading follows the
+rules of `model.json`: plain values only; anything else is refused with one line
+(ModelFormatError).
 """
 
 from __future__ import annotations
@@ -24,15 +27,26 @@ import numpy as np
 import pandas as pd
 
 from pipeline.artifacts import ModelFormatError, _write_atomically, library_versions, stamp_now
+from pipeline.calibration import platt
 from pipeline.config import PipelineConfig
-from pipeline.features import FEATURES
 from pipeline.labels import add_labels
 from pipeline.models import MONOTONE, XGBoostModel, matrix, sigmoid
 
 PRIOR_FORMAT = "breakout-artists-prior"
-PRIOR_VERSION = 1
+PRIOR_VERSION = 2
 PRIOR_FILE = Path(__file__).with_name("prior_model.json")
 MAX_PRIOR_BYTES = 2 * 1024 * 1024
+# Fewer, stronger features: on the yardstick these six ranked better than all fourteen FEATURES
+# (mean lift 2.63 vs 2.39, README "Backtest").
+PRIOR_FEATURES = [
+    "core_progress_t",
+    "cum_progress_t",
+    "core_chance_mix_t",
+    "days_active_t",
+    "last_play_gap_days_t",
+    "months_since_first_seen",
+]
+PRIOR_OBJECTIVE = "rank:pairwise"  # within each listener-month (README "Backtest": 2.81 vs 2.63)
 PRIOR_PARAMS = {"max_depth": 3, "eta": 0.05, "min_child_weight": 5.0, "subsample": 0.8}
 PRIOR_ROUNDS = 300
 DEFINITIONS = ("core_plays", "core_share", "horizon", "eligible_min_plays", "eligible_max_age")
@@ -45,15 +59,18 @@ class Prior:
 
     model: XGBoostModel
     manifest: dict = field(default_factory=dict)
+    # the Platt curve from the booster's ranking score to log-odds
+    slope: float = 1.0
+    intercept: float = 0.0
 
     @property
     def features(self) -> list[str]:
-        """The feature columns the prior reads (the project's FEATURES)."""
+        """The feature columns the prior reads (PRIOR_FEATURES)."""
         return self.model.features
 
     def margin(self, frame: pd.DataFrame) -> np.ndarray:
         """The prior's log-odds of each row."""
-        return self.model.margin(matrix(frame, self.features))
+        return self.slope * self.model.margin(matrix(frame, self.features)) + self.intercept
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """The prior's probability of each row: a frequency across listeners."""
@@ -75,7 +92,7 @@ def prior_rows(table: pd.DataFrame, cfg: PipelineConfig) -> pd.DataFrame:
         table = add_labels(table, cfg)
     keep = table["eligible"].to_numpy(dtype=bool) & table["label"].notna().to_numpy()
     keep &= table["period"].to_numpy() >= cfg.cold_start_months
-    return table.loc[keep, [*FEATURES, "label"]]
+    return table.loc[keep, [*PRIOR_FEATURES, "period", "label"]]
 
 
 def fit_prior(
@@ -84,24 +101,30 @@ def fit_prior(
     cfg: PipelineConfig | None = None,
     nthread: int = 1,
 ) -> Prior:
-    """One monotone XGBoost on the pooled rows of every history in `parts` (name → its
-    prior_rows), without class weights; `hashes` (name → content hash) goes into the manifest."""
+    """One monotone XGBoost ranking each listener-month's rows of every history in `parts`
+    (name → its prior_rows), then a Platt curve from its score to log-odds on the same rows;
+    `hashes` (name → content hash) goes into the manifest."""
     cfg = cfg or PipelineConfig()
     parts = dict(sorted(parts.items()))
-    rows = pd.concat(list(parts.values()), ignore_index=True)
+    rows = pd.concat(list(parts.values()), keys=list(parts), names=["listener", None])
+    rows = rows.reset_index(level=0).sort_values(["listener", "period"], kind="stable")
     y = rows["label"].to_numpy(dtype="float64")
     if y.sum() < 1 or y.sum() == len(y):
         raise ValueError("the prior needs both breakouts and non-breakouts to learn from")
     model = XGBoostModel(
         cfg,
-        FEATURES,
+        PRIOR_FEATURES,
         rounds=PRIOR_ROUNDS,
-        params={**PRIOR_PARAMS, "nthread": nthread, "seed": cfg.seed},
+        params={**PRIOR_PARAMS, "objective": PRIOR_OBJECTIVE, "eval_metric": "map"}
+        | {"nthread": nthread, "seed": cfg.seed},
         monotone=MONOTONE,  # the listener's trees' signs
         balanced=False,
     )
-    model.fit(matrix(rows, FEATURES), y)
+    x = matrix(rows, PRIOR_FEATURES)
+    month = rows["listener"] + "|" + rows["period"].astype(str)
+    model.fit(x, y, group=pd.factorize(month)[0])
     model.params["nthread"] = 1
+    slope, intercept = platt(model.margin(x), y)
     histories = [
         {
             "name": name,
@@ -111,7 +134,7 @@ def fit_prior(
         }
         for name, part in parts.items()
     ]
-    return Prior(model, _manifest(histories, len(rows), int(y.sum()), cfg))
+    return Prior(model, _manifest(histories, len(rows), int(y.sum()), cfg), slope, intercept)
 
 
 def _manifest(histories: list[dict], rows: int, positives: int, cfg: PipelineConfig) -> dict:
@@ -120,8 +143,9 @@ def _manifest(histories: list[dict], rows: int, positives: int, cfg: PipelineCon
         "histories": histories,
         "rows": rows,
         "positives": positives,
-        "features": list(FEATURES),
+        "features": list(PRIOR_FEATURES),
         "rounds": PRIOR_ROUNDS,
+        "objective": PRIOR_OBJECTIVE,
         "params": dict(PRIOR_PARAMS),
         "definitions": {k: getattr(cfg, k) for k in DEFINITIONS},
         "versions": library_versions(),
@@ -135,6 +159,7 @@ def prior_payload(prior: Prior) -> dict:
         "format": PRIOR_FORMAT,
         "format_version": PRIOR_VERSION,
         "model": prior.model.to_dict(),
+        "platt": {"slope": prior.slope, "intercept": prior.intercept},
         "manifest": prior.manifest,
     }
 
@@ -157,15 +182,18 @@ def prior_from_payload(payload: object, where: Path) -> Prior:
         raise ModelFormatError(f"{where}: prior format version is not {PRIOR_VERSION}")
     try:
         manifest = dict(payload["manifest"])
-        if list(manifest["features"]) != FEATURES:
+        if list(manifest["features"]) != PRIOR_FEATURES:
             raise ValueError("features differ from the project's")
-        model = XGBoostModel.from_dict(payload["model"], FEATURES)
+        model = XGBoostModel.from_dict(payload["model"], PRIOR_FEATURES)
         if model.offset is not None:
             raise ValueError("the prior starts from no offset")
-        model.margin(np.zeros((1, len(FEATURES))))
+        curve = [float(payload["platt"][k]) for k in ("slope", "intercept")]
+        if not np.isfinite(curve).all() or curve[0] <= 0:
+            raise ValueError("the Platt curve must be finite and increasing")
+        model.margin(np.zeros((1, len(PRIOR_FEATURES))))
     except Exception as exc:  # any malformed value: refuse the whole file
         raise ModelFormatError(f"{where} is a damaged prior ({type(exc).__name__})") from None
-    return Prior(model, manifest)
+    return Prior(model, manifest, *curve)
 
 
 def read_prior(path: str | Path) -> Prior:

@@ -314,7 +314,9 @@ def fallback_contributions(rows: pd.DataFrame) -> pd.DataFrame:
 
 def agreeing(c: np.ndarray, groups: list[str]) -> np.ndarray:
     """Group contributions with the play-fact groups on the minority side zeroed (not shown)
-    and discovery zeroed where it would be the only driver."""
+    and discovery zeroed where it would be the only driver, unless it is all that lifts the
+    artist above a typical new one (a prior that ranks the newly found first says so)."""
+    above = c.sum(axis=1) > 0
     c = c.copy()
     facts = [groups.index(g) for g in PLAY_FACTS if g in groups]
     net = c[:, facts].sum(axis=1, keepdims=True)
@@ -324,7 +326,7 @@ def agreeing(c: np.ndarray, groups: list[str]) -> np.ndarray:
     if "discovery" in groups:
         d = groups.index("discovery")
         others = np.delete(c, d, axis=1)
-        alone = (c[:, d] > 0) & ~(others > 0).any(axis=1)
+        alone = (c[:, d] > 0) & ~(others > 0).any(axis=1) & ~above
         c[alone, d] = 0.0
     return c
 

@@ -23,11 +23,10 @@ from pipeline.artifacts import (  # re-exported: the model's public home is pipe
 )
 from pipeline.calibration import (
     ANCHOR_ROWS,
-    Calibrator,
-    adapted,
     brier,
     expected_calibration_error,
     fit_calibrator,
+    rate_adjusted,
     rate_ratio,
     smoothed_rate,
 )
@@ -36,7 +35,7 @@ from pipeline.errors import NotEnoughHistory
 from pipeline.features import FEATURES
 from pipeline.labels import add_labels, n_periods
 from pipeline.metrics import pr_auc, roc_auc
-from pipeline.models import MONOTONE, LogisticModel, XGBoostModel, matrix, sigmoid
+from pipeline.models import MONOTONE, LogisticModel, XGBoostModel, matrix
 from pipeline.prior import Prior, shipped_prior
 
 __all__ = [
@@ -220,15 +219,10 @@ def out_of_time_start(rows: pd.DataFrame, cfg: PipelineConfig) -> float:
 
 
 def out_of_time(
-    rows: pd.DataFrame,
-    pool: pd.DataFrame,
-    cfg: PipelineConfig,
-    first: float,
-    prior: Prior | None = None,
+    rows: pd.DataFrame, pool: pd.DataFrame, cfg: PipelineConfig, first: float
 ) -> pd.DataFrame:
     """Each block's eligible rows with the margins of every kind, from members trained only on
-    labels known before the block began (periods <= block start - horizon); with `prior`, each
-    kind weighed against it by the breakouts known then, and the prior's own `prior_margin`."""
+    labels known before the block began (periods <= block start - horizon)."""
     parts = []
     months = np.unique(rows["period"].to_numpy())
     for fold, block in enumerate(
@@ -240,8 +234,6 @@ def out_of_time(
         block_rows = rows[rows["period"].isin(block)]
         scored = block_rows[["period", "month", "label"]].copy()
         margins = member_margins(fit_members(train, cfg), block_rows)
-        if prior is not None:
-            scored["prior_margin"] = prior.margin(block_rows)
         for kind in KINDS:
             scored[kind] = np.mean([margins[n] for n in KIND_MEMBERS[kind]], axis=0)
         scored["fold"] = fold
@@ -264,11 +256,12 @@ def _evaluate(y: np.ndarray, score: np.ndarray, prob: np.ndarray | None = None) 
 def train_model(
     table: pd.DataFrame, cfg: PipelineConfig | None = None, prior: Prior | str | None = SHIPPED
 ) -> ModelBundle:
-    """Out-of-time folds → kind (PR-AUC, ROC-AUC breaks ties), calibrator, threshold; the chosen
-    kind refit on every labelled month. The last fold is also scored as a test of the recipe
-    (kind and calibrator from the earlier folds only). With a cross-listener `prior` (default:
-    the shipped one), the listener's log-odds are weighed against the prior's by its breakouts,
-    and a listener with too few of them gets the prior alone; without one, NotEnoughHistory."""
+    """With a cross-listener `prior` (default: the shipped one), the prior ranks and the
+    listener's labelled months set the level of its odds (it ranked better than every listener
+    model on the yardstick, README "Backtest"). Without one, the listener's own model: out-of-time
+    folds → kind (PR-AUC, ROC-AUC breaks ties), calibrator, threshold; the chosen kind refit on
+    every labelled month. The last fold is also scored as a test of the recipe (kind and
+    calibrator from the earlier folds only). Too little history for either: NotEnoughHistory."""
     cfg = cfg or PipelineConfig()
     prior = shipped_prior() if prior == SHIPPED else prior
     if "label" not in table:
@@ -279,13 +272,15 @@ def train_model(
     shortage = NotEnoughHistory(
         f"not enough history yet: {n_periods(table)} months, {positives} breakouts"
     )
-    oot = pd.DataFrame()
-    if positives >= cfg.min_positives and rows["period"].nunique() >= 3:
-        oot = out_of_time(rows, pool, cfg, out_of_time_start(rows, cfg), prior)
-    if oot.empty or oot["label"].sum() < 1:
-        if prior is None or n_periods(table) < 2:
+    if prior is not None:
+        if n_periods(table) < 2:
             raise shortage
         return _prior_bundle(table, rows, cfg, prior)
+    oot = pd.DataFrame()
+    if positives >= cfg.min_positives and rows["period"].nunique() >= 3:
+        oot = out_of_time(rows, pool, cfg, out_of_time_start(rows, cfg))
+    if oot.empty or oot["label"].sum() < 1:
+        raise shortage
     base_rate = smoothed_rate(rows["label"].sum(), len(rows))
     last = oot["fold"].max()
     val, test = (oot[oot["fold"] < last], oot[oot["fold"] == last]) if last > 0 else (oot, oot[:0])
@@ -294,9 +289,9 @@ def train_model(
     for k in KINDS:
         metrics[k]["test"] = _evaluate(np.zeros(0), np.zeros(0))
         if len(test):
-            cal = _calibrator(val, k, base_rate, prior)
+            cal = fit_calibrator(val[k], val["label"], base_rate)
             metrics[k]["test"] = _evaluate(test["label"], test[k], cal.apply(test[k]))
-    calibrator = _calibrator(oot, kind, base_rate, prior)
+    calibrator = fit_calibrator(oot[kind], oot["label"], base_rate)
     calibrated = calibrator.apply(oot[kind].to_numpy())
     threshold, policy = choose_threshold(
         oot["period"].to_numpy(), oot["label"].to_numpy(), calibrated, cfg
@@ -311,26 +306,15 @@ def train_model(
         **calibrator.to_dict(),
         "out_of_time": _evaluate(oot["label"], oot[kind], calibrated),
     }
-    final.metadata["evidence"] = evidence(prior, len(oot), positives)
+    final.metadata["evidence"] = evidence(None, len(oot), positives)
     return final
 
 
-def _calibrator(oot: pd.DataFrame, kind: str, base_rate: float, prior: Prior | None):
-    """Platt on the out-of-time margins of `kind`; with a prior, anchored to its odds scaled to
-    the listener's recent months (rate_ratio)."""
-    anchor = None
-    if prior is not None:
-        prior_prob = sigmoid(oot["prior_margin"].to_numpy())
-        recent = (oot["period"] > oot["period"].max() - RECENT_MONTHS).to_numpy()
-        ratio = rate_ratio(prior_prob[recent], oot["label"].to_numpy()[recent])
-        anchor = (oot[kind].to_numpy(), adapted(prior_prob, ratio))
-    return fit_calibrator(oot[kind], oot["label"], base_rate, anchor=anchor)
-
-
 def evidence(prior: Prior | None, rows: int, breakouts: int) -> dict:
-    """Where the odds come from: "prior" (mostly how other listeners behave) or "listener".
-    The listener's weight is its share of the calibration: its `rows` out-of-time artist-months
-    against ANCHOR_ROWS pseudo-rows holding the prior's odds (1 without a prior)."""
+    """Where the odds come from: mostly "prior" (how listeners like this one behave) or mostly
+    the "listener" (its own labelled months). The listener's weight is its share of the odds'
+    level: its `rows` recent labelled artist-months against the ANCHOR_ROWS rows at the prior's
+    odds that pad rate_ratio (1 without a prior: its own model)."""
     weight = 1.0 if prior is None else rows / (rows + ANCHOR_ROWS)
     return {
         "source": "listener" if weight >= 0.5 else "prior",
@@ -341,20 +325,29 @@ def evidence(prior: Prior | None, rows: int, breakouts: int) -> dict:
 
 
 def _prior_bundle(table, rows, cfg: PipelineConfig, prior: Prior) -> ModelBundle:
-    """A listener with too few breakouts: the prior's own odds (calibrated across listeners),
-    flagged only clearly above the recent base rate known so far."""
+    """The prior ranks; its odds are scaled by how the listener's recent labelled months compare
+    with it (rate_ratio), and flagged only clearly above the recent base rate known so far."""
     bundle = prior_only(prior)
     base_rate = smoothed_rate(rows["label"].sum(), len(rows))
     recent = rows[rows["period"].to_numpy() > rows["period"].max() - RECENT_MONTHS]
     ratio = rate_ratio(prior.predict(recent), recent["label"].to_numpy())
-    # the prior's odds scaled by how the listener's labelled months compare with it
-    bundle.calibrator = Calibrator(1.0, float(np.log(ratio)), 1.0, base_rate, len(recent), 0)
+    bundle.calibrator = rate_adjusted(ratio, base_rate, len(recent), prior.slope, prior.intercept)
     bundle.threshold = flag_floor(recent_rate(rows))
     policy = {"policy": "prior", "flag_floor": bundle.threshold}
-    bundle.metadata = _metadata(table, rows, cfg, "prior", {}, policy, pd.DataFrame())
-    bundle.metadata["choice"] = "prior: too few labelled breakouts of the listener's own"
+    # the prior never trained on this listener: its labelled months are its validation
+    margin = bundle.margin(rows)
+    y = rows["label"].to_numpy()
+    metrics = {
+        "prior": {
+            "validation": _evaluate(y, margin, bundle.calibrator.apply(margin)),
+            "test": _evaluate(np.zeros(0), np.zeros(0)),
+        }
+    }
+    bundle.metadata = _metadata(table, rows, cfg, "prior", metrics, policy, pd.DataFrame())
+    bundle.metadata["features"] = list(prior.features)
+    bundle.metadata["choice"] = "prior: it ranks; the listener's recent months set the level"
     bundle.metadata["calibration"] = bundle.calibrator.to_dict()
-    bundle.metadata["evidence"] = evidence(prior, 0, int(rows["label"].sum()))
+    bundle.metadata["evidence"] = evidence(prior, len(recent), int(rows["label"].sum()))
     bundle.metadata["prior"] = {k: prior.manifest.get(k) for k in ("rows", "positives")}
     return bundle
 

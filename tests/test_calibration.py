@@ -14,6 +14,7 @@ from pipeline.calibration import (
     expected_calibration_error,
     fit_calibrator,
     identity,
+    rate_adjusted,
     rate_ratio,
 )
 from pipeline.simulate import simulate_listener
@@ -83,23 +84,14 @@ def test_out_of_time_probabilities_match_a_simulated_listeners_frequency() -> No
     assert cal["brier"] < cal["brier_constant"]
 
 
-def test_anchored_calibrator_without_labels_says_the_prior() -> None:
-    rng = np.random.default_rng(3)
-    prior = rng.uniform(0.01, 0.4, 500)
-    margin = np.log(prior / (1 - prior))
-    cal = fit_calibrator(np.zeros(0), np.zeros(0), 0.05, anchor=(margin, prior))
-    np.testing.assert_allclose(cal.apply(margin), prior, atol=0.01)
-    assert not cal.shrunk
-
-
-def test_anchored_calibrator_follows_plenty_of_labels() -> None:
-    rng = np.random.default_rng(4)
-    margin = rng.normal(-3, 1, 20_000)
-    truth = 1 / (1 + np.exp(-(0.5 * margin - 1.5)))  # the labels disagree with the prior
-    y = (rng.random(len(margin)) < truth).astype(float)
-    prior = 1 / (1 + np.exp(-margin))
-    cal = fit_calibrator(margin, y, 0.05, anchor=(margin, prior))
-    assert abs(cal.apply(margin).mean() - y.mean()) < 0.005
+def test_rate_adjusted_odds_scale_the_prior_by_the_listeners_rate() -> None:
+    score = np.linspace(-2.0, 2.0, 101)  # a prior's ranking score, mapped by its Platt curve
+    prior = rate_adjusted(1.0, 0.05, 0, slope=1.5, intercept=-3.0)
+    np.testing.assert_allclose(prior.apply(score), 1 / (1 + np.exp(-(1.5 * score - 3.0))))
+    slowed = rate_adjusted(0.5, 0.05, 200, slope=1.5, intercept=-3.0).apply(score)
+    odds = slowed / (1 - slowed) / (prior.apply(score) / (1 - prior.apply(score)))
+    np.testing.assert_allclose(odds, 0.5)  # half the odds, the same order
+    assert not rate_adjusted(0.5, 0.05, 200).shrunk
 
 
 def test_rate_ratio_scales_the_prior_to_a_listener_whose_breakouts_stopped() -> None:

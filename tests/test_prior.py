@@ -15,9 +15,10 @@ import pytest
 from pipeline.calibration import ANCHOR_ROWS
 from pipeline.config import PipelineConfig
 from pipeline.errors import UserError
-from pipeline.features import FEATURES, build_artist_months
+from pipeline.features import build_artist_months
 from pipeline.labels import add_labels
 from pipeline.prior import (
+    PRIOR_FEATURES,
     PRIOR_FILE,
     Prior,
     content_hash,
@@ -56,7 +57,7 @@ def test_manifest_names_what_the_fit_read(small_prior: Prior) -> None:
     assert manifest["histories"][0]["sha256"] == content_hash(b"sim1")
     assert manifest["rows"] == sum(h["rows"] for h in manifest["histories"]) > 0
     assert manifest["positives"] == sum(h["positives"] for h in manifest["histories"]) > 0
-    assert manifest["features"] == FEATURES
+    assert manifest["features"] == PRIOR_FEATURES and manifest["objective"] == "rank:pairwise"
     assert {"xgboost", "numpy", "python"} <= set(manifest["versions"])
     assert small_prior.trained_on("sim2") and not small_prior.trained_on("sim4")
 
@@ -79,7 +80,9 @@ def _tampered(payload: dict, how: str) -> bytes:
     elif how == "booster":
         payload["model"]["booster_ubj"] = base64.b64encode(b"not a booster").decode()
     elif how == "features":
-        payload["manifest"]["features"] = FEATURES[::-1]
+        payload["manifest"]["features"] = PRIOR_FEATURES[::-1]
+    elif how == "platt":
+        payload["platt"]["slope"] = -1.0  # a curve that would reverse the ranking
     elif how == "version":
         payload["format_version"] = 99
     elif how == "missing":
@@ -87,7 +90,10 @@ def _tampered(payload: dict, how: str) -> bytes:
     return json.dumps(payload).encode()
 
 
-@pytest.mark.parametrize("how", ["format", "booster", "features", "version", "missing", "junk"])
+HOWS = ["format", "booster", "features", "platt", "version", "missing", "junk"]
+
+
+@pytest.mark.parametrize("how", HOWS)
 def test_tampered_prior_is_refused_in_one_line(small_prior: Prior, tmp_path, how: str) -> None:
     path = save_prior(small_prior, tmp_path / "prior.json")
     payload = json.loads(path.read_text())
@@ -108,10 +114,10 @@ def test_oversized_prior_is_refused(tmp_path) -> None:
 def test_shipped_prior_is_small_and_loads() -> None:
     assert PRIOR_FILE.stat().st_size <= 2 * 1024 * 1024
     prior = shipped_prior()
-    assert prior is not None and prior.features == FEATURES
+    assert prior is not None and prior.features == PRIOR_FEATURES
     assert len(prior.manifest["histories"]) == 7
     payload = json.loads(PRIOR_FILE.read_text())  # parameters and a manifest, no rows or names
-    assert set(payload) == {"format", "format_version", "model", "manifest"}
+    assert set(payload) == {"format", "format_version", "model", "platt", "manifest"}
     for item in payload["manifest"]["histories"]:
         assert set(item) == {"name", "sha256", "rows", "positives"}
 
@@ -125,15 +131,20 @@ def test_shipped_manifest_matches_the_shared_histories() -> None:
         assert item["sha256"] == content_hash(files[item["name"]].read_bytes())
 
 
-def test_a_listener_without_breakouts_gets_calibrated_odds_from_the_prior() -> None:
-    """0 labelled breakouts: the rebuild's model is the prior alone, and its odds match the
-    simulated listeners' true breakout rate within 3 points."""
+def test_a_listener_without_breakouts_gets_calibrated_odds_from_the_prior(
+    small_prior: Prior,
+) -> None:
+    """No labelled month of its own: the rebuild's model is the prior, and the odds of a prior
+    learned across simulated listeners match new simulated listeners' true breakout rate within
+    3 points. (The shipped prior, learned on real listeners, says 6.6 % for these simulated
+    ones, whose rate of 10.4 % is twice any real listener's; its calibration on real listeners
+    it never saw is the yardstick's, README "Backtest".)"""
     predicted, observed = [], []
     for seed in (11, 12, 13, 14):
         table = listener_table(seed)
-        early = table[table["period"] <= 6].copy()  # nothing labelled after the cold start
-        early.attrs.update(table.attrs, n_periods=7)
-        bundle = train_model(early, CFG)
+        early = table[table["period"] <= 5].copy()  # only the cold start: nothing labelled
+        early.attrs.update(table.attrs, n_periods=6)
+        bundle = train_model(early, CFG, prior=small_prior)
         assert bundle.kind == "prior"
         assert bundle.metadata["evidence"]["source"] == "prior"
         assert bundle.metadata["evidence"]["listener_weight"] == 0.0
@@ -166,15 +177,25 @@ def test_under_a_month_of_history_gets_no_model() -> None:
     assert train_model(two, CFG).kind == "prior"
 
 
-def test_a_listener_with_breakouts_ranks_by_its_own_model_anchored_to_the_prior() -> None:
-    bundle = train_model(listener_table(21, months=48), CFG)
+def test_a_listener_with_breakouts_is_ranked_by_the_prior_at_its_own_rate() -> None:
+    """The prior ranks (it beat every listener model on the yardstick); the listener's recent
+    labelled months set the level of the odds, weighed against ANCHOR_ROWS rows."""
+    table = listener_table(21, months=48)
+    bundle = train_model(table, CFG)
     evidence = bundle.metadata["evidence"]
     assert evidence["listener_breakouts"] >= 10
-    assert 0.0 < evidence["listener_weight"] < 1.0
-    assert evidence["source"] == ("listener" if evidence["listener_weight"] >= 0.5 else "prior")
     rows = bundle.metadata["calibration"]["rows"]
+    assert rows > 0
     assert evidence["listener_weight"] == pytest.approx(rows / (rows + ANCHOR_ROWS), abs=1e-4)
-    assert all(model is not shipped_prior().model for model, _ in bundle.learners)
+    assert evidence["source"] == ("listener" if evidence["listener_weight"] >= 0.5 else "prior")
+    prior = shipped_prior()
+    assert [m for m, _ in bundle.learners] == [prior.model]
+    scored = table[table["eligible"].to_numpy()]
+    order = np.argsort(-bundle.predict_proba(scored), kind="stable")
+    np.testing.assert_array_equal(order, np.argsort(-prior.margin(scored), kind="stable"))
+    ratio = bundle.predict_proba(scored) / (1 - bundle.predict_proba(scored))
+    prior_odds = np.exp(prior.margin(scored))
+    assert np.ptp(ratio / prior_odds) < 1e-6  # one rate for every row: odds × rate_ratio
 
 
 @needs_histories

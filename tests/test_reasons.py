@@ -121,8 +121,9 @@ def test_no_rows_no_reasons() -> None:
 
 
 def assert_reasons_agree(reasons: pd.DataFrame) -> int:
-    """No candidate has play facts on both sides, discovery as its main reason, a group twice,
-    or numbers that disagree; returns how many candidates were checked."""
+    """No candidate has play facts on both sides, discovery as its main reason (unless it is all
+    that lifts the artist), a group twice, or numbers that disagree; returns how many candidates
+    were checked."""
     group = reasons["feature"].map(group_of)
     frame = reasons.assign(group=group.to_numpy(), up=(reasons["contribution"] > 0).to_numpy())
     key = ["window", "artist_key"] if "window" in frame else ["row"]
@@ -134,7 +135,8 @@ def assert_reasons_agree(reasons: pd.DataFrame) -> int:
         facts = one[one["group"].isin(PLAY_FACTS)]
         assert facts["up"].nunique() <= 1, facts[["sentence", "contribution"]]
         drivers = one[one["up"]]
-        assert drivers.empty or drivers["group"].iloc[0] != "discovery", one["sentence"].tolist()
+        if not drivers.empty and drivers["group"].iloc[0] == "discovery":  # all that lifts it
+            assert len(drivers) == 1, one["sentence"].tolist()
         assert (one["contribution"] != 0).all()
         by_group = dict(zip(one["group"], one["sentence"], strict=True))
         if "activity" in by_group and "recency" in by_group:
@@ -169,19 +171,28 @@ def test_the_same_plays_are_never_a_reason_and_a_drag() -> None:
     assert_reasons_agree(out)
 
 
-def test_discovery_is_never_the_main_reason() -> None:
-    rows = _rows(_row(plays_t=5, days_active_t=3, days_since_first_seen=24), _row(plays_t=4))
+def test_discovery_is_the_main_reason_only_when_nothing_else_lifts_the_artist() -> None:
+    rows = _rows(
+        _row(plays_t=5, days_active_t=3, days_since_first_seen=24),
+        _row(plays_t=4),
+        _row(plays_t=4, days_since_first_seen=24),
+    )
     contributions = pd.DataFrame(0.0, index=rows.index, columns=FEATURES)
     contributions["months_since_first_seen"] = 2.0
     contributions.loc[10, "core_progress_t"] = 0.2
-    contributions.loc[11, "core_progress_t"] = -0.4
+    contributions.loc[11, "core_progress_t"] = -2.4
+    contributions.loc[12, "core_progress_t"] = -0.4
     out = explain(rows, contributions, top=3, window="trailing")
     first = out[out["row"] == 10]
     assert first["feature"].tolist() == ["plays_t", "days_since_first_seen"]
     assert first["sentence"].iloc[1] == "discovered 24 days ago"
-    # as the only driver it is not shown at all
+    # as the only driver of an artist below a typical new one it is not shown at all
     assert out.loc[out["row"] == 11, "feature"].tolist() == ["plays_t"]
     assert (out.loc[out["row"] == 11, "contribution"] < 0).all()
+    # but when it is all that lifts the artist above one, it is said first
+    lifted = out[out["row"] == 12]
+    assert lifted["feature"].tolist() == ["days_since_first_seen", "plays_t"]
+    assert lifted["sentence"].iloc[0] == "discovered 24 days ago"
 
 
 def test_the_habit_group_is_gone() -> None:

@@ -21,8 +21,10 @@ from pipeline.config import PipelineConfig
 from pipeline.errors import NotEnoughHistory, UserError
 from pipeline.features import FEATURES, build_artist_months
 from pipeline.labels import add_labels
+from pipeline.prior import PRIOR_FEATURES
 from pipeline.simulate import simulate_listener
 from pipeline.train import (
+    SHIPPED,
     ModelFormatError,
     choose_threshold,
     fallback_scores,
@@ -47,7 +49,7 @@ def table() -> pd.DataFrame:
 
 
 def test_train_model_metadata_and_scores() -> None:
-    bundle = train_model(table(), CFG)
+    bundle = train_model(table(), CFG, prior=None)  # the listener's own model
     meta = bundle.metadata
     assert bundle.kind in ("logistic", "xgboost", "blend") and meta["kind"] == bundle.kind
     assert bundle.features == FEATURES == meta["features"]
@@ -73,7 +75,7 @@ def test_breakouts_only_early_in_the_history_still_train_a_model() -> None:
     periods = np.sort(labelled["period"].unique())
     late = labelled["period"] >= periods[len(periods) // 2]
     labelled.loc[late & (labelled["label"] == 1), "label"] = 0.0  # no breakout in the late half
-    bundle = train_model(labelled, CFG)
+    bundle = train_model(labelled, CFG, prior=None)
     folds = bundle.metadata["out_of_time_folds"]
     assert bundle.metadata["calibration"]["positives"] > 0
     assert folds[0][0] < labelled.loc[late, "month"].min()  # out-of-time months started earlier
@@ -86,11 +88,12 @@ def test_calibrated_probabilities_keep_the_ranking_of_the_log_odds() -> None:
     assert (np.diff(bundle.predict_proba(rows)[order]) >= -1e-12).all()
 
 
-def test_contributions_add_up_to_the_log_odds() -> None:
-    bundle = train_model(table(), CFG)
+@pytest.mark.parametrize("prior", [None, SHIPPED])
+def test_contributions_add_up_to_the_log_odds(prior) -> None:
+    bundle = train_model(table(), CFG, prior=prior)
     rows = table().query("eligible").head(50)
     contrib = bundle.contributions(rows)
-    assert list(contrib.columns) == [*FEATURES, "bias"]
+    assert list(contrib.columns) == [*(FEATURES if prior is None else PRIOR_FEATURES), "bias"]
     assert contrib.index.equals(rows.index)
     np.testing.assert_allclose(contrib.sum(axis=1), bundle.margin(rows), rtol=1e-4, atol=1e-4)
 
