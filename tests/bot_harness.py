@@ -68,6 +68,17 @@ async def sql(data_dir: Path, query: str, **params: object) -> list[tuple]:
         await db.close()
 
 
+async def flag_top(data_dir: Path, count: int) -> None:
+    """Make the stored list's first `count` artists stand out (flagged, odds far above the base
+    rate), for tests of what the bot does with standouts whatever the model made of the data."""
+    await sql(
+        data_dir,
+        "UPDATE candidates SET above_threshold = 1, probability = 0.6 - rank * 0.01 "
+        "WHERE rank BETWEEN 1 AND :n",
+        n=count,
+    )
+
+
 def seed_directory(directory: Path, months: int, seed: int = 7) -> None:
     """A migrated database with a simulated history and one rebuild, plus its model files."""
     url = f"sqlite+aiosqlite:///{directory / DB_NAME}"

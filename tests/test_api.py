@@ -81,7 +81,9 @@ def test_predict_answers_the_seed_readme_example(api: httpx.Client) -> None:
     assert 0.0 <= one["probability"] <= 1.0
     assert one["breakout"] == (one["probability"] >= answer["threshold"])
     assert one["eligible"] is False  # 9 months since discovery: past the 6-month window
-    assert "plays_rank_t" in one["estimated"] and "core_progress_t" not in one["estimated"]
+    # the model (the prior) reads two features the seed's example does not give; core progress
+    # follows from the plays and the month's scrobbles it does give
+    assert one["estimated"] == ["cum_progress_t", "core_chance_mix_t"]
 
 
 def test_predict_threshold_override_and_hidden_probabilities(api: httpx.Client) -> None:

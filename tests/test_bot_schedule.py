@@ -18,6 +18,7 @@ from tests.bot_harness import (
     Clock,
     ask,
     bot_settings,
+    flag_top,
     idle,
     keyboard,
     running,
@@ -44,6 +45,7 @@ async def test_push_arrives_on_the_first_in_every_time_zone(
     fake: FakeTelegram, data_dir: Path
 ) -> None:
     await score_as(data_dir, "2026-11")
+    await flag_top(data_dir, 3)
     settings = bot_settings(fake, data_dir, BREAKOUT_PUSH_MAX=3)
     clock = Clock(SEEDED_AT)
     async with running(settings, clock) as app:
