@@ -271,7 +271,7 @@ def render_explanation(
             if from_others(e.run):
                 said = (
                     f"{odds(c.probability)} artists like this become core "
-                    f"({percent(c.probability)}), mostly from how listeners like you behave"
+                    f"({odds_percent(c.probability)}), mostly from how listeners like you behave"
                 )
             lines.append(f.esc(said[0].upper() + said[1:] + "."))
     if progress is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import subprocess
@@ -183,3 +184,27 @@ def test_demo_runs_anywhere_without_touching_data(tmp_path: Path, now: str) -> N
     assert "Breakout candidates" in result.stdout and "1. " in result.stdout
     assert "$ breakout why " in result.stdout and "What points to it:" in result.stdout
     assert not (tmp_path / "data").exists()
+
+
+def test_odds_from_other_listeners_read_like_the_list() -> None:
+    """The card's "1 in N" carries the list's percentage (100/N), also when the odds come mostly
+    from how other listeners behave: the list and /why never show two figures for one artist."""
+    evidence = '{"evidence": {"source": "prior", "listener_breakouts": 3}}'
+    run = dataclasses.replace(_run(), metrics_json=evidence)
+    expl = Explanation(
+        artist_id=101,
+        artist="Sigur Rós Tribute",
+        first_seen=SEEN,
+        candidate=_cand(1, "Sigur Rós Tribute", 0.44, "10 plays in the last 14 days"),
+        why_not=None,
+        threshold=0.25,
+        monthly_plays=[("2026-11", 10)],
+        feedback=None,
+        run=run,
+    )
+    text = render_explanation(expl, html=False)
+    said = "About 1 in 2 artists like this become core (50%), mostly from how listeners like you"
+    assert said in text
+    assert "1. ★ Sigur Rós Tribute — about 1 in 2 (50%)" in render_candidates(
+        [_cand(1, "Sigur Rós Tribute", 0.44)], run, html=False
+    )
