@@ -80,6 +80,10 @@ class Prior:
         """True when a history called `name` is among those the prior read."""
         return any(h["name"] == name for h in self.manifest.get("histories", []))
 
+    def read_file_hashed(self, digest: str) -> bool:
+        """True when a file whose `content_hash` is `digest` is among those the prior read."""
+        return any(h.get("sha256") == digest for h in self.manifest.get("histories", []))
+
 
 def content_hash(data: bytes) -> str:
     """Short SHA-256 of a history file's bytes (the manifest names what was read, not how)."""

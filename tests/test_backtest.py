@@ -104,6 +104,7 @@ def test_cli_backtest_writes_predictions_report_and_chart(tmp_path: Path, capsys
     assert list(preds.columns) == COLUMNS and len(preds) > 0
     data = json.loads(report.read_text())
     assert data["rows"] == len(preds) and set(data["models"]) == MODELS
+    assert data["ranked_by"] == "prior"  # as the bot ranks: the prior never saw this history
     assert chart.read_bytes()[:4] == b"\x89PNG"
     printed = capsys.readouterr()
     assert "project model" in printed.out and "calibration" in printed.out
@@ -159,3 +160,12 @@ def test_a_too_short_history_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["backtest", str(src), "--out", str(out)]) == 1
     assert "too short for a backtest" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_a_history_the_prior_trained_on_is_replayed_without_it(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "p.csv"
+    assert main(["backtest", str(shared_history("pavelgar.csv")), "--out", str(out)]) == 0
+    assert "pavelgar.csv helped train the shipped prior" in capsys.readouterr().err
+    assert json.loads(out.with_suffix(".json").read_text())["ranked_by"] == "own model"

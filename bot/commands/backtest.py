@@ -8,8 +8,12 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.errors import UserError
+
+if TYPE_CHECKING:
+    from pipeline.prior import Prior
 
 LABELS = {
     "project": "project model",
@@ -101,6 +105,22 @@ def _write_text(path: Path, text: str) -> None:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def _unseen_prior(path: Path) -> Prior | None:
+    """The shipped prior, as the bot ranks with it, unless it was trained on this very file (a
+    backtest by a prior that saw the outcomes would flatter it): then the listener's own model."""
+    from pipeline.prior import content_hash, shipped_prior
+
+    prior = shipped_prior()
+    if prior is not None and prior.read_file_hashed(content_hash(path.read_bytes())):
+        print(
+            f"{path.name} helped train the shipped prior, so it is replayed with the listener's "
+            "own model instead",
+            file=sys.stderr,
+        )
+        return None
+    return prior
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Read a history file, run the walk-forward backtest, write predictions/report/chart."""
     from tqdm import tqdm
@@ -118,8 +138,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         bar.total = total
         bar.update(done - bar.n)
 
+    prior = _unseen_prior(Path(args.history))
     try:
-        result = run_backtest(imported.frame, PipelineConfig(), progress=progress)
+        result = run_backtest(imported.frame, PipelineConfig(), progress=progress, prior=prior)
     finally:
         bar.close()
     if result.predictions.empty:
@@ -128,7 +149,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             "cold start with a known outcome)"
         )
     _write_text(out, result.predictions.to_csv(index=False, float_format="%.6g"))
-    report = {"history": str(args.history), "format": imported.format, **result.report}
+    report = {
+        "history": str(args.history),
+        "format": imported.format,
+        "ranked_by": "prior" if prior is not None else "own model",
+        **result.report,
+    }
     _write_text(report_path, json.dumps(report, indent=2, default=float) + "\n")
     if chart:
         write_chart(result, chart)
