@@ -17,6 +17,7 @@ from bot.cli import main
 from bot.db.models import ModelRun, Prediction
 from bot.db.scrobbles import store_scrobbles
 from bot.db.session import Database
+from bot.render import FEW_RESOLVED
 from bot.services import rebuild as rebuild_module
 from bot.services import record
 from bot.services.rebuild import rebuild
@@ -228,7 +229,13 @@ def test_cli_record_from_an_imported_history(
     assert main(["record"]) == 0
     captured = capsys.readouterr()
     assert captured.err == "" and "A replay of what I would have said each month" in captured.out
-    assert captured.out.startswith("Replaying your history, my flags would have come true ")
+    decided = data["became_core"] + data["did_not"]
+    verdict = (  # which one depends on the date the suite is pinned to: the replay's length
+        "Replaying your history, my flags would have come true "
+        if decided >= FEW_RESOLVED
+        else f"Too early to judge: only {decided} of my flags"
+    )
+    assert captured.out.startswith(verdict)
     assert f"Flagged {data['flagged']} artist" in captured.out
 
 
