@@ -73,6 +73,34 @@ async def db(db_url: str) -> AsyncIterator[Database]:
         await database.close()
 
 
+@pytest.fixture
+def db_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A migrated database file (`DATABASE_URL` points at it) with 500 scrobbles of two artists
+    and two verdicts: what backup and restore tests copy, damage and restore."""
+    import sqlite3
+
+    from bot.db.session import upgrade_database_sync
+
+    path = tmp_path / "data" / "breakout.sqlite3"
+    url = f"sqlite+aiosqlite:///{path}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    upgrade_database_sync(url)
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "INSERT INTO artists (id, key, name) VALUES (1, 'a', 'A'), (2, 'b', 'B')"
+        )
+        connection.executemany(
+            "INSERT INTO scrobbles (ts, artist_id, artist_name, track, album) VALUES (?,?,?,?,?)",
+            [(1_600_000_000 + i, 1 + i % 2, "AB"[i % 2], f"t{i}", "") for i in range(500)],
+        )
+        connection.executemany(
+            "INSERT INTO feedback (artist_id, month, verdict, created_at, updated_at) "
+            "VALUES (?, '2026-10', ?, '2026-11-01 09:00:00', '2026-11-01 09:00:00')",
+            [(1, 1), (2, 0)],
+        )
+    return path
+
+
 def shared_history(name: str) -> Path:
     """Path of a shared real history; skips the test when it is absent."""
     path = SHARED_HISTORIES / name

@@ -15,33 +15,9 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.db.session import upgrade_database_sync
 from bot.services import backup
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def db_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """A migrated database with scrobbles, one candidate and two verdicts."""
-    path = tmp_path / "data" / "breakout.sqlite3"
-    url = f"sqlite+aiosqlite:///{path}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    upgrade_database_sync(url)
-    with sqlite3.connect(path) as connection:
-        connection.execute(
-            "INSERT INTO artists (id, key, name) VALUES (1, 'a', 'A'), (2, 'b', 'B')"
-        )
-        connection.executemany(
-            "INSERT INTO scrobbles (ts, artist_id, artist_name, track, album) VALUES (?,?,?,?,?)",
-            [(1_600_000_000 + i, 1 + i % 2, "AB"[i % 2], f"t{i}", "") for i in range(500)],
-        )
-        connection.executemany(
-            "INSERT INTO feedback (artist_id, month, verdict, created_at, updated_at) "
-            "VALUES (?, '2026-10', ?, '2026-11-01 09:00:00', '2026-11-01 09:00:00')",
-            [(1, 1), (2, 0)],
-        )
-    return path
 
 
 def _count(path: Path) -> int:

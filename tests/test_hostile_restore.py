@@ -13,29 +13,6 @@ from bot.db.session import upgrade_database_sync
 from bot.services import backup
 
 
-@pytest.fixture
-def db_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """A migrated database in WAL mode with scrobbles and two verdicts."""
-    path = tmp_path / "data" / "breakout.sqlite3"
-    url = f"sqlite+aiosqlite:///{path}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    upgrade_database_sync(url)
-    with sqlite3.connect(path) as connection:
-        connection.execute(
-            "INSERT INTO artists (id, key, name) VALUES (1, 'a', 'A'), (2, 'b', 'B')"
-        )
-        connection.executemany(
-            "INSERT INTO scrobbles (ts, artist_id, artist_name, track, album) VALUES (?,?,?,?,?)",
-            [(1_600_000_000 + i, 1 + i % 2, "AB"[i % 2], f"t{i}", "") for i in range(300)],
-        )
-        connection.executemany(
-            "INSERT INTO feedback (artist_id, month, verdict, created_at, updated_at) "
-            "VALUES (?, '2026-10', ?, '2026-11-01 09:00:00', '2026-11-01 09:00:00')",
-            [(1, 1), (2, 0)],
-        )
-    return path
-
-
 def _restore(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, str]:
     code = cli.main(["restore", str(path)])
     return code, capsys.readouterr().err
