@@ -95,22 +95,28 @@ async def test_record_after_the_readme_restart(fake: FakeTelegram, tmp_path: Pat
     assert len(done) == 1 and done[0].params["chat_id"] == str(OWNER)
 
 
-def export_csv(path: Path, frame: pd.DataFrame) -> Path:
-    """`frame` as a Last.fm export file the import command reads (the ghan format)."""
+async def import_older(history: list, cut: int, path: Path) -> pd.DataFrame:
+    """The scrobbles of `history` before `cut`, written as a Last.fm export file (the ghan
+    format) at `path` and imported through `breakout import`; returns them."""
+    older = pd.DataFrame(
+        [(s.ts, s.artist, s.track, s.album) for s in history if s.ts < cut],
+        columns=["ts", "artist", "track", "album"],
+    )
     rows = pd.DataFrame(
         {
-            "uts": frame["ts"],
+            "uts": older["ts"],
             "utc_time": "",
-            "artist": frame["artist"],
+            "artist": older["artist"],
             "artist_mbid": "",
-            "album": frame["album"],
+            "album": older["album"],
             "album_mbid": "",
-            "track": frame["track"],
+            "track": older["track"],
             "track_mbid": "",
         }
     )
     rows.to_csv(path, index=False)
-    return path
+    assert await asyncio.to_thread(cli.main, ["import", str(path)]) == 0
+    return older
 
 
 @pytest.mark.slow  # a 6,000-scrobble backfill
@@ -120,15 +126,10 @@ async def test_import_then_sync_reads_only_what_is_newer(
     data_dir = tmp_path / "imported"
     history = lastfm_scrobbles(12, (NOW - timedelta(days=1)).timestamp())
     cut = int((NOW - timedelta(days=20)).timestamp())
-    older = pd.DataFrame(
-        [(s.ts, s.artist, s.track, s.album) for s in history if s.ts < cut],
-        columns=["ts", "artist", "track", "album"],
-    )
     with FakeLastfm(history) as lastfm:
         settings = lastfm_settings(fake, data_dir, lastfm)
         monkeypatch.setenv("DATABASE_URL", settings.DATABASE_URL)
-        path = export_csv(tmp_path / "export.csv", older)
-        assert await asyncio.to_thread(cli.main, ["import", str(path)]) == 0
+        older = await import_older(history, cut, tmp_path / "export.csv")
         async with running(settings, Clock(NOW), schedule=True) as app:
             await until(data_dir, "SELECT 1 FROM job_runs WHERE job = 'nightly' AND outcome = 'ok'")
             await idle(app, within=120)
@@ -328,15 +329,10 @@ async def test_a_new_users_first_session(
     data_dir = tmp_path / "new-user"
     history = lastfm_scrobbles(24, (NOW - timedelta(days=1)).timestamp())
     cut = int((NOW - timedelta(days=3)).timestamp())
-    older = pd.DataFrame(
-        [(s.ts, s.artist, s.track, s.album) for s in history if s.ts < cut],
-        columns=["ts", "artist", "track", "album"],
-    )
     with FakeLastfm(history) as lastfm:
         settings = lastfm_settings(fake, data_dir, lastfm)
         monkeypatch.setenv("DATABASE_URL", settings.DATABASE_URL)
-        path = export_csv(tmp_path / "export.csv", older)
-        assert await asyncio.to_thread(cli.main, ["import", str(path)]) == 0
+        await import_older(history, cut, tmp_path / "export.csv")
         async with running(settings, Clock(NOW), schedule=True) as app:
             await fake.wait_for(
                 "sendMessage",

@@ -19,7 +19,7 @@ from bot.lastfm.client import LastfmClient
 from bot.metadata import clean
 from bot.metadata.fetcher import MetadataFetcher
 from bot.metadata.spotify import SpotifyClient
-from bot.services.metadata import cached_metadata, metadata_for, render_meta_line
+from bot.services.metadata import ArtistMeta, cached_metadata, metadata_for, render_meta_line
 from tests.api_harness import serving
 from tests.bot_harness import copy_seeded, seeded
 from tests.fakes.lastfm_server import FakeArtist, FakeLastfm
@@ -168,6 +168,23 @@ class HostileSpotifyArtist(FakeSpotifyArtist):
         return {**super().item(index), **dict(self.patch)}
 
 
+async def _spotify_metadata(
+    db: Database, artist: HostileSpotifyArtist, artist_id: int
+) -> dict[int, ArtistMeta]:
+    """What metadata_for makes of a fake Spotify serving `artist` (Spotify the only source)."""
+    with FakeSpotify(artists=[artist]) as fake:
+        async with httpx.AsyncClient() as http:
+            client = SpotifyClient(
+                http,
+                fake.client_id,
+                fake.client_secret,
+                api_url=fake.api_url,
+                token_url=fake.token_url,
+            )
+            async with db.sessions() as session:
+                return await metadata_for(session, [artist_id], MetadataFetcher(None, client))
+
+
 @pytest.mark.parametrize(
     "patch",
     [
@@ -183,17 +200,7 @@ async def test_malformed_spotify_answers_are_no_metadata(
 ) -> None:
     ids = await _artists(db, "Spot")
     artist = HostileSpotifyArtist("Spot", ("pop",), 50, "https://i.scdn.co/a.jpg", patch=patch)
-    with FakeSpotify(artists=[artist]) as fake:
-        async with httpx.AsyncClient() as http:
-            client = SpotifyClient(
-                http,
-                fake.client_id,
-                fake.client_secret,
-                api_url=fake.api_url,
-                token_url=fake.token_url,
-            )
-            async with db.sessions() as session:
-                metas = await metadata_for(session, [ids["Spot"]], MetadataFetcher(None, client))
+    metas = await _spotify_metadata(db, artist, ids["Spot"])
     assert metas == {} and await _cached_rows(db, ids["Spot"]) == []
 
 
@@ -201,17 +208,7 @@ async def test_spotify_image_widths_of_any_type_do_not_break(db: Database) -> No
     ids = await _artists(db, "Wide")
     images = [{"url": "https://i.scdn.co/s.jpg", "width": "640"}, {"url": "https://i/b.jpg"}]
     artist = HostileSpotifyArtist("Wide", ("pop",), 50, patch=(("images", images),))
-    with FakeSpotify(artists=[artist]) as fake:
-        async with httpx.AsyncClient() as http:
-            client = SpotifyClient(
-                http,
-                fake.client_id,
-                fake.client_secret,
-                api_url=fake.api_url,
-                token_url=fake.token_url,
-            )
-            async with db.sessions() as session:
-                metas = await metadata_for(session, [ids["Wide"]], MetadataFetcher(None, client))
+    metas = await _spotify_metadata(db, artist, ids["Wide"])
     assert metas[ids["Wide"]].genres == ["pop"]
 
 
