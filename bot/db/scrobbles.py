@@ -127,14 +127,6 @@ def _row_values(ts: np.ndarray, ids: np.ndarray, columns: dict[str, np.ndarray])
     ]
 
 
-async def _insert_rows(conn: AsyncConnection, values: list[list], start: int, stop: int) -> int:
-    """Insert rows start..stop of the column lists; how many were new."""
-    before = await _scalar(conn, "SELECT total_changes()")
-    rows = list(zip(*(v[start:stop] for v in values), strict=True))
-    await conn.exec_driver_sql(_INSERT_SCROBBLES, rows)
-    return int(await _scalar(conn, "SELECT total_changes()") - before)
-
-
 async def _scalar(conn: AsyncConnection, sql: str) -> Any:
     return (await conn.exec_driver_sql(sql)).scalar_one()
 
