@@ -376,6 +376,13 @@ def test_charts_are_phone_sized_with_no_text_under_14_px(tmp_path: Path) -> None
     assert smallest >= 14
 
 
+def test_the_odds_chart_never_marks_a_share_above_100_percent() -> None:
+    # a band where every artist became core draws its bar at 100 %, and the axis is drawn to
+    # 160 % to leave room for the legend: the ticks stop at 100
+    assert max(charts.percent_ticks(160.0)) == 100
+    assert len(charts.percent_ticks(4.8)) >= 3 and max(charts.percent_ticks(4.8)) <= 4.8
+
+
 def test_eta_follows_the_pages_this_run_read() -> None:
     now = [100.0]
     progress = SyncProgress(running=True, mode="backfill", monotonic=lambda: now[0])

@@ -14,6 +14,7 @@ from itertools import accumulate
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from pipeline.periods import add_months, month_code
 from pipeline.record import MonthOutcomes, TrackRecord
@@ -135,6 +136,14 @@ def _band_label(low: float, high: float) -> str:
     return f"{low:.0%} or more" if high >= 1 else f"{low:.0%}–{high:.0%}"
 
 
+def percent_ticks(top: float) -> list[float]:
+    """Ticks of a percentage axis drawn up to `top`: none above 100 % (the room above it holds
+    the legend, not values)."""
+    shown = min(top, 100.0)
+    locator = MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10])
+    return [float(t) for t in locator.tick_values(0, shown) if 0 <= t <= shown]
+
+
 def _reliability(axes: Axes, record: TrackRecord) -> None:
     """For each band of odds: what I said on average beside what came true."""
     bands = record.bands
@@ -148,7 +157,9 @@ def _reliability(axes: Axes, record: TrackRecord) -> None:
     labels = [f"{_band_label(b.low, b.high)}\n{b.predictions} artists" for b in bands]
     axes.set_xticks(list(x), labels)
     axes.set_ylabel("%", fontsize=TEXT)
-    axes.set_ylim(0, max([*said, *true, 1]) * 1.6)  # room for the legend above the bars
+    top = max([*said, *true, 1]) * 1.6  # room for the legend above the bars
+    axes.set_ylim(0, top)
+    axes.set_yticks(percent_ticks(top))
     axes.set_title("How my odds held up", fontsize=TEXT, loc="left")
     axes.legend(loc="upper left", frameon=False, fontsize=SMALL)
     _plain(axes)
