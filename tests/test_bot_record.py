@@ -150,7 +150,8 @@ async def test_import_then_sync_reads_only_what_is_newer(
     assert {r.params.get("from") for r in first_sync} == {str(newest - LATE_SCROBBLE_WINDOW)}
     all_pages = -(-len(history) // 200)
     window = sum(1 for s in history if s.ts >= newest - LATE_SCROBBLE_WINDOW)
-    assert len(first_sync) == -(-window // 200) == 7 and all_pages == 64
+    # the page counts follow the pinned date (BREAKOUT_TEST_NOW); at the default: 7 of 64
+    assert len(first_sync) == -(-window // 200) and 5 * len(first_sync) < all_pages
     assert all("from" not in r.params for r in full) and len(full) == all_pages
     stored = await sql(data_dir, "SELECT COUNT(*) FROM scrobbles")
     assert stored == [(len(lastfm.expected_keys()),)]
